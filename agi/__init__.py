@@ -1,0 +1,1 @@
+"""FastAGI: what dialplan asks of Switchboard (lookups, DNC checks, routing decisions)."""

@@ -1,0 +1,213 @@
+"""The running application: ARI events, call handlers, FastAGI and the record writer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from agi.handlers import build_registry
+from agi.server import FastAgiServer
+from ari_app.client import AriAuthError, AriClient, AriUnavailable
+from ari_app.events import Event, StasisStart
+from ari_app.flows import walking_skeleton
+from ari_app.reconcile import Reconciler
+from ari_app.registry import CallRegistry
+from ari_app.session import CallSession, CallSink, Flow, utcnow
+from db import migrate
+from db.call_store import CallStore, leg_row
+from db.engine import async_engine
+from db.writer import RecordWriter
+from switchboard.ami import AmiAuthError, AmiUnavailable, check_login
+from switchboard.calls.record import CallEventRecord, CallRecord
+from switchboard.config import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class StartupError(Exception):
+    """Something the operator must fix before Switchboard can run; the message says what."""
+
+
+class WriterSink(CallSink):
+    """Snapshots taken now, written in order by the record writer."""
+
+    def __init__(self, store: CallStore, writer: RecordWriter) -> None:
+        self.store = store
+        self.writer = writer
+
+    def save(self, record: CallRecord, channel_name: str | None) -> None:
+        row = record.row()
+        leg = leg_row(record, channel_name, "caller")
+        store = self.store
+
+        async def write() -> None:
+            await store.save_call(row)
+            await store.save_leg(leg)
+
+        self.writer.submit(f"call {record.id}", write)
+
+    def log_event(self, event: CallEventRecord) -> None:
+        store = self.store
+
+        async def write() -> None:
+            await store.append_event(event)
+
+        self.writer.submit(f"event {event.type} {event.call_id}", write)
+
+
+async def check_database(settings: Settings) -> None:
+    """Fail with the fix named when the database is unreachable or not migrated."""
+    engine = async_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise StartupError(
+            f"cannot use the database ({reason}). Is PostgreSQL running and DATABASE_URL "
+            "right? 'switchboard db upgrade' creates and migrates it."
+        ) from exc
+    finally:
+        await engine.dispose()
+    current = await asyncio.to_thread(migrate.current_revision, settings.database_url)
+    head = await asyncio.to_thread(migrate.head_revision, settings.database_url)
+    if current != head:
+        raise StartupError(
+            f"the database is not migrated (at {current or 'nothing'}, code needs {head}): "
+            "run 'switchboard db upgrade'"
+        )
+
+
+class Application:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = async_engine(settings.database_url)
+        self.store = CallStore(self.engine, settings.node_id)
+        self.writer = RecordWriter()
+        self.ari = AriClient(
+            settings.ari_url,
+            settings.ari_user,
+            settings.ari_password,
+            settings.ari_app,
+            heartbeat=settings.ari_heartbeat_seconds,
+        )
+        self.registry = CallRegistry(self._new_call)
+        self.sink = WriterSink(self.store, self.writer)
+        self.reconciler = Reconciler(self.ari, self.registry, self.store, self.writer)
+        self.agi = FastAgiServer(
+            build_registry(settings.node_id),
+            settings.agi_host,
+            settings.agi_port,
+            header_timeout=settings.agi_header_timeout_seconds,
+            command_timeout=settings.agi_command_timeout_seconds,
+        )
+
+    # --- calls ------------------------------------------------------------------------
+
+    def _new_call(self, event: StasisStart) -> tuple[CallSession, Flow] | None:
+        channel = event.channel
+        role = event.args[0] if event.args else ""
+        if role != "inbound":
+            log.warning("call.unexpected_stasis_start", channel=channel.id, args=event.args)
+            return None
+        dialed = event.args[1] if len(event.args) > 1 else channel.dialplan.exten
+        record = CallRecord(
+            node_id=self.settings.node_id,
+            channel_id=channel.id,
+            direction="inbound",
+            arrived_at=channel.creationtime or event.timestamp or utcnow(),
+            caller_number=channel.caller.number or None,
+            caller_name=channel.caller.name or None,
+            dialed_number=dialed or None,
+            linkedid=str(event.raw.get("channel", {}).get("linkedid") or channel.id),
+        )
+        log.info("call.arrived", call_id=str(record.id), caller=record.caller_number,
+                 dialed=record.dialed_number)
+        return CallSession(channel, record, self.ari, self.sink), walking_skeleton
+
+    def _on_event(self, event: Event) -> None:
+        self.registry.dispatch(event)
+
+    async def _on_connect(self) -> None:
+        try:
+            await self.reconciler.run()
+        except Exception:
+            log.exception("reconcile.failed")
+
+    # --- life cycle -------------------------------------------------------------------
+
+    async def wait_for_asterisk(self, stop: asyncio.Event) -> dict[str, object]:
+        """Until Asterisk answers ARI: wrong credentials are fatal, absence is retried."""
+        await self.ari.open()
+        delay = 0.5
+        while True:
+            try:
+                info = await self.ari.get("/asterisk/info")
+                return info if isinstance(info, dict) else {}
+            except AriAuthError as exc:
+                raise StartupError(
+                    f"Asterisk refused the ARI user {self.settings.ari_user!r} at "
+                    f"{self.settings.ari_url}: wrong SWITCHBOARD_ARI_USER or ARI_PASSWORD"
+                ) from exc
+            except AriUnavailable as exc:
+                log.warning("asterisk.unreachable", error=str(exc), retry_in_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                raise StartupError("stopped while waiting for Asterisk")
+            delay = min(delay * 2, 10.0)
+
+    async def check_ami(self) -> None:
+        s = self.settings
+        try:
+            await check_login(s.ami_host, s.ami_port, s.ami_user, s.ami_secret)
+        except AmiAuthError as exc:
+            raise StartupError(f"{exc}: check SWITCHBOARD_AMI_USER and AMI_SECRET") from exc
+        except AmiUnavailable as exc:
+            log.warning("ami.unreachable", error=str(exc))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await check_database(self.settings)
+        info = await self.wait_for_asterisk(stop)
+        await self.check_ami()
+        system = info.get("system") if isinstance(info.get("system"), dict) else {}
+        version = str(system.get("version", "")) if isinstance(system, dict) else ""
+        await self.store.register_node(version or None)
+        self.writer.start()
+        await self.agi.start()
+        events = asyncio.create_task(self.ari.run(self._on_event, self._on_connect))
+        stopping = asyncio.create_task(stop.wait())
+        log.info("switchboard.running", node=self.settings.node_id, asterisk=version)
+        try:
+            done, _ = await asyncio.wait(
+                {events, stopping}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if events in done:
+                exc = events.exception()
+                if isinstance(exc, AriAuthError):
+                    raise StartupError(
+                        "Asterisk now refuses our ARI credentials; stopping"
+                    ) from exc
+                if exc is not None:
+                    raise exc
+        finally:
+            stopping.cancel()
+            await self.shutdown(events)
+
+    async def shutdown(self, events: asyncio.Task[None] | None = None) -> None:
+        log.info("switchboard.stopping", live_calls=len(self.registry))
+        await self.registry.shutdown(self.settings.shutdown_grace_seconds)
+        await self.ari.close()
+        if events is not None:
+            events.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await events
+        await self.agi.close()
+        drained = await self.writer.stop(timeout=30)
+        await self.engine.dispose()
+        log.info("switchboard.stopped", records_complete=drained)
+

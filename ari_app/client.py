@@ -1,0 +1,246 @@
+"""Our own ARI client on aiohttp: REST plus the events websocket.
+
+The published Python ARI libraries were each tried against Asterisk 22: ari-py does not run
+on Python 3, and aioari, asyncari and ari-client each fail when Asterisk restarts (silent
+stop, process death, or an endless error loop). This client reconnects with backoff,
+re-registers the application on every connect, notices a half-open socket with a heartbeat,
+and never awaits application code inside the websocket reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import structlog
+
+from ari_app.events import Event, parse_event
+
+log = structlog.get_logger(__name__)
+
+
+class AriError(Exception):
+    """An ARI request failed."""
+
+
+class AriUnavailable(AriError):
+    """Nothing answers at the ARI address (Asterisk down, wrong port)."""
+
+
+class AriAuthError(AriError):
+    """Asterisk refused our ARI user name or password."""
+
+
+class AriHttpError(AriError):
+    def __init__(self, status: int, method: str, path: str, message: str) -> None:
+        super().__init__(f"{method} {path}: HTTP {status} {message}".strip())
+        self.status = status
+
+
+class AriNotFound(AriHttpError):
+    """The channel, bridge or playback is gone (a hangup won the race): usually harmless."""
+
+
+def auth_header(user: str, password: str) -> str:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+EventSink = Callable[[Event], None]
+ConnectHook = Callable[[], Awaitable[None]]
+
+
+class AriClient:
+    """REST requests and a self-healing event stream for one Stasis application."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: str,
+        app: str,
+        *,
+        heartbeat: float = 5.0,
+        request_timeout: float = 10.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app = app
+        self._headers = {"Authorization": auth_header(user, password)}
+        self._heartbeat = heartbeat
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._max_backoff = max_backoff
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._stopping = False
+        self.connected = asyncio.Event()
+        self.connections = 0
+
+    @property
+    def ws_url(self) -> str:
+        if self.base_url.startswith("https://"):
+            return "wss://" + self.base_url.removeprefix("https://") + "/ari/events"
+        return "ws://" + self.base_url.removeprefix("http://") + "/ari/events"
+
+    async def __aenter__(self) -> AriClient:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, timeout=self._timeout, connector=connector
+            )
+
+    async def close(self) -> None:
+        self._stopping = True
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            raise AriError("the ARI client is not open")
+        return self._session
+
+    # --- REST -----------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str | int] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        """Call ``/ari<path>`` and return the decoded JSON body (``None`` when empty)."""
+        session = self._require_session()
+        url = f"{self.base_url}/ari{path}"
+        try:
+            async with session.request(method, url, params=params, json=body) as response:
+                text = await response.text()
+                if response.status == 401:
+                    raise AriAuthError("Asterisk refused the ARI user name or password")
+                if response.status >= 400:
+                    message = _error_message(text)
+                    if response.status == 404:
+                        raise AriNotFound(response.status, method, path, message)
+                    raise AriHttpError(response.status, method, path, message)
+                if not text:
+                    return None
+                return json.loads(text)
+        except aiohttp.ClientConnectionError as exc:
+            raise AriUnavailable(f"nothing answers ARI at {self.base_url}: {exc}") from exc
+        except TimeoutError as exc:
+            raise AriUnavailable(f"ARI at {self.base_url} did not answer in time") from exc
+
+    async def get(self, path: str, **params: str | int) -> Any:
+        return await self.request("GET", path, params=params or None)
+
+    async def post(self, path: str, body: dict[str, Any] | None = None, **params: str | int) -> Any:
+        return await self.request("POST", path, params=params or None, body=body)
+
+    async def delete(self, path: str, **params: str | int) -> Any:
+        return await self.request("DELETE", path, params=params or None)
+
+    # --- events -----------------------------------------------------------------------
+
+    async def run(self, on_event: EventSink, on_connect: ConnectHook | None = None) -> None:
+        """Keep the events websocket up until ``close()``; reconnect with backoff.
+
+        ``on_event`` is called synchronously in the reader and must only enqueue; the
+        reader never waits for application code. ``on_connect`` runs as a task after each
+        (re)connect, for reconciliation. Wrong credentials end the loop with
+        ``AriAuthError``: retrying would never help.
+        """
+        await self.open()
+        attempt = 0
+        self._stopping = False
+        while not self._stopping:
+            try:
+                await self._listen(on_event, on_connect)
+                attempt = 0
+                if not self._stopping:
+                    log.warning("ari.disconnected", url=self.base_url)
+            except AriAuthError:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                if self._stopping:
+                    break
+                attempt += 1
+                delay = min(self._max_backoff, 0.5 * 2 ** min(attempt - 1, 6))
+                delay *= 0.8 + 0.4 * random.random()
+                log.warning(
+                    "ari.unreachable",
+                    url=self.base_url,
+                    error=str(exc) or type(exc).__name__,
+                    attempt=attempt,
+                    retry_in_s=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+                continue
+            if not self._stopping:
+                await asyncio.sleep(0.2)
+
+    async def _listen(self, on_event: EventSink, on_connect: ConnectHook | None) -> None:
+        session = self._require_session()
+        params = {"app": self.app, "subscribeAll": "false"}
+        try:
+            ws = await session.ws_connect(
+                self.ws_url,
+                params=params,
+                heartbeat=self._heartbeat,
+                timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+                autoping=True,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 401:
+                raise AriAuthError("Asterisk refused the ARI user name or password") from exc
+            raise
+        self._ws = ws
+        self.connections += 1
+        self.connected.set()
+        log.info("ari.connected", url=self.base_url, app=self.app, connection=self.connections)
+        hook: asyncio.Task[None] | None = None
+        if on_connect is not None:
+            hook = asyncio.create_task(on_connect(), name="ari-on-connect")
+        try:
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    try:
+                        payload = json.loads(message.data)
+                    except ValueError:
+                        log.warning("ari.bad_message", data=str(message.data)[:200])
+                        continue
+                    if isinstance(payload, dict):
+                        on_event(parse_event(payload))
+                elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                    break
+        finally:
+            self.connected.clear()
+            self._ws = None
+            if hook is not None and not hook.done():
+                hook.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await hook
+
+
+def _error_message(text: str) -> str:
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text[:200]
+    if isinstance(payload, dict) and "message" in payload:
+        return str(payload["message"])
+    return text[:200]

@@ -1,0 +1,79 @@
+"""Routes each ARI event to its call's serialized handler, and tracks the live calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from ari_app.events import Event, StasisStart
+from ari_app.session import CallSession, Flow, ShutdownRequested
+
+log = structlog.get_logger(__name__)
+
+SessionFactory = Callable[[StasisStart], tuple[CallSession, Flow] | None]
+
+
+class CallRegistry:
+    def __init__(self, factory: SessionFactory) -> None:
+        self._factory = factory
+        self._by_channel: dict[str, CallSession] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.accepting = True
+
+    def __len__(self) -> int:
+        return len(self._by_channel)
+
+    def sessions(self) -> list[CallSession]:
+        return list(self._by_channel.values())
+
+    def get(self, channel_id: str) -> CallSession | None:
+        return self._by_channel.get(channel_id)
+
+    def dispatch(self, event: Event) -> None:
+        """Called by the websocket reader for every event; only enqueues."""
+        if isinstance(event, StasisStart) and event.channel.id not in self._by_channel:
+            self._start(event)
+            return
+        for channel_id in event.channel_ids:
+            session = self._by_channel.get(channel_id)
+            if session is not None:
+                session.deliver(event)
+
+    def _start(self, event: StasisStart) -> None:
+        if not self.accepting:
+            log.info("call.refused_shutting_down", channel=event.channel.id)
+            return
+        made = self._factory(event)
+        if made is None:
+            return
+        session, flow = made
+        channel_id = session.channel_id
+        self._by_channel[channel_id] = session
+        task = asyncio.create_task(session.run(flow), name=f"call-{session.record.id}")
+        self._tasks[channel_id] = task
+        task.add_done_callback(lambda _t, cid=channel_id: self._forget(cid))
+
+    def _forget(self, channel_id: str) -> None:
+        self._by_channel.pop(channel_id, None)
+        self._tasks.pop(channel_id, None)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        tasks = list(self._tasks.values())
+        if not tasks:
+            return True
+        _done, pending = await asyncio.wait(tasks, timeout=timeout)
+        return not pending
+
+    async def shutdown(self, grace: float, hangup_wait: float = 10.0) -> None:
+        """Stop taking calls, let live ones finish for ``grace`` s, then close the rest."""
+        self.accepting = False
+        if await self.wait_idle(grace):
+            return
+        for session in self.sessions():
+            session.deliver(ShutdownRequested(type="ShutdownRequested"))
+        if not await self.wait_idle(hangup_wait):
+            for task in list(self._tasks.values()):
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)

@@ -1,0 +1,273 @@
+"""One call's serialized handler.
+
+Every ARI event for the call, every command from elsewhere (API, shutdown, reconciliation)
+and every timer goes through this one task and its queue, so the call's state has a single
+writer and no race between the event stream and a command can exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from ari_app.client import AriClient, AriError, AriNotFound
+from ari_app.events import (
+    Channel,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    ChannelStateChange,
+    Event,
+    PlaybackFinished,
+    StasisEnd,
+)
+from switchboard.calls.record import CallEventRecord, CallRecord, HangupParty
+
+log = structlog.get_logger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChannelGone(Event):
+    """Synthetic: reconciliation found the channel no longer exists in Asterisk."""
+
+    cause: int | None = None
+    cause_text: str = ""
+    party: str = "unknown"
+    ended_at: datetime | None = None
+
+
+class ShutdownRequested(Event):
+    """Synthetic: the application is stopping and this call must be closed now."""
+
+
+class CallEnded(Exception):
+    """The call is over (hung up, gone, or shut down); the flow stops here."""
+
+
+class CallSink:
+    """Where a session's record snapshots and events go (the record writer)."""
+
+    def save(self, record: CallRecord, channel_name: str | None) -> None:
+        raise NotImplementedError
+
+    def log_event(self, event: CallEventRecord) -> None:
+        raise NotImplementedError
+
+
+Flow = Callable[["CallSession"], Awaitable[None]]
+
+
+class CallSession:
+    def __init__(
+        self,
+        channel: Channel,
+        record: CallRecord,
+        ari: AriClient,
+        sink: CallSink,
+        *,
+        destroyed_wait: float = 5.0,
+    ) -> None:
+        self.channel = channel
+        self.record = record
+        self.ari = ari
+        self.sink = sink
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._digits: list[str] = []
+        self._we_hung_up = False
+        self._ended = False
+        self._destroyed_wait = destroyed_wait
+        self._pending_cause: tuple[int | None, str] = (None, "")
+        self.log = log.bind(call_id=str(record.id), channel=channel.id)
+
+    @property
+    def channel_id(self) -> str:
+        return self.channel.id
+
+    def deliver(self, event: Event) -> None:
+        """Hand an event or command to this call's task (never blocks)."""
+        self._queue.put_nowait(event)
+
+    # --- the task ---------------------------------------------------------------------
+
+    async def run(self, flow: Flow) -> None:
+        self.sink.save(self.record, self.channel.name)
+        self._log(self.record.event(self.record.arrived_at, "ARRIVE",
+                                    caller=self.record.caller_number,
+                                    dialed=self.record.dialed_number))
+        try:
+            await self._subscribe()
+            await flow(self)
+            await self.hangup()
+        except CallEnded:
+            pass
+        except AriNotFound:
+            self.log.info("call.channel_gone_during_command")
+        except AriError as exc:
+            self.log.warning("call.ari_error", error=str(exc))
+        except Exception:
+            self.log.exception("call.flow_failed")
+            try:
+                await self.hangup()
+            except (CallEnded, AriError):
+                pass
+        finally:
+            await self._finish()
+
+    async def _subscribe(self) -> None:
+        """Subscribe to the channel itself, so its ChannelDestroyed (with the final cause)
+        still reaches us after it leaves Stasis."""
+        await self.ari.post(
+            f"/applications/{self.ari.app}/subscription", eventSource=f"channel:{self.channel_id}"
+        )
+
+    async def _finish(self) -> None:
+        if not self._ended:
+            await self._wait_destroyed()
+        if self.record.is_live:
+            cause, text = self._pending_cause
+            self._end(utcnow(), cause, text or "channel end not seen")
+
+    async def _wait_destroyed(self) -> None:
+        try:
+            async with asyncio.timeout(self._destroyed_wait):
+                while not self._ended:
+                    event = await self._queue.get()
+                    try:
+                        self._observe(event)
+                    except (CallEnded, _Shutdown):
+                        continue
+        except TimeoutError:
+            self.log.warning("call.destroyed_not_seen")
+
+    def _end(
+        self, at: datetime, cause: int | None, text: str, party: HangupParty | None = None,
+        outcome: str | None = None,
+    ) -> None:
+        self._ended = True
+        ended = self.record.end(at, cause=cause, cause_text=text, party=party, outcome=outcome)
+        self.sink.save(self.record, self.channel.name)
+        if ended is not None:
+            self._log(ended)
+
+    def _log(self, event: CallEventRecord | None) -> None:
+        if event is not None:
+            self.sink.log_event(event)
+
+    # --- events -----------------------------------------------------------------------
+
+    def _observe(self, event: Event) -> Event:
+        """Apply what every event means for the record; raise CallEnded when it is over."""
+        at = event.timestamp or utcnow()
+        if isinstance(event, ChannelDtmfReceived):
+            try:
+                self._log(self.record.add_digit(event.digit, at))
+            except ValueError:
+                self.log.warning("call.odd_dtmf", digit=event.digit)
+                return event
+            self._digits.append(event.digit)
+        elif isinstance(event, ChannelStateChange):
+            if event.channel.state == "Up":
+                answered = self.record.answer(at)
+                self._log(answered)
+                if answered is not None:
+                    self.sink.save(self.record, self.channel.name)
+        elif isinstance(event, ChannelHangupRequest):
+            self.record.note_hangup_party("system" if self._we_hung_up else "caller")
+            self._pending_cause = (event.cause, "")
+            raise CallEnded
+        elif isinstance(event, StasisEnd):
+            if not self._we_hung_up:
+                self.record.note_hangup_party("caller")
+            raise CallEnded
+        elif isinstance(event, ChannelDestroyed):
+            if not self._we_hung_up:
+                self.record.note_hangup_party("caller")
+            self._end(at, event.cause, event.cause_txt)
+            raise CallEnded
+        elif isinstance(event, ChannelGone):
+            self._end(
+                event.ended_at or at, event.cause, event.cause_text,
+                party="unknown", outcome="lost",
+            )
+            raise CallEnded
+        elif isinstance(event, ShutdownRequested):
+            raise _Shutdown
+        return event
+
+    async def next_event(self, timeout: float | None) -> Event | None:
+        """The next event for this call, or None when ``timeout`` passes first."""
+        try:
+            async with asyncio.timeout(timeout):
+                event = await self._queue.get()
+        except TimeoutError:
+            return None
+        try:
+            return self._observe(event)
+        except _Shutdown:
+            self.log.info("call.shutdown_hangup")
+            await self.hangup(reason="normal")
+            raise CallEnded from None
+
+    # --- commands ---------------------------------------------------------------------
+
+    async def answer(self) -> None:
+        await self.ari.post(f"/channels/{self.channel_id}/answer")
+        answered = self.record.answer(utcnow())
+        if answered is not None:
+            self._log(answered)
+            self.sink.save(self.record, self.channel.name)
+
+    async def play(self, *media: str, interruptible: bool = False) -> str | None:
+        """Play media to the end; with ``interruptible``, a key stops it and is returned."""
+        if interruptible and self._digits:
+            return self._digits.pop(0)
+        playback_id = str(uuid.uuid4())
+        await self.ari.post(
+            f"/channels/{self.channel_id}/play/{playback_id}", media=",".join(media)
+        )
+        while True:
+            event = await self.next_event(timeout=None)
+            if isinstance(event, PlaybackFinished) and event.playback.id == playback_id:
+                return None
+            if interruptible and self._digits:
+                try:
+                    await self.ari.delete(f"/playbacks/{playback_id}")
+                except AriNotFound:
+                    pass
+                return self._digits.pop(0)
+
+    async def collect_digit(self, timeout: float) -> str | None:
+        """One key pressed now or within ``timeout`` seconds."""
+        if self._digits:
+            return self._digits.pop(0)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            await self.next_event(timeout=remaining)
+            if self._digits:
+                return self._digits.pop(0)
+
+    async def hangup(self, reason: str = "normal") -> None:
+        """Hang the call up from our side and wait for Asterisk to confirm."""
+        if self._ended:
+            raise CallEnded
+        self._we_hung_up = True
+        self.record.note_hangup_party("system")
+        try:
+            await self.ari.delete(f"/channels/{self.channel_id}", reason=reason)
+        except AriNotFound:
+            pass
+        raise CallEnded
+
+
+class _Shutdown(Exception):
+    pass

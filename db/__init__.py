@@ -1,0 +1,1 @@
+"""The PostgreSQL schema (SQLAlchemy 2) and the ways in and out of it."""

@@ -1,0 +1,134 @@
+"""The core of the schema: nodes, calls, call legs and the append-only call event log.
+
+The database enforces what it can of the domain (CHECK constraints, foreign keys) so that a
+bug in the application cannot store an impossible call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+DIRECTIONS = ("inbound", "outbound", "internal")
+HANGUP_PARTIES = ("caller", "system", "agent", "callee", "unknown")
+LEG_ROLES = ("caller", "agent", "callee", "supervisor", "other")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Node(Base):
+    """One Asterisk with its Switchboard instance."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    asterisk_version: Mapped[str | None] = mapped_column(String(255))
+    first_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Call(Base):
+    """One customer interaction, from arrival to the end of its last leg."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
+        CheckConstraint(
+            "hangup_party IS NULL OR " + _in("hangup_party", HANGUP_PARTIES),
+            name="hangup_party",
+        ),
+        CheckConstraint("answered_at IS NULL OR answered_at >= arrived_at", name="answer_order"),
+        CheckConstraint("ended_at IS NULL OR ended_at >= arrived_at", name="end_order"),
+        Index("ix_calls_live", "node_id", postgresql_where="ended_at IS NULL"),
+        Index("ix_calls_arrived_at", "arrived_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), nullable=False)
+    linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
+    channel_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    direction: Mapped[str] = mapped_column(String(16), nullable=False)
+    caller_number: Mapped[str | None] = mapped_column(Text)
+    caller_name: Mapped[str | None] = mapped_column(Text)
+    dialed_number: Mapped[str | None] = mapped_column(Text)
+    arrived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    digits: Mapped[str | None] = mapped_column(Text)
+    hangup_party: Mapped[str | None] = mapped_column(String(16))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    hangup_cause_text: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(64))
+
+
+class CallLeg(Base):
+    """One channel taking part in a call: the caller, an agent, a callee."""
+
+    __tablename__ = "call_legs"
+    __table_args__ = (CheckConstraint(_in("role", LEG_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    channel_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    channel_name: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    hangup_cause_text: Mapped[str | None] = mapped_column(Text)
+
+
+class CallEvent(Base):
+    """The append-only event log of a call: a superset of Asterisk's queue_log."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (Index("ix_call_events_call_time", "call_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), nullable=False
+    )
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    type: Mapped[str] = mapped_column(String(48), nullable=False)
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")

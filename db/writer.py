@@ -1,0 +1,89 @@
+"""The one ordered path by which call records reach PostgreSQL.
+
+Call handlers hand over snapshots and events and go on with the call: a slow or absent
+database never makes a caller wait. Writes are applied in order; a failed write is retried
+with backoff until it succeeds, and ``drain()`` waits for everything handed over, which is
+how a clean shutdown loses no record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+log = structlog.get_logger(__name__)
+
+Write = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class _Item:
+    what: str
+    write: Write
+
+
+class RecordWriter:
+    def __init__(self, *, max_backoff: float = 5.0) -> None:
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._max_backoff = max_backoff
+        self.written = 0
+        self.retries = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="record-writer")
+
+    def submit(self, what: str, write: Write) -> None:
+        self._queue.put_nowait(_Item(what, write))
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            delay = 0.1
+            while True:
+                try:
+                    await item.write()
+                    self.written += 1
+                    break
+                except (SQLAlchemyError, OSError) as exc:
+                    self.retries += 1
+                    log.warning(
+                        "records.write_failed",
+                        what=item.what,
+                        error=str(exc).splitlines()[0][:200],
+                        retry_in_s=delay,
+                        pending=self._queue.qsize() + 1,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(self._max_backoff, delay * 2)
+            self._queue.task_done()
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted write is stored; False if the timeout came first."""
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop(self, timeout: float | None = None) -> bool:
+        drained = await self.drain(timeout)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if not drained:
+            log.error("records.unwritten_at_stop", pending=self._queue.qsize())
+        return drained

@@ -1,0 +1,203 @@
+"""The `switchboard` command for operators."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from switchboard import logs
+from switchboard.config import Settings
+
+app = typer.Typer(no_args_is_help=True, help="Switchboard: an open call center on Asterisk 22.")
+db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL schema.")
+asterisk_app = typer.Typer(no_args_is_help=True, help="The local Asterisk 22 (chroot).")
+app.add_typer(db_app, name="db")
+app.add_typer(asterisk_app, name="asterisk")
+
+console = Console(width=None if sys.stdout.isatty() else 140)
+errors = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise fail(f"bad settings: {problems}", 2) from None
+
+
+@app.command()
+def init(
+    env_file: Path = typer.Option(Path(".env"), help="Where to write the settings."),
+    database_url: str = typer.Option(
+        "postgresql://postgres@127.0.0.1:5432/switchboard", help="The database to use."
+    ),
+) -> None:
+    """Write a .env with generated credentials and free ports (never overwrites one)."""
+    from switchboard import envfile
+
+    if envfile.ensure(env_file, database_url):
+        console.print(f"wrote {env_file} with generated ARI and AMI credentials")
+    else:
+        console.print(f"{env_file} exists; left as it is")
+
+
+@app.command()
+def run() -> None:
+    """Run the ARI application and the FastAGI server until SIGTERM or Ctrl-C."""
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    from ari_app.app import Application, StartupError
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        application = Application(settings)
+        await application.run(stop)
+
+    try:
+        asyncio.run(main())
+    except StartupError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def doctor() -> None:
+    """Check ARI, AMI, the FastAGI port and the database; say exactly what is wrong."""
+    settings = load_settings()
+    from switchboard.doctor import run_checks
+
+    checks = asyncio.run(run_checks(settings))
+    table = Table(title="switchboard doctor")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail", overflow="fold")
+    for check in checks:
+        table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]", check.detail)
+    console.print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Create the database if it is missing, then run the migrations."""
+    settings = load_settings()
+    from db import admin, migrate
+
+    try:
+        if admin.create_database_if_missing(settings.database_url):
+            console.print("created the database")
+        migrate.upgrade(settings.database_url, revision)
+    except admin.DatabaseUnavailable as exc:
+        raise fail(str(exc)) from None
+    console.print(f"database at {migrate.current_revision(settings.database_url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="A revision, or 'base'.")) -> None:
+    """Undo migrations down to REVISION."""
+    settings = load_settings()
+    from db import migrate
+
+    migrate.downgrade(settings.database_url, revision)
+    console.print(f"database at {migrate.current_revision(settings.database_url) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the code's."""
+    settings = load_settings()
+    from db import migrate
+
+    console.print(
+        f"database: {migrate.current_revision(settings.database_url) or 'none'}; "
+        f"code: {migrate.head_revision(settings.database_url)}"
+    )
+
+
+@asterisk_app.command("up")
+def asterisk_up() -> None:
+    """Build the Asterisk root if needed, render our configuration and start Asterisk."""
+    settings = load_settings()
+    if not settings.ari_password or not settings.ami_secret:
+        raise fail("no generated credentials: run 'switchboard init' first", 2)
+    from switchboard.pbx import rootfs
+    from switchboard.pbx.instance import AsteriskError
+    from switchboard.pbx.local import local_instance
+
+    instance = local_instance(settings)
+    try:
+        if not rootfs.is_built(instance.root):
+            console.print(f"building the Asterisk root at {instance.root} (about a minute)")
+            rootfs.build(instance.root, log=instance.root.parent / "mmdebstrap.log")
+        if instance.is_running():
+            instance.write_config()
+            instance.cli("core reload")
+            console.print("Asterisk was running: configuration rendered and reloaded")
+        else:
+            instance.start()
+        console.print(instance.cli("core show version").strip())
+    except (rootfs.RootfsError, AsteriskError) as exc:
+        raise fail(str(exc)) from None
+    p = instance.params
+    console.print(
+        f"Asterisk up: ARI http://{p.bind_address}:{p.http_port}, AMI {p.ami_port}, "
+        f"SIP udp {p.sip_port}, RTP {p.rtp_start}-{p.rtp_end}"
+    )
+
+
+@asterisk_app.command("down")
+def asterisk_down() -> None:
+    """Stop the local Asterisk."""
+    from switchboard.pbx.local import local_instance
+
+    local_instance(load_settings()).stop()
+    console.print("Asterisk stopped")
+
+
+@asterisk_app.command("cli")
+def asterisk_cli(command: str) -> None:
+    """Run an Asterisk CLI command, e.g. 'core show channels'."""
+    from switchboard.pbx.local import local_instance
+
+    sys.stdout.write(local_instance(load_settings()).cli(command))
+
+
+@app.command()
+def demo(
+    calls: int = typer.Option(5, min=1, max=100, help="How many sipp calls to place."),
+    dialed: str = typer.Option("100", help="The number they dial."),
+) -> None:
+    """Run the app, place sipp calls that press keys, and print their records."""
+    settings = load_settings()
+    logs.configure("warning", settings.log_format)
+    from switchboard.demo import run_demo
+
+    try:
+        rows = asyncio.run(run_demo(settings, calls, dialed))
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"{len(rows)} calls recorded in PostgreSQL")
+    for column in ("caller", "dialed", "arrived", "answered", "ended", "digits", "hung up by",
+                   "cause"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

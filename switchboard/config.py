@@ -1,0 +1,89 @@
+"""Settings from the environment and ``.env``, validated at start with clear messages."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/switchboard"
+
+
+class Settings(BaseSettings):
+    """Everything Switchboard needs to know about its surroundings.
+
+    Each field is read from ``SWITCHBOARD_<NAME>`` (``DATABASE_URL`` too), then ``.env``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHBOARD_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("DATABASE_URL", "SWITCHBOARD_DATABASE_URL"),
+    )
+    node_id: str = "node1"
+
+    ari_url: str = "http://127.0.0.1:8088"
+    ari_user: str = "switchboard"
+    ari_password: str = ""
+    ari_app: str = "switchboard"
+    ari_heartbeat_seconds: float = 5.0
+
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "switchboard"
+    ami_secret: str = ""
+
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    agi_header_timeout_seconds: float = 5.0
+    agi_command_timeout_seconds: float = 10.0
+
+    sip_port: int = 5060
+    rtp_start: int = 20000
+    rtp_end: int = 20999
+    asterisk_instance: str = "default"
+    asterisk_rootfs: Path | None = None
+
+    shutdown_grace_seconds: float = 10.0
+    log_format: str = "console"
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not value.startswith("postgresql+psycopg://"):
+            raise ValueError(
+                "DATABASE_URL must be a PostgreSQL URL such as "
+                "postgresql://user@host:5432/dbname"
+            )
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value not in {"console", "json"}:
+            raise ValueError("log_format must be 'console' or 'json'")
+        return value
+
+    @property
+    def ari_ws_url(self) -> str:
+        base = self.ari_url.rstrip("/")
+        if base.startswith("https://"):
+            return "wss://" + base.removeprefix("https://")
+        return "ws://" + base.removeprefix("http://")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,81 @@
+"""`switchboard doctor`: is each part reachable, and if not, exactly what is wrong."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from ari_app.app import StartupError, check_database
+from ari_app.client import AriAuthError, AriClient, AriError, AriUnavailable
+from switchboard.ami import AmiAuthError, AmiUnavailable, check_login
+from switchboard.config import Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def check_ari(settings: Settings) -> Check:
+    name = f"ARI {settings.ari_url}"
+    async with AriClient(
+        settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
+        request_timeout=5,
+    ) as ari:
+        try:
+            info = await ari.get("/asterisk/info")
+        except AriAuthError:
+            return Check(name, False, f"wrong ARI password for user {settings.ari_user!r}")
+        except AriUnavailable as exc:
+            return Check(name, False, f"nothing listening: {exc}")
+        except AriError as exc:
+            return Check(name, False, str(exc))
+    version = (info or {}).get("system", {}).get("version", "?")
+    return Check(name, True, f"Asterisk {version}")
+
+
+async def check_ami(settings: Settings) -> Check:
+    name = f"AMI {settings.ami_host}:{settings.ami_port}"
+    try:
+        banner = await check_login(
+            settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret
+        )
+    except AmiAuthError:
+        return Check(name, False, f"wrong AMI secret for user {settings.ami_user!r}")
+    except AmiUnavailable as exc:
+        return Check(name, False, f"nothing listening: {exc}")
+    return Check(name, True, f"logged in ({banner})")
+
+
+async def check_agi(settings: Settings) -> Check:
+    name = f"FastAGI {settings.agi_host}:{settings.agi_port}"
+    try:
+        async with asyncio.timeout(3):
+            _reader, writer = await asyncio.open_connection(settings.agi_host, settings.agi_port)
+    except (OSError, TimeoutError):
+        return Check(
+            name, False, "nothing listening: is 'switchboard run' running with these settings?"
+        )
+    writer.close()
+    return Check(name, True, "listening")
+
+
+async def check_db(settings: Settings) -> Check:
+    url = settings.database_url
+    shown = url.split("@", 1)[-1] if "@" in url else url
+    name = f"PostgreSQL {shown}"
+    try:
+        await check_database(settings)
+    except StartupError as exc:
+        return Check(name, False, str(exc))
+    return Check(name, True, "reachable and migrated")
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    return list(
+        await asyncio.gather(
+            check_ari(settings), check_ami(settings), check_agi(settings), check_db(settings)
+        )
+    )

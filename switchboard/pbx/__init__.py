@@ -1,0 +1,1 @@
+"""Provisioning of a real Asterisk 22: a Debian sid root filesystem entered with chroot."""

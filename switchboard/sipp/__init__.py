@@ -1,0 +1,1 @@
+"""sipp, playing callers: scenarios rendered per call and a runner."""
