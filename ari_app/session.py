@@ -189,7 +189,13 @@ class CallSession:
         elif isinstance(event, ChannelDestroyed):
             if not self._we_hung_up:
                 self.record.note_hangup_party("caller")
-            self._end(at, event.cause, event.cause_txt)
+            cause, text = event.cause, event.cause_txt
+            requested, _ = self._pending_cause
+            if not cause and requested:
+                # A SIP BYE leaves the destroyed channel's cause at 0; the hangup request
+                # carried the real one.
+                cause, text = requested, _cause_text(requested)
+            self._end(at, cause, text)
             raise CallEnded
         elif isinstance(event, ChannelGone):
             self._end(
@@ -271,3 +277,20 @@ class CallSession:
 
 class _Shutdown(Exception):
     pass
+
+
+_CAUSE_TEXTS = {
+    16: "Normal Clearing",
+    17: "User busy",
+    18: "No user responding",
+    19: "User alerting, no answer",
+    21: "Call Rejected",
+    27: "Destination out of order",
+    31: "Normal, unspecified",
+    34: "Circuit/channel congestion",
+    38: "Network out of order",
+}
+
+
+def _cause_text(cause: int) -> str:
+    return _CAUSE_TEXTS.get(cause, f"cause {cause}")

@@ -32,6 +32,8 @@ class AsteriskParams:
     ari_app: str
     ami_user: str
     ami_secret: str
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
     bind_address: str = "127.0.0.1"
     trunk_match: str = "127.0.0.1"
 

@@ -79,7 +79,7 @@ class AsteriskInstance:
         etc = self.host_dir / "etc"
         if etc.exists():
             shutil.rmtree(etc)
-        for sub in ("etc", "run", "log", "spool", "lib", "cache"):
+        for sub in ("etc", "run", "log", "log/cdr-custom", "spool", "lib", "cache"):
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
         for name, text in render_all(self.params).items():
             path = etc / name

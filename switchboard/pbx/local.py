@@ -27,6 +27,8 @@ def params_from_settings(settings: Settings) -> AsteriskParams:
         ari_app=settings.ari_app,
         ami_user=settings.ami_user,
         ami_secret=settings.ami_secret,
+        agi_host=settings.agi_host,
+        agi_port=settings.agi_port,
         bind_address=http.hostname or "127.0.0.1",
     )
 
