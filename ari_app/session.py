@@ -25,9 +25,18 @@ from ari_app.events import (
     PlaybackFinished,
     StasisEnd,
 )
-from switchboard.calls.record import CallEventRecord, CallRecord, HangupParty
+from switchboard.calls.record import (
+    CAUSE_NETWORK_OUT_OF_ORDER,
+    CallEventRecord,
+    CallRecord,
+    HangupParty,
+)
 
 log = structlog.get_logger(__name__)
+
+
+# A soft hangup request carries Asterisk's reason flags, not a Q.850 cause.
+SOFTHANGUP_SHUTDOWN = 4  # AST_SOFTHANGUP_SHUTDOWN: Asterisk is stopping or restarting
 
 
 def utcnow() -> datetime:
@@ -84,6 +93,7 @@ class CallSession:
         self._ended = False
         self._destroyed_wait = destroyed_wait
         self._pending_cause: tuple[int | None, str] = (None, "")
+        self._asterisk_shutdown = False
         self.log = log.bind(call_id=str(record.id), channel=channel.id)
 
     @property
@@ -179,16 +189,28 @@ class CallSession:
                 if answered is not None:
                     self.sink.save(self.record, self.channel.name)
         elif isinstance(event, ChannelHangupRequest):
-            self.record.note_hangup_party("system" if self._we_hung_up else "caller")
-            self._pending_cause = (event.cause, "")
+            self.log.debug("call.hangup_request", cause=event.cause, soft=event.soft,
+                           raw=event.raw)
+            if event.soft and event.cause == SOFTHANGUP_SHUTDOWN:
+                self._asterisk_shutdown = True
+                self.record.note_hangup_party("system")
+            elif not event.soft:
+                # Only a hard request's cause is a Q.850 cause; a soft one carries flags.
+                self.record.note_hangup_party("system" if self._we_hung_up else "caller")
+                self._pending_cause = (event.cause, "")
             raise CallEnded
         elif isinstance(event, StasisEnd):
             if not self._we_hung_up:
                 self.record.note_hangup_party("caller")
             raise CallEnded
         elif isinstance(event, ChannelDestroyed):
+            self.log.debug("call.destroyed", cause=event.cause, text=event.cause_txt)
             if not self._we_hung_up:
                 self.record.note_hangup_party("caller")
+            if self._asterisk_shutdown:
+                self._end(at, CAUSE_NETWORK_OUT_OF_ORDER, "Asterisk shut down during the call",
+                          outcome="lost")
+                raise CallEnded
             cause, text = event.cause, event.cause_txt
             requested, _ = self._pending_cause
             if not cause and requested:

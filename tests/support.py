@@ -191,6 +191,7 @@ def app_env(instance: AsteriskInstance, database_url: str, agi_port: int, **extr
         "SWITCHBOARD_AGI_PORT": str(agi_port),
         "SWITCHBOARD_SIP_PORT": str(p.sip_port),
         "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "0",
+        "SWITCHBOARD_LOG_LEVEL": "debug",
     }
     env.update(extra)
     return env
