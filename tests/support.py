@@ -59,7 +59,8 @@ def wait_until(
 def query(url: str, sql: str, *params: Any) -> list[dict[str, Any]]:
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, row_factory=dict_row) as connection:
-        return list(connection.execute(sql, params).fetchall())
+        cursor = connection.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
 
 
 def rootfs_dir() -> Path:

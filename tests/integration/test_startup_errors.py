@@ -1,0 +1,109 @@
+"""Wrong credentials, no Asterisk, no database: a clear message, never a silent loop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from switchboard.pbx.instance import AsteriskInstance
+from switchboard.pbx.ports import free_port
+from tests.support import AppProcess, app_env
+
+pytestmark = pytest.mark.integration
+
+
+def switchboard(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    full.pop("DATABASE_URL", None)
+    full.update(env)
+    full["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "switchboard", *args],
+        env=full, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def test_wrong_ari_password_is_one_clear_line_and_a_non_zero_exit(
+    asterisk: AsteriskInstance, database_url: str, agi_port: int, tmp_path: Path
+) -> None:
+    env = app_env(asterisk, database_url, agi_port, SWITCHBOARD_ARI_PASSWORD="wrong")
+    started = time.monotonic()
+    result = switchboard(["run"], env, tmp_path, timeout=30)
+    assert result.returncode == 1
+    assert time.monotonic() - started < 15
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "refused the ARI user" in errors[0]
+
+
+def test_wrong_ami_secret_is_one_clear_line_and_a_non_zero_exit(
+    asterisk: AsteriskInstance, database_url: str, agi_port: int, tmp_path: Path
+) -> None:
+    env = app_env(asterisk, database_url, agi_port, SWITCHBOARD_AMI_SECRET="wrong")
+    result = switchboard(["run"], env, tmp_path, timeout=30)
+    assert result.returncode == 1
+    assert "refused the AMI user" in result.stderr
+
+
+def test_asterisk_not_running_is_retried_with_a_visible_status(
+    asterisk: AsteriskInstance, database_url: str, agi_port: int, tmp_path: Path
+) -> None:
+    env = app_env(
+        asterisk, database_url, agi_port,
+        SWITCHBOARD_ARI_URL=f"http://127.0.0.1:{free_port()}",
+    )
+    process = AppProcess(env, tmp_path).start()
+    try:
+        process.wait_for("asterisk.unreachable", timeout=15, at_least=2)
+        assert process.process is not None and process.process.poll() is None
+    finally:
+        process.stop()
+
+
+def test_unmigrated_database_names_the_fix(
+    asterisk: AsteriskInstance, empty_database_url: str, agi_port: int, tmp_path: Path
+) -> None:
+    env = app_env(asterisk, empty_database_url, agi_port)
+    result = switchboard(["run"], env, tmp_path, timeout=30)
+    assert result.returncode == 1
+    assert "not migrated" in result.stderr and "switchboard db upgrade" in result.stderr
+
+
+def test_unreachable_database_names_the_fix(
+    asterisk: AsteriskInstance, agi_port: int, tmp_path: Path
+) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    result = switchboard(["run"], app_env(asterisk, url, agi_port), tmp_path, timeout=30)
+    assert result.returncode == 1
+    assert "cannot use the database" in result.stderr
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_doctor_says_exactly_what_is_wrong(
+    asterisk: AsteriskInstance, database_url: str, agi_port: int, tmp_path: Path
+) -> None:
+    env = app_env(
+        asterisk, database_url, free_port(),
+        SWITCHBOARD_AMI_SECRET="wrong", SWITCHBOARD_ARI_PASSWORD="wrong",
+    )
+    result = switchboard(["doctor"], env, tmp_path)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "wrong ARI password" in out
+    assert "wrong AMI secret" in out
+    assert "nothing listening" in out  # FastAGI: no app running on that port
+    assert "reachable and migrated" in out
+
+
+def test_doctor_is_happy_when_everything_runs(
+    app: AppProcess, asterisk: AsteriskInstance, database_url: str, agi_port: int,
+    tmp_path: Path,
+) -> None:
+    result = switchboard(["doctor"], app_env(asterisk, database_url, agi_port), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout

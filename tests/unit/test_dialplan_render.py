@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from dialplan import AsteriskParams, render_all
+
+PARAMS = AsteriskParams(
+    instance="t", base="/srv/switchboard/t", node_id="n1", http_port=18088, ami_port=15038,
+    sip_port=15060, rtp_start=30000, rtp_end=30199, ari_user="u", ari_password="secret-ari",
+    ari_app="switchboard", ami_user="a", ami_secret="secret-ami", agi_port=14573,
+)
+
+
+def test_every_placeholder_is_filled_and_asterisk_syntax_survives() -> None:
+    files = render_all(PARAMS)
+    for name, text in files.items():
+        assert "%%{" not in text, name
+    assert "bindport = 18088" in files["http.conf"]
+    assert "password = secret-ari" in files["ari.conf"]
+    assert "secret = secret-ami" in files["manager.conf"]
+    assert "bind = 127.0.0.1:15060" in files["pjsip.conf"]
+    assert "rtpstart = 30000" in files["rtp.conf"]
+    assert "Stasis(switchboard,inbound,${EXTEN})" in files["extensions.conf"]
+    assert "agi://127.0.0.1:14573/health" in files["extensions.conf"]
+    assert "astetcdir => /srv/switchboard/t/etc" in files["asterisk.conf"]
+
+
+def test_services_listen_on_loopback_by_default() -> None:
+    files = render_all(PARAMS)
+    assert "bindaddr = 127.0.0.1" in files["http.conf"]
+    assert "bindaddr = 127.0.0.1" in files["manager.conf"]
+
+
+def test_trunk_calls_can_only_reach_the_application() -> None:
+    text = render_all(PARAMS)["extensions.conf"]
+    trunk = text.split("[from-trunk]", 1)[1].split("\n[", 1)[0]
+    assert "Dial(" not in trunk and "Goto(" not in trunk
+    assert "Stasis(" in trunk
+
+
+def test_a_missing_value_is_an_error_not_a_half_rendered_file() -> None:
+    from dialplan.render import ConfTemplate
+
+    with pytest.raises(KeyError):
+        ConfTemplate("port = %%{nope} ${EXTEN}").substitute({})
