@@ -91,9 +91,7 @@ def parse_response(line: str) -> AgiResponse:
     result = _RESULT.search(rest)
     if result is None:
         return AgiResponse(code=code, text=rest)
-    return AgiResponse(
-        code=code, result=result.group(1), data=result.group(2) or "", text=rest
-    )
+    return AgiResponse(code=code, result=result.group(1), data=result.group(2) or "", text=rest)
 
 
 def quote(value: str) -> str:

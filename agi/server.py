@@ -105,9 +105,7 @@ class AgiRegistry:
         return sorted(self._handlers)
 
 
-async def read_request(
-    reader: asyncio.StreamReader, timeout: float
-) -> AgiRequest:
+async def read_request(reader: asyncio.StreamReader, timeout: float) -> AgiRequest:
     """Read the header block within ``timeout`` seconds or fail."""
     headers: dict[str, str] = {}
     async with asyncio.timeout(timeout):

@@ -125,8 +125,12 @@ class Application:
             dialed_number=dialed or None,
             linkedid=str(event.raw.get("channel", {}).get("linkedid") or channel.id),
         )
-        log.info("call.arrived", call_id=str(record.id), caller=record.caller_number,
-                 dialed=record.dialed_number)
+        log.info(
+            "call.arrived",
+            call_id=str(record.id),
+            caller=record.caller_number,
+            dialed=record.dialed_number,
+        )
         return CallSession(channel, record, self.ari, self.sink), walking_skeleton
 
     def _on_event(self, event: Event) -> None:
@@ -183,9 +187,7 @@ class Application:
         stopping = asyncio.create_task(stop.wait())
         log.info("switchboard.running", node=self.settings.node_id, asterisk=version)
         try:
-            done, _ = await asyncio.wait(
-                {events, stopping}, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({events, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if events in done:
                 exc = events.exception()
                 if isinstance(exc, AriAuthError):
@@ -210,4 +212,3 @@ class Application:
         drained = await self.writer.stop(timeout=30)
         await self.engine.dispose()
         log.info("switchboard.stopped", records_complete=drained)
-

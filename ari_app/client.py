@@ -14,7 +14,7 @@ import base64
 import contextlib
 import json
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -53,7 +53,7 @@ def auth_header(user: str, password: str) -> str:
 
 
 EventSink = Callable[[Event], None]
-ConnectHook = Callable[[], Awaitable[None]]
+ConnectHook = Callable[[], Coroutine[Any, Any, None]]
 
 
 class AriClient:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -92,10 +93,8 @@ class Reconciler:
                 now=now,
             )
             if verdict.action == "hangup_and_close":
-                try:
+                with contextlib.suppress(AriNotFound):
                     await self.ari.delete(f"/channels/{live.channel_id}", reason="normal")
-                except AriNotFound:
-                    pass
                 report.hung_up.append(live.channel_id)
             else:
                 report.closed.append(live.channel_id)

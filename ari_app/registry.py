@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 
 import structlog
@@ -53,9 +54,9 @@ class CallRegistry:
         self._by_channel[channel_id] = session
         task = asyncio.create_task(session.run(flow), name=f"call-{session.record.id}")
         self._tasks[channel_id] = task
-        task.add_done_callback(lambda _t, cid=channel_id: self._forget(cid))
+        task.add_done_callback(functools.partial(self._forget, channel_id))
 
-    def _forget(self, channel_id: str) -> None:
+    def _forget(self, channel_id: str, _task: asyncio.Task[None] | None = None) -> None:
         self._by_channel.pop(channel_id, None)
         self._tasks.pop(channel_id, None)
 

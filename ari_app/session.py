@@ -8,6 +8,7 @@ writer and no race between the event stream and a command can exist.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from ari_app.events import (
 )
 from switchboard.calls.record import (
     CAUSE_NETWORK_OUT_OF_ORDER,
+    CAUSE_NORMAL_CLEARING,
     CallEventRecord,
     CallRecord,
     HangupParty,
@@ -35,8 +37,9 @@ from switchboard.calls.record import (
 log = structlog.get_logger(__name__)
 
 
-# A soft hangup request carries Asterisk's reason flags, not a Q.850 cause.
-SOFTHANGUP_SHUTDOWN = 4  # AST_SOFTHANGUP_SHUTDOWN: Asterisk is stopping or restarting
+# A soft hangup request carries Asterisk's reason flags (AST_SOFTHANGUP_*), not a Q.850
+# cause: 4 is SHUTDOWN (Asterisk stopping or restarting), 32 EXPLICIT (an ARI hangup).
+SOFTHANGUP_SHUTDOWN = 4
 
 
 def utcnow() -> datetime:
@@ -108,9 +111,14 @@ class CallSession:
 
     async def run(self, flow: Flow) -> None:
         self.sink.save(self.record, self.channel.name)
-        self._log(self.record.event(self.record.arrived_at, "ARRIVE",
-                                    caller=self.record.caller_number,
-                                    dialed=self.record.dialed_number))
+        self._log(
+            self.record.event(
+                self.record.arrived_at,
+                "ARRIVE",
+                caller=self.record.caller_number,
+                dialed=self.record.dialed_number,
+            )
+        )
         try:
             await self._subscribe()
             await flow(self)
@@ -123,10 +131,8 @@ class CallSession:
             self.log.warning("call.ari_error", error=str(exc))
         except Exception:
             self.log.exception("call.flow_failed")
-            try:
+            with contextlib.suppress(CallEnded, AriError):
                 await self.hangup()
-            except (CallEnded, AriError):
-                pass
         finally:
             await self._finish()
 
@@ -157,7 +163,11 @@ class CallSession:
             self.log.warning("call.destroyed_not_seen")
 
     def _end(
-        self, at: datetime, cause: int | None, text: str, party: HangupParty | None = None,
+        self,
+        at: datetime,
+        cause: int | None,
+        text: str,
+        party: HangupParty | None = None,
         outcome: str | None = None,
     ) -> None:
         self._ended = True
@@ -189,15 +199,16 @@ class CallSession:
                 if answered is not None:
                     self.sink.save(self.record, self.channel.name)
         elif isinstance(event, ChannelHangupRequest):
-            self.log.debug("call.hangup_request", cause=event.cause, soft=event.soft,
-                           raw=event.raw)
+            self.log.debug("call.hangup_request", cause=event.cause, soft=event.soft, raw=event.raw)
             if event.soft and event.cause == SOFTHANGUP_SHUTDOWN:
                 self._asterisk_shutdown = True
                 self.record.note_hangup_party("system")
             elif not event.soft:
                 # Only a hard request's cause is a Q.850 cause; a soft one carries flags.
+                # A SIP BYE arrives with no cause at all: by the SIP to Q.850 mapping
+                # (RFC 3398) a BYE is normal clearing.
                 self.record.note_hangup_party("system" if self._we_hung_up else "caller")
-                self._pending_cause = (event.cause, "")
+                self._pending_cause = (event.cause or CAUSE_NORMAL_CLEARING, "")
             raise CallEnded
         elif isinstance(event, StasisEnd):
             if not self._we_hung_up:
@@ -208,8 +219,12 @@ class CallSession:
             if not self._we_hung_up:
                 self.record.note_hangup_party("caller")
             if self._asterisk_shutdown:
-                self._end(at, CAUSE_NETWORK_OUT_OF_ORDER, "Asterisk shut down during the call",
-                          outcome="lost")
+                self._end(
+                    at,
+                    CAUSE_NETWORK_OUT_OF_ORDER,
+                    "Asterisk shut down during the call",
+                    outcome="lost",
+                )
                 raise CallEnded
             cause, text = event.cause, event.cause_txt
             requested, _ = self._pending_cause
@@ -221,8 +236,11 @@ class CallSession:
             raise CallEnded
         elif isinstance(event, ChannelGone):
             self._end(
-                event.ended_at or at, event.cause, event.cause_text,
-                party="unknown", outcome="lost",
+                event.ended_at or at,
+                event.cause,
+                event.cause_text,
+                party="unknown",
+                outcome="lost",
             )
             raise CallEnded
         elif isinstance(event, ShutdownRequested):
@@ -265,10 +283,8 @@ class CallSession:
             if isinstance(event, PlaybackFinished) and event.playback.id == playback_id:
                 return None
             if interruptible and self._digits:
-                try:
+                with contextlib.suppress(AriNotFound):
                     await self.ari.delete(f"/playbacks/{playback_id}")
-                except AriNotFound:
-                    pass
                 return self._digits.pop(0)
 
     async def collect_digit(self, timeout: float) -> str | None:
@@ -290,10 +306,8 @@ class CallSession:
             raise CallEnded
         self._we_hung_up = True
         self.record.note_hangup_party("system")
-        try:
+        with contextlib.suppress(AriNotFound):
             await self.ari.delete(f"/channels/{self.channel_id}", reason=reason)
-        except AriNotFound:
-            pass
         raise CallEnded
 
 

@@ -9,6 +9,7 @@ how a clean shutdown loses no record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -79,10 +80,8 @@ class RecordWriter:
         drained = await self.drain(timeout)
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         if not drained:
             log.error("records.unwritten_at_stop", pending=self._queue.qsize())

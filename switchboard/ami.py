@@ -7,6 +7,7 @@ resolve; so before anything relies on AMI we log in ourselves and fail clearly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 
 class AmiError(Exception):
@@ -21,9 +22,7 @@ class AmiAuthError(AmiError):
     pass
 
 
-async def check_login(
-    host: str, port: int, user: str, secret: str, timeout: float = 5.0
-) -> str:
+async def check_login(host: str, port: int, user: str, secret: str, timeout: float = 5.0) -> str:
     """Log in and off; return the AMI banner. Raise AmiAuthError or AmiUnavailable."""
     try:
         async with asyncio.timeout(timeout):
@@ -37,10 +36,7 @@ async def check_login(
                 raise AmiUnavailable(f"{host}:{port} is not AMI (it said {banner[:60]!r})")
             writer.write(
                 (
-                    "Action: Login\r\n"
-                    f"Username: {user}\r\n"
-                    f"Secret: {secret}\r\n"
-                    "Events: off\r\n\r\n"
+                    f"Action: Login\r\nUsername: {user}\r\nSecret: {secret}\r\nEvents: off\r\n\r\n"
                 ).encode()
             )
             await writer.drain()
@@ -68,7 +64,5 @@ async def check_login(
         raise AmiUnavailable(f"AMI at {host}:{port} did not answer in time") from exc
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError, ConnectionError):
             await writer.wait_closed()
-        except (OSError, ConnectionError):
-            pass

@@ -64,8 +64,7 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
         if not value.startswith("postgresql+psycopg://"):
             raise ValueError(
-                "DATABASE_URL must be a PostgreSQL URL such as "
-                "postgresql://user@host:5432/dbname"
+                "DATABASE_URL must be a PostgreSQL URL such as postgresql://user@host:5432/dbname"
             )
         return value
 

@@ -67,7 +67,7 @@ async def run_demo(settings: Settings, calls: int, dialed: str) -> list[tuple[st
         await engine.dispose()
     if not all(outcomes):
         failed = outcomes.count(False)
-        print(f"{failed} of {calls} sipp calls did not complete")  # noqa: T201
+        print(f"{failed} of {calls} sipp calls did not complete")
     return [
         (
             r.caller_number or "",

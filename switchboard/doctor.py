@@ -21,7 +21,10 @@ class Check:
 async def check_ari(settings: Settings) -> Check:
     name = f"ARI {settings.ari_url}"
     async with AriClient(
-        settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
+        settings.ari_url,
+        settings.ari_user,
+        settings.ari_password,
+        settings.ari_app,
         request_timeout=5,
     ) as ari:
         try:

@@ -176,7 +176,9 @@ class AppProcess:
             return self.process.wait(5)
 
 
-def app_env(instance: AsteriskInstance, database_url: str, agi_port: int, **extra: str) -> dict[str, str]:
+def app_env(
+    instance: AsteriskInstance, database_url: str, agi_port: int, **extra: str
+) -> dict[str, str]:
     p = instance.params
     env = {
         "DATABASE_URL": database_url,

@@ -132,6 +132,26 @@ def db_current() -> None:
     )
 
 
+@asterisk_app.command("build")
+def asterisk_build() -> None:
+    """Build (or reuse) the Debian sid root that Asterisk 22 runs from."""
+    from switchboard.pbx import rootfs
+
+    settings = load_settings()
+    root = (
+        Path(settings.asterisk_rootfs) if settings.asterisk_rootfs else rootfs.default_rootfs_dir()
+    )
+    if rootfs.is_built(root):
+        console.print(f"Asterisk root ready at {root}")
+        return
+    console.print(f"building the Asterisk root at {root} (mmdebstrap, about a minute)")
+    try:
+        rootfs.build(root, log=root.parent / "mmdebstrap.log")
+    except rootfs.RootfsError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"Asterisk root ready at {root}")
+
+
 @asterisk_app.command("up")
 def asterisk_up() -> None:
     """Build the Asterisk root if needed, render our configuration and start Asterisk."""
@@ -195,8 +215,16 @@ def demo(
     except RuntimeError as exc:
         raise fail(str(exc)) from None
     table = Table(title=f"{len(rows)} calls recorded in PostgreSQL")
-    for column in ("caller", "dialed", "arrived", "answered", "ended", "digits", "hung up by",
-                   "cause"):
+    for column in (
+        "caller",
+        "dialed",
+        "arrived",
+        "answered",
+        "ended",
+        "digits",
+        "hung up by",
+        "cause",
+    ):
         table.add_column(column)
     for row in rows:
         table.add_row(*row)

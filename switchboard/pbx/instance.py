@@ -7,6 +7,7 @@ developer's, each test run's) share one root without sharing ports or state.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import shutil
 import subprocess
@@ -143,19 +144,16 @@ class AsteriskInstance:
 
     def restart_now(self) -> None:
         """``core restart now``: every call is cut, the process restarts in place."""
-        try:
+        # The console connection drops while Asterisk restarts.
+        with contextlib.suppress(AsteriskError):
             self.cli("core restart now", timeout=10)
-        except AsteriskError:
-            pass  # the console connection drops while Asterisk restarts
         time.sleep(0.5)
 
     def stop(self, timeout: float = 20) -> None:
         if not self.is_running():
             return
-        try:
+        with contextlib.suppress(AsteriskError, subprocess.TimeoutExpired):
             self.cli("core stop now", timeout=timeout)
-        except (AsteriskError, subprocess.TimeoutExpired):
-            pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.is_running():
             time.sleep(0.2)

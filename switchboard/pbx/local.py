@@ -34,5 +34,7 @@ def params_from_settings(settings: Settings) -> AsteriskParams:
 
 
 def local_instance(settings: Settings) -> AsteriskInstance:
-    root = Path(settings.asterisk_rootfs) if settings.asterisk_rootfs else rootfs.default_rootfs_dir()
+    root = (
+        Path(settings.asterisk_rootfs) if settings.asterisk_rootfs else rootfs.default_rootfs_dir()
+    )
     return AsteriskInstance(root, params_from_settings(settings))

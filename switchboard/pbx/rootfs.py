@@ -65,8 +65,8 @@ def build(root: Path, *, log: Path | None = None) -> None:
         "mmdebstrap",
         "--variant=apt",
         # The mirror may serve a snapshot whose Release file has expired.
-        "--aptopt=Acquire::Check-Valid-Until \"false\"",
-        "--aptopt=Acquire::Check-Date \"false\"",
+        '--aptopt=Acquire::Check-Valid-Until "false"',
+        '--aptopt=Acquire::Check-Date "false"',
         "--include=" + ",".join(PACKAGES),
         SUITE,
         str(partial),

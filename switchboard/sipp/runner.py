@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from switchboard.pbx.ports import free_tcp_udp_port, free_port
+from switchboard.pbx.ports import free_port, free_tcp_udp_port
 from switchboard.sipp.scenario import CallerScript, write
 
 
@@ -52,22 +52,34 @@ async def place_calls(
         scenario = write(script, Path(folder), "caller")
         stats = Path(folder) / "stats"
         args = [
-            sipp, f"{host}:{sip_port}",
-            "-sf", str(scenario),
-            "-s", dialed,
-            "-m", str(calls),
-            "-r", str(rate),
-            "-i", host,
-            "-p", str(free_tcp_udp_port(host)),
-            "-mi", host,
-            "-mp", str(free_port()),
+            sipp,
+            f"{host}:{sip_port}",
+            "-sf",
+            str(scenario),
+            "-s",
+            dialed,
+            "-m",
+            str(calls),
+            "-r",
+            str(rate),
+            "-i",
+            host,
+            "-p",
+            str(free_tcp_udp_port(host)),
+            "-mi",
+            host,
+            "-mp",
+            str(free_port()),
             "-nostdin",
-            "-timeout", f"{int(timeout_s)}s",
+            "-timeout",
+            f"{int(timeout_s)}s",
             "-timeout_error",
             "-trace_err",
-            "-error_file", str(stats) + ".err",
+            "-error_file",
+            str(stats) + ".err",
             "-trace_screen",
-            "-screen_file", str(stats) + ".screen",
+            "-screen_file",
+            str(stats) + ".screen",
         ]
         if concurrent:
             args += ["-l", str(concurrent)]

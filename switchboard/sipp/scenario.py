@@ -63,9 +63,7 @@ def render(script: CallerScript) -> str:
         if key not in "0123456789*#":
             raise ValueError(f"sipp has no DTMF capture for key {key!r}")
         key_lines.append(f'  <pause milliseconds="{int(pause_ms)}"/>')
-        key_lines.append(
-            f'  <nop><action><exec play_pcap_audio="{pcap_for(key)}"/></action></nop>'
-        )
+        key_lines.append(f'  <nop><action><exec play_pcap_audio="{pcap_for(key)}"/></action></nop>')
     if script.hang_up_after_ms is None:
         ending = _WAIT_FOR_BYE.replace("@@TIMEOUT@@", str(script.bye_timeout_ms))
     else:

@@ -124,7 +124,7 @@ def test_sigterm_closes_every_live_call_before_the_app_exits(
     )
     assert [e["type"] for e in events][-1] == "HANGUP"
     assert app.count("switchboard.stopped") == 1
-    assert [line for line in app.log_lines() if line.get("event") == "switchboard.stopped"][0][
+    assert next(line for line in app.log_lines() if line.get("event") == "switchboard.stopped")[
         "records_complete"
     ]
     background.join()
@@ -141,9 +141,10 @@ def test_app_killed_mid_call_settles_the_call_on_restart(
 
     first.signal(signal.SIGKILL)
     first.wait_exit(10)
-    assert query(database_url, "SELECT ended_at FROM calls WHERE id = %s", call["id"])[0][
-        "ended_at"
-    ] is None
+    assert (
+        query(database_url, "SELECT ended_at FROM calls WHERE id = %s", call["id"])[0]["ended_at"]
+        is None
+    )
 
     second = app_factory("second").start()  # type: ignore[operator]
     second.wait_for("reconcile.done")

@@ -14,9 +14,7 @@ def test_dialplan_agi_call_is_answered_by_the_running_app(
     app: AppProcess, asterisk: AsteriskInstance
 ) -> None:
     asterisk.cli("database deltree switchboard-selftest")
-    asterisk.cli(
-        "channel originate Local/agi@switchboard-selftest application Wait 1"
-    )
+    asterisk.cli("channel originate Local/agi@switchboard-selftest application Wait 1")
 
     def stored() -> str | None:
         out = asterisk.cli("database get switchboard-selftest agi")

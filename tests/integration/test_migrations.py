@@ -20,7 +20,7 @@ def tables(url: str) -> set[str]:
 def test_upgrade_downgrade_upgrade_and_no_drift(empty_database_url: str) -> None:
     url = empty_database_url
     migrate.upgrade(url)
-    assert CORE_TABLES <= tables(url)
+    assert tables(url) >= CORE_TABLES
     assert migrate.current_revision(url) == migrate.head_revision(url)
 
     migrate.downgrade(url, "base")
@@ -28,7 +28,7 @@ def test_upgrade_downgrade_upgrade_and_no_drift(empty_database_url: str) -> None
     assert migrate.current_revision(url) is None
 
     migrate.upgrade(url)
-    assert CORE_TABLES <= tables(url)
+    assert tables(url) >= CORE_TABLES
     assert migrate.drift(url) == []
 
 

@@ -17,14 +17,21 @@ from tests.support import AppProcess, app_env
 pytestmark = pytest.mark.integration
 
 
-def switchboard(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def switchboard(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     full.pop("DATABASE_URL", None)
     full.update(env)
     full["COLUMNS"] = "200"
     return subprocess.run(
         [sys.executable, "-m", "switchboard", *args],
-        env=full, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+        env=full,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -54,7 +61,9 @@ def test_asterisk_not_running_is_retried_with_a_visible_status(
     asterisk: AsteriskInstance, database_url: str, agi_port: int, tmp_path: Path
 ) -> None:
     env = app_env(
-        asterisk, database_url, agi_port,
+        asterisk,
+        database_url,
+        agi_port,
         SWITCHBOARD_ARI_URL=f"http://127.0.0.1:{free_port()}",
     )
     process = AppProcess(env, tmp_path).start()
@@ -88,8 +97,11 @@ def test_doctor_says_exactly_what_is_wrong(
     asterisk: AsteriskInstance, database_url: str, agi_port: int, tmp_path: Path
 ) -> None:
     env = app_env(
-        asterisk, database_url, free_port(),
-        SWITCHBOARD_AMI_SECRET="wrong", SWITCHBOARD_ARI_PASSWORD="wrong",
+        asterisk,
+        database_url,
+        free_port(),
+        SWITCHBOARD_AMI_SECRET="wrong",
+        SWITCHBOARD_ARI_PASSWORD="wrong",
     )
     result = switchboard(["doctor"], env, tmp_path)
     assert result.returncode == 1
@@ -101,7 +113,10 @@ def test_doctor_says_exactly_what_is_wrong(
 
 
 def test_doctor_is_happy_when_everything_runs(
-    app: AppProcess, asterisk: AsteriskInstance, database_url: str, agi_port: int,
+    app: AppProcess,
+    asterisk: AsteriskInstance,
+    database_url: str,
+    agi_port: int,
     tmp_path: Path,
 ) -> None:
     result = switchboard(["doctor"], app_env(asterisk, database_url, agi_port), tmp_path)

@@ -12,8 +12,14 @@ T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
 def record() -> CallRecord:
-    return CallRecord(node_id="n1", channel_id="c1", direction="inbound", arrived_at=T0,
-                      caller_number="5551234", dialed_number="100")
+    return CallRecord(
+        node_id="n1",
+        channel_id="c1",
+        direction="inbound",
+        arrived_at=T0,
+        caller_number="5551234",
+        dialed_number="100",
+    )
 
 
 def test_a_full_call_reads_like_its_log() -> None:
@@ -21,8 +27,7 @@ def test_a_full_call_reads_like_its_log() -> None:
     events = [
         call.answer(T0 + timedelta(seconds=1)),
         call.add_digit("7", T0 + timedelta(seconds=2)),
-        call.end(T0 + timedelta(seconds=5), cause=16, cause_text="Normal Clearing",
-                 party="system"),
+        call.end(T0 + timedelta(seconds=5), cause=16, cause_text="Normal Clearing", party="system"),
     ]
     assert [e.type for e in events if e] == ["ANSWER", "DTMF", "HANGUP"]
     row = call.row()

@@ -5,9 +5,20 @@ import pytest
 from dialplan import AsteriskParams, render_all
 
 PARAMS = AsteriskParams(
-    instance="t", base="/srv/switchboard/t", node_id="n1", http_port=18088, ami_port=15038,
-    sip_port=15060, rtp_start=30000, rtp_end=30199, ari_user="u", ari_password="secret-ari",
-    ari_app="switchboard", ami_user="a", ami_secret="secret-ami", agi_port=14573,
+    instance="t",
+    base="/srv/switchboard/t",
+    node_id="n1",
+    http_port=18088,
+    ami_port=15038,
+    sip_port=15060,
+    rtp_start=30000,
+    rtp_end=30199,
+    ari_user="u",
+    ari_password="secret-ari",
+    ari_app="switchboard",
+    ami_user="a",
+    ami_secret="secret-ami",
+    agi_port=14573,
 )
 
 
