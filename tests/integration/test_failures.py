@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 import time
@@ -160,3 +161,23 @@ def test_app_killed_mid_call_settles_the_call_on_restart(
     )
     background.join()
     assert background.result is not None and background.result.successful == 1
+
+
+def test_asterisk_killed_mid_call_is_closed_when_the_app_reconnects(
+    app: AppProcess, asterisk: AsteriskInstance, database_url: str
+) -> None:
+    caller = "+15550007000"
+    background = CallInBackground(asterisk, caller, bye_timeout_ms=8000).start()
+    live_call(database_url, caller)
+
+    pid = int((asterisk.host_dir / "run" / "asterisk.pid").read_text().strip())
+    os.kill(pid, signal.SIGKILL)  # no shutdown notice reaches the app this time
+    wait_until(lambda: not asterisk.is_running(), 10, what="Asterisk to die")
+    asterisk.start()
+    app.wait_for("reconcile.done", timeout=30, at_least=2)
+
+    row = final_call(database_url, caller)
+    assert row["hangup_cause"] == 38
+    assert row["hangup_cause_text"] == "Asterisk restarted during the call"
+    assert row["outcome"] == "lost"
+    background.join(30)
