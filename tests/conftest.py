@@ -9,7 +9,7 @@ import pytest
 from db import admin, migrate
 from switchboard.pbx.instance import AsteriskInstance
 from switchboard.pbx.ports import free_port
-from tests.support import AppProcess, app_env, database_url_for, new_asterisk, remove_instance
+from tests.support import AppProcess, app_env, database_url_for, new_asterisk
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,7 @@ def asterisk(agi_port: int) -> Iterator[AsteriskInstance]:
     instance = new_asterisk(f"test-{secrets.token_hex(3)}", agi_port)
     instance.start()
     yield instance
-    remove_instance(instance)
+    instance.destroy()
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,10 +16,8 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
-from dialplan import AsteriskParams
 from switchboard.pbx import rootfs
 from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_port, free_tcp_udp_port, rtp_range
 
 T = TypeVar("T")
 
@@ -71,31 +67,7 @@ def rootfs_dir() -> Path:
 def new_asterisk(name: str, agi_port: int) -> AsteriskInstance:
     root = rootfs_dir()
     rootfs.build(root, log=root.parent / "mmdebstrap.log")
-    start, end = rtp_range(200)
-    params = AsteriskParams(
-        instance=name,
-        base=AsteriskInstance.base_for(name),
-        node_id=name,
-        http_port=free_port(),
-        ami_port=free_port(),
-        sip_port=free_tcp_udp_port(),
-        rtp_start=start,
-        rtp_end=end,
-        ari_user="sbtest",
-        ari_password=secrets.token_urlsafe(16),
-        ari_app="switchboard",
-        ami_user="sbtest",
-        ami_secret=secrets.token_urlsafe(16),
-        agi_port=agi_port,
-    )
-    return AsteriskInstance(root, params)
-
-
-def remove_instance(instance: AsteriskInstance) -> None:
-    try:
-        instance.stop()
-    finally:
-        shutil.rmtree(instance.host_dir, ignore_errors=True)
+    return AsteriskInstance.throwaway(root, name, agi_port)
 
 
 @dataclass

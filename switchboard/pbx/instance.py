@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import secrets
 import shutil
 import subprocess
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from dialplan import AsteriskParams, render_all
 from switchboard.pbx import rootfs
+from switchboard.pbx.ports import free_port, free_tcp_udp_port, rtp_range
 
 INSTANCES_DIR = "/srv/switchboard"
 
@@ -62,6 +64,35 @@ class AsteriskInstance:
     @classmethod
     def base_for(cls, name: str) -> str:
         return f"{INSTANCES_DIR}/{name}"
+
+    @classmethod
+    def throwaway(cls, root: Path, name: str, agi_port: int) -> AsteriskInstance:
+        """An instance on free ports with fresh credentials (tests and benchmarks)."""
+        start, end = rtp_range(200)
+        params = AsteriskParams(
+            instance=name,
+            base=cls.base_for(name),
+            node_id=name,
+            http_port=free_port(),
+            ami_port=free_port(),
+            sip_port=free_tcp_udp_port(),
+            rtp_start=start,
+            rtp_end=end,
+            ari_user="sb-" + secrets.token_hex(3),
+            ari_password=secrets.token_urlsafe(16),
+            ari_app="switchboard",
+            ami_user="sb-" + secrets.token_hex(3),
+            ami_secret=secrets.token_urlsafe(16),
+            agi_port=agi_port,
+        )
+        return cls(root, params)
+
+    def destroy(self) -> None:
+        """Stop it and remove its folder."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.host_dir, ignore_errors=True)
 
     @property
     def host_dir(self) -> Path:
