@@ -4,6 +4,6 @@ Templates live in ``dialplan/templates``; placeholders are written ``%%{name}`` 
 never clash with Asterisk's own ``${VARIABLE}`` syntax.
 """
 
-from dialplan.render import AsteriskParams, render_all, template_names
+from dialplan.render import STOCK_FILES, AsteriskParams, copy_stock, render_all, template_names
 
-__all__ = ["AsteriskParams", "render_all", "template_names"]
+__all__ = ["STOCK_FILES", "AsteriskParams", "copy_stock", "render_all", "template_names"]

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dialplan.render import AsteriskParams, render_all
+from dialplan.render import AsteriskParams, copy_stock, render_all
 
 
 def params_from_env(base: str, env: dict[str, str]) -> AsteriskParams:
@@ -51,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = params_from_env(args.base, dict(os.environ))
     etc = Path(args.base) / "etc"
-    for sub in ("etc", "run", "log/cdr-custom", "spool", "lib", "cache"):
+    for sub in ("etc", "run", "log/cdr-custom", "spool", "lib", "cache", "keys"):
         (Path(args.base) / sub).mkdir(parents=True, exist_ok=True)
     for name, text in render_all(params).items():
         (etc / name).write_text(text, encoding="utf-8")
+    copy_stock(Path("/etc/asterisk"), etc)
     print(f"rendered {len(list(etc.iterdir()))} files into {etc}", file=sys.stderr)
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from dataclasses import asdict, dataclass
 from importlib import resources
+from pathlib import Path
 
 
 class ConfTemplate(string.Template):
@@ -36,6 +37,36 @@ class AsteriskParams:
     agi_port: int = 4573
     bind_address: str = "127.0.0.1"
     trunk_match: str = "127.0.0.1"
+
+
+# Asterisk's own sample files that we use unchanged (tones, AMD defaults, feature codes...),
+# copied from the Asterisk package's /etc/asterisk next to our rendered files.
+STOCK_FILES = (
+    "indications.conf",
+    "amd.conf",
+    "ccss.conf",
+    "features.conf",
+    "acl.conf",
+    "pjproject.conf",
+    "say.conf",
+    "codecs.conf",
+    "dsp.conf",
+    "stasis.conf",
+    "udptl.conf",
+    "res_parking.conf",
+    "confbridge.conf",
+    "cli_aliases.conf",
+    "res_http_media_cache.conf",
+)
+
+
+def copy_stock(stock_dir: Path, etc: Path) -> None:
+    """Copy the stock files that exist in ``stock_dir`` into ``etc`` (ours win on names)."""
+    for name in STOCK_FILES:
+        source = stock_dir / name
+        target = etc / name
+        if source.is_file() and not target.exists():
+            target.write_bytes(source.read_bytes())
 
 
 def template_names() -> list[str]:

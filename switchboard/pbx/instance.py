@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialplan import AsteriskParams, render_all
+from dialplan import AsteriskParams, copy_stock, render_all
 from switchboard.pbx import rootfs
 from switchboard.pbx.ports import free_port, free_tcp_udp_port, rtp_range
 
@@ -111,12 +111,13 @@ class AsteriskInstance:
         etc = self.host_dir / "etc"
         if etc.exists():
             shutil.rmtree(etc)
-        for sub in ("etc", "run", "log", "log/cdr-custom", "spool", "lib", "cache"):
+        for sub in ("etc", "run", "log", "log/cdr-custom", "spool", "lib", "cache", "keys"):
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
         for name, text in render_all(self.params).items():
             path = etc / name
             path.write_text(text, encoding="utf-8")
             path.chmod(0o640)
+        copy_stock(self.root / "etc" / "asterisk", etc)
         subprocess.run(
             rootfs.in_root(self.root, "chown", "-R", "asterisk:asterisk", self.params.base),
             check=True,
