@@ -172,9 +172,10 @@ class CallSession:
     ) -> None:
         self._ended = True
         ended = self.record.end(at, cause=cause, cause_text=text, party=party, outcome=outcome)
+        # The HANGUP event is stored before the row that shows the call ended: whoever sees
+        # an ended call sees its whole event log.
+        self._log(ended)
         self.sink.save(self.record, self.channel.name)
-        if ended is not None:
-            self._log(ended)
 
     def _log(self, event: CallEventRecord | None) -> None:
         if event is not None:

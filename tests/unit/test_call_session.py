@@ -19,12 +19,15 @@ class Sink(CallSink):
     def __init__(self) -> None:
         self.snapshots: list[dict[str, Any]] = []
         self.events: list[CallEventRecord] = []
+        self.order: list[str] = []
 
     def save(self, record: CallRecord, channel_name: str | None) -> None:
         self.snapshots.append(record.row())
+        self.order.append("row(ended)" if record.ended_at else "row")
 
     def log_event(self, event: CallEventRecord) -> None:
         self.events.append(event)
+        self.order.append(event.type)
 
 
 class FakeAri:
@@ -107,6 +110,10 @@ async def test_key_during_greeting_stops_it_and_is_said_back() -> None:
     assert final["hangup_party"] == "system"
     assert final["hangup_cause"] == 16
     assert [e.type for e in sink.events] == ["ARRIVE", "ANSWER", "DTMF", "HANGUP"]
+    # The row exists before its first event; the last event is stored before the row says
+    # the call ended, so a reader who sees an ended call sees its whole log.
+    assert sink.order[:2] == ["row", "ARRIVE"]
+    assert sink.order[-2:] == ["HANGUP", "row(ended)"]
 
 
 async def test_no_key_hears_sorry_and_goodbye() -> None:
