@@ -13,7 +13,7 @@ from agi.handlers import build_registry
 from agi.server import FastAgiServer
 from ari_app.client import AriAuthError, AriClient, AriUnavailable
 from ari_app.events import Event, StasisStart
-from ari_app.flows import walking_skeleton
+from ari_app.flows import refuse, walking_skeleton
 from ari_app.reconcile import Reconciler
 from ari_app.registry import CallRegistry
 from ari_app.session import CallSession, CallSink, Flow, utcnow
@@ -111,14 +111,11 @@ class Application:
     def _new_call(self, event: StasisStart) -> tuple[CallSession, Flow] | None:
         channel = event.channel
         role = event.args[0] if event.args else ""
-        if role != "inbound":
-            log.warning("call.unexpected_stasis_start", channel=channel.id, args=event.args)
-            return None
         dialed = event.args[1] if len(event.args) > 1 else channel.dialplan.exten
         record = CallRecord(
             node_id=self.settings.node_id,
             channel_id=channel.id,
-            direction="inbound",
+            direction="inbound" if role == "inbound" else "internal",
             arrived_at=channel.creationtime or event.timestamp or utcnow(),
             caller_number=channel.caller.number or None,
             caller_name=channel.caller.name or None,
@@ -131,7 +128,12 @@ class Application:
             caller=record.caller_number,
             dialed=record.dialed_number,
         )
-        return CallSession(channel, record, self.ari, self.sink), walking_skeleton
+        session = CallSession(channel, record, self.ari, self.sink)
+        if role != "inbound":
+            # Not a call we know how to handle: never leave it stranded in Stasis.
+            log.warning("call.unexpected_stasis_start", channel=channel.id, args=event.args)
+            return session, refuse
+        return session, walking_skeleton
 
     def _on_event(self, event: Event) -> None:
         self.registry.dispatch(event)

@@ -28,3 +28,9 @@ async def walking_skeleton(call: CallSession) -> None:
         await call.play(YOU_ENTERED, f"digits:{digit}")
     await call.play(GOODBYE)
     await call.hangup()
+
+
+async def refuse(call: CallSession) -> None:
+    """Turn the call away without answering (shutting down, or not ours to take)."""
+    call.record.outcome = "refused"
+    await call.hangup(reason="congestion")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import structlog
 
 from ari_app.events import Event, StasisStart
+from ari_app.flows import refuse
 from ari_app.session import CallSession, Flow, ShutdownRequested
 
 log = structlog.get_logger(__name__)
@@ -43,13 +44,14 @@ class CallRegistry:
                 session.deliver(event)
 
     def _start(self, event: StasisStart) -> None:
-        if not self.accepting:
-            log.info("call.refused_shutting_down", channel=event.channel.id)
-            return
         made = self._factory(event)
         if made is None:
             return
         session, flow = made
+        if not self.accepting:
+            # Shutting down: the caller gets congestion, and the attempt is still recorded.
+            log.info("call.refused_shutting_down", channel=event.channel.id)
+            flow = refuse
         channel_id = session.channel_id
         self._by_channel[channel_id] = session
         task = asyncio.create_task(session.run(flow), name=f"call-{session.record.id}")

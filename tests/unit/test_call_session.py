@@ -189,3 +189,25 @@ def test_unknown_events_stay_raw_and_never_fail() -> None:
     assert type(event) is Event and event.raw["x"] == 1
     broken = parse_event({"type": "ChannelDtmfReceived"})  # no channel, no digit
     assert type(broken) is Event
+
+
+async def test_a_call_arriving_during_shutdown_is_refused_and_still_recorded() -> None:
+    from ari_app.registry import CallRegistry
+
+    ari = FakeAri()
+    made: list[tuple[CallSession, Sink]] = []
+
+    def factory(_event: Any) -> tuple[CallSession, Any]:
+        session, sink = new_session(ari)
+        made.append((session, sink))
+        return session, walking_skeleton
+
+    registry = CallRegistry(factory)
+    await registry.shutdown(grace=0)
+    registry.dispatch(parse_event({"type": "StasisStart", "channel": {"id": "c1"}}))
+    assert await registry.wait_idle(5)
+    _session, sink = made[0]
+    final = sink.snapshots[-1]
+    assert final["outcome"] == "refused" and final["answered_at"] is None
+    assert ("DELETE", "/channels/c1", {"reason": "congestion"}) in ari.calls
+    assert not any("/answer" in path for _m, path, _p in ari.calls)
