@@ -183,6 +183,7 @@ class AsteriskInstance:
 
     def stop(self, timeout: float = 20) -> None:
         if not self.is_running():
+            rootfs.release(self.root)
             return
         with contextlib.suppress(AsteriskError, subprocess.TimeoutExpired):
             self.cli("core stop now", timeout=timeout)
@@ -191,6 +192,18 @@ class AsteriskInstance:
             time.sleep(0.2)
         if self.is_running():
             raise AsteriskError(f"Asterisk instance {self.params.instance} would not stop")
+        self._wait_process_gone(deadline)
+        rootfs.release(self.root)
+
+    def _wait_process_gone(self, deadline: float) -> None:
+        """The console stops answering a moment before the process has exited."""
+        pid_file = self.host_dir / "run" / "asterisk.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.1)
 
     def cdr_rows(self) -> list[CdrRow]:
         """Asterisk's own CDR lines, as written by cdr_custom."""

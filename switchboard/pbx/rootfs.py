@@ -100,6 +100,27 @@ def prepare(root: Path) -> None:
         subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
 
 
+def in_use(root: Path) -> bool:
+    """Whether any process runs with ``root`` as its root directory (an Asterisk in it)."""
+    target = str(root.resolve())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "root") == target:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def release(root: Path) -> None:
+    """Unmount /proc from the root once nothing runs in it, so that the folder can be
+    deleted like any other (``rm -rf`` of a checkout must never reach the host's /proc)."""
+    if not in_use(root):
+        unmount(root)
+
+
 def unmount(root: Path) -> None:
     proc = root / "proc"
     if proc.exists() and _mounted(proc):
