@@ -46,7 +46,7 @@ pick_python() {
 }
 
 system_packages() {
-  apt_install mmdebstrap sip-tester ca-certificates
+  apt_install mmdebstrap debian-archive-keyring sip-tester ca-certificates
   local python
   python="$(pick_python)"
   if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
