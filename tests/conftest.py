@@ -3,6 +3,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -44,10 +45,14 @@ def asterisk(agi_port: int) -> Iterator[AsteriskInstance]:
     instance.destroy()
 
 
+class AppFactory(Protocol):
+    def __call__(self, name: str = "app", **extra: str) -> AppProcess: ...
+
+
 @pytest.fixture
 def app_factory(
     asterisk: AsteriskInstance, database_url: str, agi_port: int, tmp_path: Path
-) -> Iterator[type[AppProcess] | object]:
+) -> Iterator[AppFactory]:
     started: list[AppProcess] = []
 
     def make(name: str = "app", **extra: str) -> AppProcess:
@@ -61,9 +66,9 @@ def app_factory(
 
 
 @pytest.fixture
-def app(app_factory: object) -> AppProcess:
+def app(app_factory: AppFactory) -> AppProcess:
     """`switchboard run` connected to the test Asterisk and database."""
-    process = app_factory()  # type: ignore[operator]
+    process = app_factory()
     process.start()
     process.wait_for("reconcile.done")
     return process

@@ -59,6 +59,28 @@ def query(url: str, sql: str, *params: Any) -> list[dict[str, Any]]:
         return list(cursor.fetchall()) if cursor.description else []
 
 
+def call_of(database_url: str, caller: str, condition: str, timeout: float = 20) -> dict[str, Any]:
+    """Wait for the call from ``caller`` whose row meets ``condition`` (SQL), and return it."""
+
+    def find() -> dict[str, Any] | None:
+        rows = query(
+            database_url,
+            f"SELECT * FROM calls WHERE caller_number = %s AND {condition}",
+            caller,
+        )
+        return rows[0] if rows else None
+
+    return wait_until(find, timeout, what=f"the call from {caller} with {condition}")
+
+
+def ended_call(database_url: str, caller: str, timeout: float = 20) -> dict[str, Any]:
+    return call_of(database_url, caller, "ended_at IS NOT NULL", timeout)
+
+
+def answered_call(database_url: str, caller: str, timeout: float = 20) -> dict[str, Any]:
+    return call_of(database_url, caller, "answered_at IS NOT NULL", timeout)
+
+
 def rootfs_dir() -> Path:
     configured = os.environ.get("SWITCHBOARD_ROOTFS")
     return Path(configured) if configured else REPO / ".cache" / "asterisk-rootfs"

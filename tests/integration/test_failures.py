@@ -13,7 +13,8 @@ import pytest
 from switchboard.pbx.instance import AsteriskInstance
 from switchboard.sipp.runner import SippResult, place_calls
 from switchboard.sipp.scenario import CallerScript
-from tests.support import AppProcess, query, wait_until
+from tests.conftest import AppFactory
+from tests.support import AppProcess, answered_call, ended_call, query, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -41,42 +42,12 @@ class CallInBackground:
         self._thread.join(timeout)
 
 
-def live_call(database_url: str, caller: str) -> dict[str, object]:
-    return wait_until(
-        lambda: (
-            query(
-                database_url,
-                "SELECT * FROM calls WHERE caller_number = %s AND answered_at IS NOT NULL",
-                caller,
-            )
-            or [None]
-        )[0],
-        15,
-        what=f"the live call from {caller}",
-    )
-
-
-def final_call(database_url: str, caller: str, timeout: float = 20) -> dict[str, object]:
-    return wait_until(
-        lambda: (
-            query(
-                database_url,
-                "SELECT * FROM calls WHERE caller_number = %s AND ended_at IS NOT NULL",
-                caller,
-            )
-            or [None]
-        )[0],
-        timeout,
-        what=f"the closed record of the call from {caller}",
-    )
-
-
 def test_asterisk_restart_closes_the_live_call_and_the_app_reconnects(
     app: AppProcess, asterisk: AsteriskInstance, database_url: str
 ) -> None:
     caller = "+15550004000"
     background = CallInBackground(asterisk, caller).start()
-    live_call(database_url, caller)
+    answered_call(database_url, caller)
 
     restarted_at = time.time()
     asterisk.restart_now()
@@ -84,7 +55,7 @@ def test_asterisk_restart_closes_the_live_call_and_the_app_reconnects(
     app.wait_for("reconcile.done", timeout=30, at_least=2)
     reconnected_after = time.time() - restarted_at
 
-    cut = final_call(database_url, caller)
+    cut = ended_call(database_url, caller)
     assert cut["hangup_cause"] == 38
     # Asterisk either told us it was shutting down, or reconciliation found the call gone.
     assert cut["hangup_cause_text"] in (
@@ -101,7 +72,7 @@ def test_asterisk_restart_closes_the_live_call_and_the_app_reconnects(
         place_calls(asterisk.params.sip_port, "800301", CallerScript(caller=after))
     )
     assert result.ok, result.output
-    assert final_call(database_url, after)["digits"] == "7"
+    assert ended_call(database_url, after)["digits"] == "7"
     assert reconnected_after < 30
 
 
@@ -110,12 +81,12 @@ def test_sigterm_closes_every_live_call_before_the_app_exits(
 ) -> None:
     caller = "+15550005000"
     background = CallInBackground(asterisk, caller).start()
-    live_call(database_url, caller)
+    answered_call(database_url, caller)
 
     app.signal(signal.SIGTERM)
     assert app.wait_exit(30) == 0
 
-    row = final_call(database_url, caller, timeout=1)
+    row = ended_call(database_url, caller, timeout=1)
     assert row["hangup_party"] == "system"
     assert row["hangup_cause"] == 16
     events = query(
@@ -132,13 +103,13 @@ def test_sigterm_closes_every_live_call_before_the_app_exits(
 
 
 def test_app_killed_mid_call_settles_the_call_on_restart(
-    app_factory: object, asterisk: AsteriskInstance, database_url: str
+    app_factory: AppFactory, asterisk: AsteriskInstance, database_url: str
 ) -> None:
-    first = app_factory("first").start()  # type: ignore[operator]
+    first = app_factory("first").start()
     first.wait_for("reconcile.done")
     caller = "+15550006000"
     background = CallInBackground(asterisk, caller, bye_timeout_ms=30000).start()
-    call = live_call(database_url, caller)
+    call = answered_call(database_url, caller)
 
     first.signal(signal.SIGKILL)
     first.wait_exit(10)
@@ -147,15 +118,15 @@ def test_app_killed_mid_call_settles_the_call_on_restart(
         is None
     )
 
-    second = app_factory("second").start()  # type: ignore[operator]
+    second = app_factory("second").start()
     second.wait_for("reconcile.done")
-    row = final_call(database_url, caller)
+    row = ended_call(database_url, caller)
     assert row["outcome"] == "interrupted"
     assert row["hangup_party"] == "system"
     assert row["hangup_cause_text"] == "Switchboard restarted mid-call; call closed"
     # The stranded channel was really hung up in Asterisk, not just closed on paper.
     wait_until(
-        lambda: call["channel_id"] not in asterisk.cli("core show channels concise"),
+        lambda: str(call["channel_id"]) not in asterisk.cli("core show channels concise"),
         10,
         what="the stranded channel to be hung up",
     )
@@ -168,7 +139,7 @@ def test_asterisk_killed_mid_call_is_closed_when_the_app_reconnects(
 ) -> None:
     caller = "+15550007000"
     background = CallInBackground(asterisk, caller, bye_timeout_ms=8000).start()
-    live_call(database_url, caller)
+    answered_call(database_url, caller)
 
     pid = int((asterisk.host_dir / "run" / "asterisk.pid").read_text().strip())
     os.kill(pid, signal.SIGKILL)  # no shutdown notice reaches the app this time
@@ -176,7 +147,7 @@ def test_asterisk_killed_mid_call_is_closed_when_the_app_reconnects(
     asterisk.start()
     app.wait_for("reconcile.done", timeout=30, at_least=2)
 
-    row = final_call(database_url, caller)
+    row = ended_call(database_url, caller)
     assert row["hangup_cause"] == 38
     assert row["hangup_cause_text"] == "Asterisk restarted during the call"
     assert row["outcome"] == "lost"

@@ -9,21 +9,9 @@ import pytest
 from switchboard.pbx.instance import AsteriskInstance
 from switchboard.sipp.runner import place_calls
 from switchboard.sipp.scenario import CallerScript
-from tests.support import AppProcess, query, wait_until
+from tests.support import AppProcess, ended_call, query, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def ended_call(database_url: str, caller: str) -> dict[str, object]:
-    def find() -> dict[str, object] | None:
-        rows = query(
-            database_url,
-            "SELECT * FROM calls WHERE caller_number = %s AND ended_at IS NOT NULL",
-            caller,
-        )
-        return rows[0] if rows else None
-
-    return wait_until(find, 15, what=f"the record of the call from {caller}")
 
 
 def test_call_with_a_key_is_recorded_and_agrees_with_asterisk_cdr(
