@@ -2,8 +2,9 @@
 
 Call handlers hand over snapshots and events and go on with the call: a slow or absent
 database never makes a caller wait. Writes are applied in order; a failed write is retried
-with backoff until it succeeds, and ``drain()`` waits for everything handed over, which is
-how a clean shutdown loses no record.
+with backoff until it succeeds (a write the database refuses for good, such as a broken
+constraint, is logged and set aside so that it cannot block the records behind it), and
+``drain()`` waits for everything handed over, which is how a clean shutdown loses no record.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError, SQLAlchemyError
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +35,7 @@ class RecordWriter:
         self._max_backoff = max_backoff
         self.written = 0
         self.retries = 0
+        self.rejected: list[str] = []
 
     def start(self) -> None:
         if self._task is None:
@@ -54,6 +56,16 @@ class RecordWriter:
                 try:
                     await item.write()
                     self.written += 1
+                    break
+                except (IntegrityError, DataError, ProgrammingError) as exc:
+                    # The database refuses this write for good; retrying would block every
+                    # record behind it. Keep it aside, loudly, and go on.
+                    self.rejected.append(item.what)
+                    log.error(
+                        "records.write_rejected",
+                        what=item.what,
+                        error=str(getattr(exc, "orig", exc)).splitlines()[0][:300],
+                    )
                     break
                 except (SQLAlchemyError, OSError) as exc:
                     self.retries += 1
