@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
+from sqlalchemy.engine import make_url
 
 from switchboard.pbx import rootfs
 from switchboard.pbx.instance import AsteriskInstance
@@ -32,11 +33,9 @@ def server_url() -> str:
 
 
 def database_url_for(name: str) -> str:
-    base, _, _ = server_url().rpartition("/")
-    query = ""
-    if "?" in server_url():
-        query = "?" + server_url().split("?", 1)[1]
-    return f"{base}/{name}{query}"
+    """The server URL with another database name (keeps ``?host=/socket`` and the like)."""
+    url = make_url(server_url()).set(database=name)
+    return url.render_as_string(hide_password=False)
 
 
 def wait_until(
