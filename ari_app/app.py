@@ -157,7 +157,8 @@ class Application:
             except AriAuthError as exc:
                 raise StartupError(
                     f"Asterisk refused the ARI user {self.settings.ari_user!r} at "
-                    f"{self.settings.ari_url}: wrong SWITCHBOARD_ARI_USER or ARI_PASSWORD"
+                    f"{self.settings.ari_url}: check SWITCHBOARD_ARI_USER and "
+                    "SWITCHBOARD_ARI_PASSWORD"
                 ) from exc
             except AriUnavailable as exc:
                 log.warning("asterisk.unreachable", error=str(exc), retry_in_s=delay)
@@ -172,19 +173,26 @@ class Application:
         try:
             await check_login(s.ami_host, s.ami_port, s.ami_user, s.ami_secret)
         except AmiAuthError as exc:
-            raise StartupError(f"{exc}: check SWITCHBOARD_AMI_USER and AMI_SECRET") from exc
+            raise StartupError(
+                f"{exc}: check SWITCHBOARD_AMI_USER and SWITCHBOARD_AMI_SECRET"
+            ) from exc
         except AmiUnavailable as exc:
             log.warning("ami.unreachable", error=str(exc))
 
     async def run(self, stop: asyncio.Event) -> None:
-        await check_database(self.settings)
-        info = await self.wait_for_asterisk(stop)
-        await self.check_ami()
-        system = info.get("system") if isinstance(info.get("system"), dict) else {}
-        version = str(system.get("version", "")) if isinstance(system, dict) else ""
-        await self.store.register_node(version or None)
+        try:
+            await check_database(self.settings)
+            info = await self.wait_for_asterisk(stop)
+            await self.check_ami()
+            system = info.get("system")
+            version = str(system.get("version", "")) if isinstance(system, dict) else ""
+            await self.store.register_node(version or None)
+            await self.agi.start()
+        except BaseException:
+            await self.ari.close()
+            await self.engine.dispose()
+            raise
         self.writer.start()
-        await self.agi.start()
         events = asyncio.create_task(self.ari.run(self._on_event, self._on_connect))
         stopping = asyncio.create_task(stop.wait())
         log.info("switchboard.running", node=self.settings.node_id, asterisk=version)

@@ -22,7 +22,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(asterisk_app, name="asterisk")
 
 console = Console(width=None if sys.stdout.isatty() else 140)
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

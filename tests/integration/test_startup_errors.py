@@ -43,9 +43,11 @@ def test_wrong_ari_password_is_one_clear_line_and_a_non_zero_exit(
     result = switchboard(["run"], env, tmp_path, timeout=30)
     assert result.returncode == 1
     assert time.monotonic() - started < 15
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1
-    assert "refused the ARI user" in errors[0]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: Asterisk refused the ARI user")
+    assert "SWITCHBOARD_ARI_PASSWORD" in lines[0]
+    assert env["SWITCHBOARD_ARI_PASSWORD"] not in result.stderr
 
 
 def test_wrong_ami_secret_is_one_clear_line_and_a_non_zero_exit(
@@ -54,7 +56,9 @@ def test_wrong_ami_secret_is_one_clear_line_and_a_non_zero_exit(
     env = app_env(asterisk, database_url, agi_port, SWITCHBOARD_AMI_SECRET="wrong")
     result = switchboard(["run"], env, tmp_path, timeout=30)
     assert result.returncode == 1
-    assert "refused the AMI user" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: Asterisk refused the AMI user")
 
 
 def test_asterisk_not_running_is_retried_with_a_visible_status(
