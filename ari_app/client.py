@@ -224,7 +224,11 @@ class AriClient:
                         log.warning("ari.bad_message", data=str(message.data)[:200])
                         continue
                     if isinstance(payload, dict):
-                        on_event(parse_event(payload))
+                        try:
+                            on_event(parse_event(payload))
+                        except Exception:
+                            # A bug in one event's handling must not cut every call off.
+                            log.exception("ari.event_handler_failed", type=payload.get("type"))
                 elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
                     break
         finally:

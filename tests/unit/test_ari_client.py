@@ -176,3 +176,25 @@ async def test_asterisk_down_is_retried_until_it_comes_up() -> None:
     assert not ari.connected.is_set()
     await ari.close()
     await asyncio.wait_for(runner, 5)
+
+
+async def test_a_failing_event_handler_does_not_drop_the_connection(fake_ari: FakeAri) -> None:
+    fake_ari.drop_after_events = False
+    seen: list[Event] = []
+
+    def handler(event: Event) -> None:
+        seen.append(event)
+        raise RuntimeError("bug in a handler")
+
+    ari = AriClient(fake_ari.url, USER, PASSWORD, "switchboard", max_backoff=0.2)
+    runner = asyncio.create_task(ari.run(handler))
+    try:
+        async with asyncio.timeout(5):
+            while not seen:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        assert fake_ari.connections == 1
+        assert not runner.done()
+    finally:
+        await ari.close()
+        await asyncio.wait_for(runner, 5)
