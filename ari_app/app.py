@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agi.handlers import build_registry
 from agi.server import FastAgiServer
-from ari_app.client import AriAuthError, AriClient, AriUnavailable
+from ari_app.client import AriAuthError, AriClient, AriHttpError, AriUnavailable
 from ari_app.events import Event, StasisStart
 from ari_app.flows import refuse, walking_skeleton
 from ari_app.reconcile import Reconciler
@@ -160,7 +160,8 @@ class Application:
                     f"{self.settings.ari_url}: check SWITCHBOARD_ARI_USER and "
                     "SWITCHBOARD_ARI_PASSWORD"
                 ) from exc
-            except AriUnavailable as exc:
+            except (AriUnavailable, AriHttpError, ValueError) as exc:
+                # Not up, or HTTP up before res_ari finished loading: wait and retry.
                 log.warning("asterisk.unreachable", error=str(exc), retry_in_s=delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)

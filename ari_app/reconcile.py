@@ -48,6 +48,9 @@ class Reconciler:
 
     async def run(self) -> ReconcileReport:
         report = ReconcileReport()
+        # Sessions started after the channel list was taken are not in it: judge only those
+        # that existed before we asked.
+        sessions = self.registry.sessions()
         info = await self.ari.get("/asterisk/info")
         started = _parse_time(((info or {}).get("status") or {}).get("startup_time"))
         if self.asterisk_started_at is not None and started != self.asterisk_started_at:
@@ -57,7 +60,7 @@ class Reconciler:
         alive = {c["id"] for c in channels or []}
         now = utcnow()
 
-        for session in self.registry.sessions():
+        for session in sessions:
             if session.channel_id in alive:
                 report.kept += 1
                 continue

@@ -144,11 +144,22 @@ class CallSession:
         )
 
     async def _finish(self) -> None:
-        if not self._ended:
-            await self._wait_destroyed()
-        if self.record.is_live:
-            cause, text = self._pending_cause
-            self._end(utcnow(), cause, text or "channel end not seen")
+        try:
+            if not self._ended:
+                await self._wait_destroyed()
+        finally:
+            # Even when cancelled, the record is closed and handed to the writer.
+            if self.record.is_live:
+                if self._asterisk_shutdown:
+                    self._end(
+                        utcnow(),
+                        CAUSE_NETWORK_OUT_OF_ORDER,
+                        "Asterisk shut down during the call",
+                        outcome="lost",
+                    )
+                else:
+                    cause, text = self._pending_cause
+                    self._end(utcnow(), cause, text or "channel end not seen")
 
     async def _wait_destroyed(self) -> None:
         try:

@@ -64,15 +64,19 @@ class RecordWriter:
                     log.error(
                         "records.write_rejected",
                         what=item.what,
-                        error=str(getattr(exc, "orig", exc)).splitlines()[0][:300],
+                        error=_first_line(getattr(exc, "orig", exc)),
                     )
+                    break
+                except Exception:
+                    self.rejected.append(item.what)
+                    log.exception("records.write_bug", what=item.what)
                     break
                 except (SQLAlchemyError, OSError) as exc:
                     self.retries += 1
                     log.warning(
                         "records.write_failed",
                         what=item.what,
-                        error=str(exc).splitlines()[0][:200],
+                        error=_first_line(exc),
                         retry_in_s=delay,
                         pending=self._queue.qsize() + 1,
                     )
@@ -98,3 +102,8 @@ class RecordWriter:
         if not drained:
             log.error("records.unwritten_at_stop", pending=self._queue.qsize())
         return drained
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -1,6 +1,7 @@
 # Shared set-up steps for scripts/quickstart and scripts/test. Idempotent: a second run on
 # the same machine reuses what the first one installed, built and started.
 set -euo pipefail
+shopt -s inherit_errexit
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
@@ -46,7 +47,7 @@ pick_python() {
 }
 
 system_packages() {
-  apt_install mmdebstrap debian-archive-keyring sip-tester ca-certificates
+  apt_install mmdebstrap debian-archive-keyring sip-tester ca-certificates python3
   local python
   python="$(pick_python)"
   if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -56,6 +57,10 @@ system_packages() {
 
 # Start the local PostgreSQL, installing it from Debian's packages if there is none.
 ensure_postgres() {
+  # A server already answering (any kind: Debian cluster, container, pg_ctl) is used as is.
+  if pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+    return 0
+  fi
   if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     apt_install postgresql
   fi
@@ -64,18 +69,24 @@ ensure_postgres() {
   fi
   if [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
     local version
-    version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
+    version="$(basename "$(dirname "$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres \
+      | sort -V | tail -n 1)")")")"
     say "creating a PostgreSQL $version cluster"
     pg_createcluster "$version" main >/dev/null
   fi
-  pg_lsclusters -h | while read -r version cluster _port status _rest; do
-    if [ "$status" != online ]; then
-      say "starting PostgreSQL $version/$cluster"
-      pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start
-    fi
-  done
+  local version cluster _port status _rest
+  while read -r version cluster _port status _rest; do
+    case "$status" in
+      online* | *binaries_missing*) ;;
+      *)
+        say "starting PostgreSQL $version/$cluster"
+        pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start \
+          || echo "could not start PostgreSQL $version/$cluster" >&2
+        ;;
+    esac
+  done < <(pg_lsclusters -h)
   for _ in $(seq 1 30); do
-    pg_isready -q && return 0
+    { pg_isready -q || pg_isready -q -h 127.0.0.1; } && return 0
     sleep 1
   done
   echo "PostgreSQL did not come up" >&2
@@ -96,18 +107,21 @@ server_url() {
   fi
   local me socket
   me="$(id -un)"
-  socket="$(dirname "$(ls /var/run/postgresql/.s.PGSQL.* | head -n 1)")"
+  socket="$(ls /var/run/postgresql/.s.PGSQL.[0-9]* 2>/dev/null | grep -v '\.lock$' | head -n 1)" \
+    || { echo "no PostgreSQL socket in /var/run/postgresql" >&2; return 1; }
+  local port="${socket##*.}"
   su postgres -c "psql -Atqc \"SELECT 1 FROM pg_roles WHERE rolname = '$me'\"" | grep -q 1 \
     || su postgres -c "psql -qc 'CREATE ROLE \"$me\" SUPERUSER LOGIN'" >/dev/null
-  echo "postgresql://$me@/postgres?host=$socket"
+  echo "postgresql://$me@/postgres?host=/var/run/postgresql&port=$port"
 }
 
 ensure_venv() {
   local python
   python="$(pick_python)"
-  if [ ! -x "$VENV/bin/python" ]; then
+  if [ ! -x "$VENV/bin/python" ] || [ ! -x "$VENV/bin/pip" ]; then
     say "creating $VENV"
-    "$python" -m venv "$VENV"
+    "$python" -m venv --clear "$VENV"
+    rm -f "$VENV/.installed"
   fi
   local stamp="$VENV/.installed"
   if [ ! -f "$stamp" ] || [ "$REPO/pyproject.toml" -nt "$stamp" ]; then
