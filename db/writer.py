@@ -67,10 +67,6 @@ class RecordWriter:
                         error=_first_line(getattr(exc, "orig", exc)),
                     )
                     break
-                except Exception:
-                    self.rejected.append(item.what)
-                    log.exception("records.write_bug", what=item.what)
-                    break
                 except (SQLAlchemyError, OSError) as exc:
                     self.retries += 1
                     log.warning(
@@ -82,6 +78,10 @@ class RecordWriter:
                     )
                     await asyncio.sleep(delay)
                     delay = min(self._max_backoff, delay * 2)
+                except Exception:  # a bug in the write itself: set aside, go on
+                    self.rejected.append(item.what)
+                    log.exception("records.write_bug", what=item.what)
+                    break
             self._queue.task_done()
 
     async def drain(self, timeout: float | None = None) -> bool:
