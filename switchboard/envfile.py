@@ -3,42 +3,32 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from switchboard.config import DEFAULT_DATABASE_URL
-from switchboard.pbx.ports import free_port, free_tcp_udp_port, rtp_range
+from switchboard.pbx.ports import free_port, free_tcp_udp_port, is_free, rtp_range
 
 
-def _port_free(port: int) -> bool:
-    import socket
-
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def _prefer(port: int, fallback: int) -> int:
-    return port if _port_free(port) else fallback
+def _prefer(port: int, fallback: Callable[[], int]) -> int:
+    """The usual port when it is free here, else one the kernel picks."""
+    return port if is_free(port) else fallback()
 
 
 def generate(database_url: str = DEFAULT_DATABASE_URL) -> dict[str, str]:
     rtp_start, rtp_end = rtp_range(1000)
-    http = _prefer(8088, free_port())
+    http = _prefer(8088, free_port)
     return {
         "DATABASE_URL": database_url,
         "SWITCHBOARD_NODE_ID": "node1",
         "SWITCHBOARD_ARI_URL": f"http://127.0.0.1:{http}",
         "SWITCHBOARD_ARI_USER": "switchboard",
         "SWITCHBOARD_ARI_PASSWORD": secrets.token_urlsafe(24),
-        "SWITCHBOARD_AMI_PORT": str(_prefer(5038, free_port())),
+        "SWITCHBOARD_AMI_PORT": str(_prefer(5038, free_port)),
         "SWITCHBOARD_AMI_USER": "switchboard",
         "SWITCHBOARD_AMI_SECRET": secrets.token_urlsafe(24),
-        "SWITCHBOARD_AGI_PORT": str(_prefer(4573, free_port())),
-        "SWITCHBOARD_SIP_PORT": str(_prefer(5060, free_tcp_udp_port())),
+        "SWITCHBOARD_AGI_PORT": str(_prefer(4573, free_port)),
+        "SWITCHBOARD_SIP_PORT": str(_prefer(5060, free_tcp_udp_port)),
         "SWITCHBOARD_RTP_START": str(rtp_start),
         "SWITCHBOARD_RTP_END": str(rtp_end),
     }

@@ -136,11 +136,9 @@ def db_current() -> None:
 def asterisk_build() -> None:
     """Build (or reuse) the Debian sid root that Asterisk 22 runs from."""
     from switchboard.pbx import rootfs
+    from switchboard.pbx.local import rootfs_dir
 
-    settings = load_settings()
-    root = (
-        Path(settings.asterisk_rootfs) if settings.asterisk_rootfs else rootfs.default_rootfs_dir()
-    )
+    root = rootfs_dir(load_settings())
     if rootfs.is_built(root):
         console.print(f"Asterisk root ready at {root}")
         return

@@ -33,8 +33,12 @@ def params_from_settings(settings: Settings) -> AsteriskParams:
     )
 
 
-def local_instance(settings: Settings) -> AsteriskInstance:
-    root = (
+def rootfs_dir(settings: Settings) -> Path:
+    """The configured Asterisk root, or the default one."""
+    return (
         Path(settings.asterisk_rootfs) if settings.asterisk_rootfs else rootfs.default_rootfs_dir()
     )
-    return AsteriskInstance(root, params_from_settings(settings))
+
+
+def local_instance(settings: Settings) -> AsteriskInstance:
+    return AsteriskInstance(rootfs_dir(settings), params_from_settings(settings))

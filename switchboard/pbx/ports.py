@@ -14,15 +14,22 @@ def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
         return port
 
 
+def is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``port`` can be bound now for both TCP and UDP."""
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
 def free_tcp_udp_port(host: str = "127.0.0.1") -> int:
     """A port free for both TCP and UDP (SIP listens on UDP, checks may use TCP)."""
     for _ in range(50):
         port = free_port(socket.SOCK_DGRAM, host)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            try:
-                tcp.bind((host, port))
-            except OSError:
-                continue
+        if is_free(port, host):
             return port
     raise RuntimeError("no free port for both TCP and UDP")
 
