@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+from datetime import datetime
 
 import structlog
 from sqlalchemy import text
@@ -14,6 +16,7 @@ from agi.server import FastAgiServer
 from ari_app.client import AriAuthError, AriClient, AriHttpError, AriUnavailable
 from ari_app.events import Event, StasisStart
 from ari_app.flows import refuse, walking_skeleton
+from ari_app.ivr import IvrBackend, run_ivr, watch_flows
 from ari_app.reconcile import Reconciler
 from ari_app.registry import CallRegistry
 from ari_app.session import CallSession, CallSink, Flow, utcnow
@@ -24,6 +27,8 @@ from db.writer import RecordWriter
 from switchboard.ami import AmiAuthError, AmiUnavailable, check_login
 from switchboard.calls.record import CallEventRecord, CallRecord
 from switchboard.config import Settings
+from switchboard.ivr.library import FlowLibrary
+from switchboard.ivr.prompts import SoundCatalog
 
 log = structlog.get_logger(__name__)
 
@@ -98,6 +103,12 @@ class Application:
         self.registry = CallRegistry(self._new_call)
         self.sink = WriterSink(self.store, self.writer)
         self.reconciler = Reconciler(self.ari, self.registry, self.store, self.writer)
+        self.library = FlowLibrary(settings.flows_dir) if settings.flows_dir else None
+        self.ivr = IvrBackend(self.engine, self.store, self.writer)
+        self._reload_wanted = asyncio.Event()
+        self._clock_offset = (
+            settings.business_clock_start - utcnow() if settings.business_clock_start else None
+        )
         self.agi = FastAgiServer(
             build_registry(settings.node_id),
             settings.agi_host,
@@ -133,7 +144,40 @@ class Application:
             # Not a call we know how to handle: never leave it stranded in Stasis.
             log.warning("call.unexpected_stasis_start", channel=channel.id, args=event.args)
             return session, refuse
-        return session, walking_skeleton
+        if self.library is None:
+            return session, walking_skeleton
+        # The call keeps the flows as they are now, whatever is reloaded while it runs.
+        flow = functools.partial(
+            run_ivr, flows=self.library.current, backend=self.ivr, business_now=self.business_now
+        )
+        return session, flow
+
+    def business_now(self) -> datetime:
+        now = utcnow()
+        return now + self._clock_offset if self._clock_offset is not None else now
+
+    def request_reload(self) -> None:
+        """Re-read the flow files now (SIGHUP)."""
+        self._reload_wanted.set()
+
+    async def load_flows(self) -> None:
+        """First load of the flows, with the sounds this Asterisk has for the prompt check."""
+        if self.library is None:
+            return
+        try:
+            listing = await self.ari.get("/sounds")
+            self.library.catalog = SoundCatalog.from_ari(
+                listing if isinstance(listing, list) else []
+            )
+        except AriHttpError as exc:
+            log.warning("ivr.sounds_unknown", error=str(exc))
+        report = await asyncio.to_thread(self.library.reload)
+        if not self.library.current.flows:
+            log.error(
+                "ivr.no_flows",
+                directory=str(self.library.directory),
+                problems=[str(p) for p in report.problems],
+            )
 
     def _on_event(self, event: Event) -> None:
         self.registry.dispatch(event)
@@ -188,6 +232,7 @@ class Application:
             system = info.get("system")
             version = str(system.get("version", "")) if isinstance(system, dict) else ""
             await self.store.register_node(version or None)
+            await self.load_flows()
             await self.agi.start()
         except BaseException:
             await self.ari.close()
@@ -196,6 +241,17 @@ class Application:
         self.writer.start()
         events = asyncio.create_task(self.ari.run(self._on_event, self._on_connect))
         stopping = asyncio.create_task(stop.wait())
+        watcher = None
+        if self.library is not None:
+            library = self.library
+            watcher = asyncio.create_task(
+                watch_flows(
+                    library.reload_if_changed,
+                    self.settings.flows_poll_seconds,
+                    self._reload_wanted,
+                    stop,
+                )
+            )
         log.info("switchboard.running", node=self.settings.node_id, asterisk=version)
         try:
             done, _ = await asyncio.wait({events, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -209,6 +265,8 @@ class Application:
                     raise exc
         finally:
             stopping.cancel()
+            if watcher is not None:
+                watcher.cancel()
             await self.shutdown(events)
 
     async def shutdown(self, events: asyncio.Task[None] | None = None) -> None:
@@ -220,6 +278,7 @@ class Application:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await events
         await self.agi.close()
+        await self.ivr.close()
         drained = await self.writer.stop(timeout=30)
         await self.engine.dispose()
         log.info("switchboard.stopped", records_complete=drained)

@@ -26,6 +26,7 @@ from ari_app.events import (
     PlaybackFinished,
     StasisEnd,
 )
+from switchboard.calls.errors import CallEnded
 from switchboard.calls.record import (
     CAUSE_NETWORK_OUT_OF_ORDER,
     CAUSE_NORMAL_CLEARING,
@@ -35,6 +36,12 @@ from switchboard.calls.record import (
 )
 
 log = structlog.get_logger(__name__)
+
+__all__ = ["CallEnded", "CallSession", "CallSink", "ChannelGone", "ShutdownRequested"]
+
+# A playback whose PlaybackFinished has not come after this long is asked about: the event
+# can be lost while the websocket reconnects.
+PLAYBACK_CHECK_S = 10.0
 
 
 # A soft hangup request carries Asterisk's reason flags (AST_SOFTHANGUP_*), not a Q.850
@@ -57,10 +64,6 @@ class ChannelGone(Event):
 
 class ShutdownRequested(Event):
     """Synthetic: the application is stopping and this call must be closed now."""
-
-
-class CallEnded(Exception):
-    """The call is over (hung up, gone, or shut down); the flow stops here."""
 
 
 class CallSink:
@@ -282,22 +285,51 @@ class CallSession:
             self._log(answered)
             self.sink.save(self.record, self.channel.name)
 
-    async def play(self, *media: str, interruptible: bool = False) -> str | None:
+    async def play(
+        self, *media: str, interruptible: bool = False, language: str | None = None
+    ) -> str | None:
         """Play media to the end; with ``interruptible``, a key stops it and is returned."""
         if interruptible and self._digits:
             return self._digits.pop(0)
         playback_id = str(uuid.uuid4())
-        await self.ari.post(
-            f"/channels/{self.channel_id}/play/{playback_id}", media=",".join(media)
-        )
+        path = f"/channels/{self.channel_id}/play/{playback_id}"
+        if language:
+            await self.ari.post(path, media=",".join(media), lang=language)
+        else:
+            await self.ari.post(path, media=",".join(media))
         while True:
-            event = await self.next_event(timeout=None)
+            event = await self.next_event(timeout=PLAYBACK_CHECK_S)
+            if event is None:
+                if not await self._playback_exists(playback_id):
+                    self.log.warning("call.playback_finished_not_seen", playback=playback_id)
+                    return None
+                continue
             if isinstance(event, PlaybackFinished) and event.playback.id == playback_id:
                 return None
             if interruptible and self._digits:
                 with contextlib.suppress(AriNotFound):
                     await self.ari.delete(f"/playbacks/{playback_id}")
                 return self._digits.pop(0)
+
+    async def _playback_exists(self, playback_id: str) -> bool:
+        try:
+            await self.ari.get(f"/playbacks/{playback_id}")
+        except AriNotFound:
+            return False
+        return True
+
+    def discard_digits(self) -> list[str]:
+        """Forget keys pressed ahead; returns them."""
+        dropped, self._digits = self._digits, []
+        return dropped
+
+    async def set_language(self, language: str) -> None:
+        await self.ari.post(
+            f"/channels/{self.channel_id}/variable",
+            variable="CHANNEL(language)",
+            value=language,
+        )
+        self.record.language = language
 
     async def collect_digit(self, timeout: float) -> str | None:
         """One key pressed now or within ``timeout`` seconds."""

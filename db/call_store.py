@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.models import Call, CallEvent, CallLeg, Node
+from db.models import Call, CallbackRequest, CallEvent, CallLeg, Node
 from switchboard.calls.record import CallEventRecord, CallRecord
 
 
@@ -75,6 +75,16 @@ class CallStore:
                     data=event.data,
                 )
             )
+
+    async def save_callback(self, row: dict[str, Any]) -> None:
+        """Store a callback request; the id is ours, so a retried insert is a no-op."""
+        statement = (
+            insert(CallbackRequest)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=[CallbackRequest.id])
+        )
+        async with self.engine.begin() as connection:
+            await connection.execute(statement)
 
     async def live_calls(self) -> list[LiveCall]:
         last_event = (

@@ -36,6 +36,8 @@ NAMING = {
 DIRECTIONS = ("inbound", "outbound", "internal")
 HANGUP_PARTIES = ("caller", "system", "agent", "callee", "unknown")
 LEG_ROLES = ("caller", "agent", "callee", "supervisor", "other")
+IVR_EXITS = ("hangup", "queue", "caller_hangup", "interrupted", "error")
+CALLBACK_STATES = ("pending", "dialing", "done", "cancelled", "failed")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -75,6 +77,8 @@ class Call(Base):
         ),
         CheckConstraint("answered_at IS NULL OR answered_at >= arrived_at", name="answer_order"),
         CheckConstraint("ended_at IS NULL OR ended_at >= arrived_at", name="end_order"),
+        CheckConstraint("ivr_ended_at IS NULL OR ivr_ended_at >= ivr_started_at", name="ivr_order"),
+        CheckConstraint("ivr_exit IS NULL OR " + _in("ivr_exit", IVR_EXITS), name="ivr_exit"),
         Index("ix_calls_live", "node_id", postgresql_where="ended_at IS NULL"),
         Index("ix_calls_arrived_at", "arrived_at"),
     )
@@ -95,6 +99,16 @@ class Call(Base):
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     hangup_cause_text: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(String(64))
+    # The caller's way through the IVR: flow and version they started on, the nodes they
+    # visited, when they entered and left it, how they left it and the node they were on.
+    ivr_flow: Mapped[str | None] = mapped_column(String(64))
+    ivr_version: Mapped[str | None] = mapped_column(String(32))
+    ivr_path: Mapped[list[str] | None] = mapped_column(JSONB)
+    ivr_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ivr_ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ivr_exit: Mapped[str | None] = mapped_column(String(32))
+    ivr_node: Mapped[str | None] = mapped_column(String(140))
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class CallLeg(Base):
@@ -132,3 +146,26 @@ class CallEvent(Base):
     type: Mapped[str] = mapped_column(String(48), nullable=False)
     channel_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
+
+
+class CallbackRequest(Base):
+    """A caller asked to be called back (from the IVR, or a queue); the ACD dials it."""
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (
+        CheckConstraint(_in("status", CALLBACK_STATES), name="status"),
+        Index(
+            "ix_callback_requests_pending", "requested_at", postgresql_where="status = 'pending'"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    call_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL"), index=True
+    )
+    number: Mapped[str] = mapped_column(Text, nullable=False)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,6 +54,14 @@ class Settings(BaseSettings):
     asterisk_instance: str = "default"
     asterisk_rootfs: Path | None = None
 
+    # IVR call flows: a directory of YAML files (docs/ivr.md), polled for changes. Without
+    # it, calls get the built-in walking-skeleton flow.
+    flows_dir: Path | None = None
+    flows_poll_seconds: float = Field(2.0, gt=0)
+    # For rehearsals and tests: judge business hours as if the app had started at this time
+    # (it moves on from there). Timestamps in records are always real.
+    business_clock_start: datetime | None = None
+
     shutdown_grace_seconds: float = 10.0
     log_format: str = "console"
     log_level: str = "info"
@@ -66,6 +75,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DATABASE_URL must be a PostgreSQL URL such as postgresql://user@host:5432/dbname"
             )
+        return value
+
+    @field_validator("business_clock_start")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("business_clock_start needs a time zone, e.g. 2026-11-22T23:00:00Z")
         return value
 
     @field_validator("log_format")

@@ -50,13 +50,21 @@ class CallRecord:
     hangup_cause: int | None = None
     hangup_cause_text: str | None = None
     outcome: str | None = None
+    ivr_flow: str | None = None
+    ivr_version: str | None = None
+    ivr_path: list[str] | None = None
+    ivr_started_at: datetime | None = None
+    ivr_ended_at: datetime | None = None
+    ivr_exit: str | None = None
+    ivr_node: str | None = None
+    language: str | None = None
 
     @property
     def is_live(self) -> bool:
         return self.ended_at is None
 
     def event(
-        self, at: datetime, kind: str, channel_id: str | None = None, **data: Any
+        self, at: datetime, kind: str, /, channel_id: str | None = None, **data: Any
     ) -> CallEventRecord:
         return CallEventRecord(self.id, at, kind, channel_id or self.channel_id, data)
 
@@ -128,4 +136,12 @@ class CallRecord:
             "hangup_cause": self.hangup_cause,
             "hangup_cause_text": self.hangup_cause_text,
             "outcome": self.outcome,
+            "ivr_flow": self.ivr_flow,
+            "ivr_version": self.ivr_version,
+            "ivr_path": list(self.ivr_path) if self.ivr_path is not None else None,
+            "ivr_started_at": self.ivr_started_at,
+            "ivr_ended_at": self.ivr_ended_at,
+            "ivr_exit": self.ivr_exit,
+            "ivr_node": self.ivr_node,
+            "language": self.language,
         }

@@ -6,19 +6,26 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from switchboard import logs
 from switchboard.config import Settings
 
+if TYPE_CHECKING:
+    from switchboard.ivr.prompts import SoundCatalog
+
 app = typer.Typer(no_args_is_help=True, help="Switchboard: an open call center on Asterisk 22.")
 db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL schema.")
 asterisk_app = typer.Typer(no_args_is_help=True, help="The local Asterisk 22 (chroot).")
+ivr_app = typer.Typer(no_args_is_help=True, help="IVR call flows: check and show them.")
 app.add_typer(db_app, name="db")
+app.add_typer(ivr_app, name="ivr")
 app.add_typer(asterisk_app, name="asterisk")
 
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -69,6 +76,7 @@ def run() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         application = Application(settings)
+        loop.add_signal_handler(signal.SIGHUP, application.request_reload)
         await application.run(stop)
 
     try:
@@ -93,6 +101,91 @@ def doctor() -> None:
     console.print(table)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
+
+
+@ivr_app.command("lint")
+def ivr_lint(
+    files: list[Path] = typer.Argument(..., help="Flow files, or directories of them."),
+    sounds: Path | None = typer.Option(
+        None, help="Asterisk's sounds directory (default: the local Asterisk's, or ARI's)."
+    ),
+    no_sounds: bool = typer.Option(False, "--no-sounds", help="Do not check prompts exist."),
+) -> None:
+    """Check flow files before they go live; exit 1 on any error."""
+    from switchboard.ivr.library import SUFFIXES
+    from switchboard.ivr.lint import errors, lint_files
+
+    paths: list[Path] = []
+    for item in files:
+        if item.is_dir():
+            paths += sorted(p for p in item.iterdir() if p.suffix in SUFFIXES)
+        else:
+            paths.append(item)
+    if not paths:
+        raise fail("no flow files given")
+    catalog = None if no_sounds else _sound_catalog(sounds)
+    _sources, problems = lint_files(paths, catalog)
+    for problem in problems:
+        colour = "red" if problem.severity == "error" else "yellow"
+        console.print(f"[{colour}]{escape(str(problem))}[/]", highlight=False)
+    bad = errors(problems)
+    summary = f"{len(paths)} file(s), {len(bad)} error(s), {len(problems) - len(bad)} warning(s)"
+    if bad:
+        console.print(f"[red]{summary}[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]{summary}[/]")
+
+
+def _sound_catalog(directory: Path | None) -> SoundCatalog | None:
+    from switchboard.ivr.prompts import SoundCatalog
+
+    if directory is not None:
+        if not directory.is_dir():
+            raise fail(f"{directory} is not a directory")
+        return SoundCatalog.from_directory(directory)
+    settings = load_settings()
+    from switchboard.pbx.local import rootfs_dir
+
+    root = rootfs_dir(settings)
+    local = root / "usr/share/asterisk/sounds"
+    if local.is_dir():
+        return SoundCatalog.from_directory(local, chroot=root)
+    try:
+        listing = asyncio.run(_ari_sounds(settings))
+    except Exception as exc:
+        console.print(
+            f"[yellow]prompts not checked: no local Asterisk sounds and ARI said {exc}; "
+            "use --sounds DIR[/]"
+        )
+        return None
+    return SoundCatalog.from_ari(listing)
+
+
+async def _ari_sounds(settings: Settings) -> list[dict[str, object]]:
+    from ari_app.client import AriClient
+
+    client = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app)
+    await client.open()
+    try:
+        listing = await client.get("/sounds")
+    finally:
+        await client.close()
+    return listing if isinstance(listing, list) else []
+
+
+@ivr_app.command("show")
+def ivr_show(file: Path = typer.Argument(..., help="A flow file.")) -> None:
+    """Print a flow as a tree, from its start node."""
+    from switchboard.ivr.source import FlowFileError, read_flow
+    from switchboard.ivr.tree import flow_tree
+
+    try:
+        source = read_flow(file)
+    except FlowFileError as exc:
+        for problem in exc.problems:
+            console.print(f"[red]{escape(str(problem))}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(flow_tree(source))
 
 
 @db_app.command("upgrade")
