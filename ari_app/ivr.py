@@ -124,6 +124,8 @@ class IvrBackend:
                 row = result.mappings().first()
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
+            if "statement timeout" in reason:
+                reason = f"timed out after {node.timeout:g} s ({reason})"
             return LookupResult("error", detail=reason)
         if row is None:
             return LookupResult("not_found")
@@ -145,7 +147,9 @@ class IvrBackend:
                 if response.status >= 300:
                     return LookupResult("error", detail=f"HTTP {response.status}")
                 body = await response.text()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError:
+            return LookupResult("error", detail=f"timed out after {node.timeout:g} s")
+        except aiohttp.ClientError as exc:
             return LookupResult("error", detail=f"{type(exc).__name__}: {exc}"[:200])
         try:
             data = json.loads(body) if body.strip() else None

@@ -188,6 +188,7 @@ class Walker:
             self.trace.event("IVR_ERROR", node=state.node, error=str(exc)[:500])
             log.exception("ivr.error", flow=state.flow, node=state.node)
             await self._play(source.flow.error_prompts, interruptible=False)
+            state.ended_at = self.now()
             await self.port.hang_up()
         finally:
             self._leave(state)
@@ -253,6 +254,7 @@ class Walker:
             case HangupNode():
                 await self._play(node.prompts, interruptible=False)
                 state.exit = "hangup"
+                state.ended_at = self.now()  # the IVR is over before the line is
                 await self.port.hang_up()
                 return None
         raise FlowError(f"node {name!r}: unknown kind")  # pragma: no cover

@@ -7,8 +7,7 @@ from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_{key}.pcap"
-_PCAP_NAMES = {"*": "star", "#": "pound"}
+from switchboard.sipp.dtmf import EVENT_CODES, write_pcap
 
 _WAIT_FOR_BYE = """  <recv request="BYE" timeout="@@TIMEOUT@@"/>
   <send>
@@ -52,18 +51,32 @@ class CallerScript:
     bye_timeout_ms: int = 30000
 
 
-def pcap_for(key: str) -> str:
-    return DTMF_PCAP.format(key=_PCAP_NAMES.get(key, key))
+def key_offsets(script: CallerScript) -> list[tuple[int, str]]:
+    """The script's keys as (ms after the answer, key)."""
+    offsets, at = [], 0
+    for pause_ms, key in script.keys:
+        if key not in EVENT_CODES:
+            raise ValueError(f"no RFC 4733 event for key {key!r}")
+        at += int(pause_ms)
+        offsets.append((at, key))
+    return offsets
 
 
-def render(script: CallerScript) -> str:
+def render(script: CallerScript, keys_pcap: Path | None = None) -> str:
+    """The scenario; its keys are played from ``keys_pcap`` (see ``write``)."""
     template = (resources.files("switchboard.sipp") / "caller.xml").read_text("utf-8")
     key_lines = []
-    for pause_ms, key in script.keys:
-        if key not in "0123456789*#":
-            raise ValueError(f"sipp has no DTMF capture for key {key!r}")
-        key_lines.append(f'  <pause milliseconds="{int(pause_ms)}"/>')
-        key_lines.append(f'  <nop><action><exec play_pcap_audio="{pcap_for(key)}"/></action></nop>')
+    offsets = key_offsets(script)
+    if offsets:
+        if keys_pcap is None:
+            raise ValueError("a script with keys needs the capture of its keys")
+        first, last = offsets[0][0], offsets[-1][0]
+        key_lines.append(f'  <pause milliseconds="{first}"/>')
+        key_lines.append(
+            f'  <nop><action><exec play_pcap_audio="{escape(str(keys_pcap))}"/></action></nop>'
+        )
+        if last > first:
+            key_lines.append(f'  <pause milliseconds="{last - first}"/>')
     if script.hang_up_after_ms is None:
         ending = _WAIT_FOR_BYE.replace("@@TIMEOUT@@", str(script.bye_timeout_ms))
     else:
@@ -76,5 +89,7 @@ def render(script: CallerScript) -> str:
 
 def write(script: CallerScript, folder: Path, name: str) -> Path:
     path = folder / f"{name}.xml"
-    path.write_text(render(script), encoding="iso-8859-1")
+    offsets = key_offsets(script)
+    keys_pcap = write_pcap(offsets, folder / f"{name}-keys.pcap") if offsets else None
+    path.write_text(render(script, keys_pcap), encoding="iso-8859-1")
     return path

@@ -235,11 +235,11 @@ def test_valid_path_three_levels_deep_and_an_invalid_key(
     call(asterisk, "7000", caller, keys=((800, "9"), (4000, "1"), (5500, "3"), (7000, "4")))
     row = ended_call(database_url, caller)
     assert row["ivr_flow"] == "front"
-    assert row["ivr_path"] == ["hours", "top", "level2", "level3", "agents", "sorry"]
+    steps = events(database_url, row["id"])
+    assert row["ivr_path"] == ["hours", "top", "level2", "level3", "agents", "sorry"], steps
     assert row["ivr_exit"] == "hangup" and row["ivr_node"] == "sorry"
     assert row["digits"] == "9134"
     assert row["arrived_at"] <= row["ivr_started_at"] <= row["ivr_ended_at"] <= row["ended_at"]
-    steps = events(database_url, row["id"])
     assert of(steps, "IVR_INVALID") == [
         {"node": "top", "attempt": 1, "reason": "invalid_key", "key": "9"}
     ]
@@ -308,8 +308,10 @@ def test_self_service_lookup_in_our_database(
     keys += ((3500, "6"), (3700, "#"))
     call(asterisk, "7000", caller, keys=keys)
     row = ended_call(database_url, caller)
-    assert row["ivr_path"] == ["hours", "top", "account", "lookup", "known", "balance", "bye"]
     steps = events(database_url, row["id"])
+    assert row["ivr_path"] == ["hours", "top", "account", "lookup", "known", "balance", "bye"], (
+        steps
+    )
     assert of(steps, "IVR_INPUT") == [{"node": "account", "var": "account", "value": "123456"}]
     lookup = of(steps, "IVR_LOOKUP")[0]
     assert lookup["status"] == "found" and lookup["source"] == "sql"
@@ -377,7 +379,7 @@ def test_reload_with_a_call_in_progress(
         await asyncio.to_thread(
             lambda: ended_or_live(database_url, "+15557000009"),
         )
-        path.write_text(FRONT.replace("options: {1: level2, 2: account}", "options: {1: bye}"))
+        path.write_text(FRONT.replace("{1: level2, 2: account}", "{1: bye, 2: account, 3: level2}"))
         await asyncio.to_thread(app.wait_for, "ivr.flows_loaded", 10, 2)
         result = await first
         assert result.ok, result.output
