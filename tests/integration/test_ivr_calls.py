@@ -417,3 +417,26 @@ def ended_or_live(database_url: str, caller: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"{caller} never reached the top menu")
+
+
+def test_lint_checks_prompts_against_the_real_asterisk_sounds(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from switchboard.cli.main import app as cli
+
+    examples = Path(__file__).parents[2] / "flows"
+    runner = CliRunner()
+    shipped = runner.invoke(cli, ["ivr", "lint", str(examples)])
+    assert shipped.exit_code == 0, shipped.output
+    broken = tmp_path / "front.yaml"
+    broken.write_text(
+        FRONT.replace(
+            "prompts: [sound:beep]\n    options: {4",
+            "prompts: [sound:no-such-sound]\n    options: {4",
+        )
+    )
+    refused = runner.invoke(cli, ["ivr", "lint", str(broken)])
+    assert refused.exit_code == 1
+    lines = broken.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "no-such-sound" in text)
+    assert f"front.yaml:{line}:" in refused.output and "unknown_prompt" in refused.output
