@@ -76,9 +76,31 @@ async def check_db(settings: Settings) -> Check:
     return Check(name, True, "reachable and migrated")
 
 
+def check_flows(settings: Settings) -> Check | None:
+    """The IVR flows `run` would load (structure only; `ivr lint` also checks the prompts)."""
+    if settings.flows_dir is None:
+        return None
+    from switchboard.ivr.lint import errors, lint_files
+
+    name = f"IVR flows in {settings.flows_dir}"
+    if not settings.flows_dir.is_dir():
+        return Check(name, False, "no such directory (SWITCHBOARD_FLOWS_DIR)")
+    files = sorted(settings.flows_dir.glob("*.yaml"))
+    if not files:
+        return Check(name, False, "no *.yaml flow files: every call would hear 'no service'")
+    sources, problems = lint_files(files)
+    bad = errors(problems)
+    if bad:
+        more = f" (and {len(bad) - 1} more: switchboard ivr lint)" if len(bad) > 1 else ""
+        return Check(name, False, f"{bad[0]}{more}")
+    return Check(name, True, f"{len(sources)} flow(s): {', '.join(s.flow.flow for s in sources)}")
+
+
 async def run_checks(settings: Settings) -> list[Check]:
-    return list(
+    checks = list(
         await asyncio.gather(
             check_ari(settings), check_ami(settings), check_agi(settings), check_db(settings)
         )
     )
+    flows = check_flows(settings)
+    return checks + ([flows] if flows is not None else [])

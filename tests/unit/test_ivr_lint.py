@@ -267,3 +267,23 @@ def test_the_example_flows_pass(tmp_path: Path) -> None:
     examples = Path(__file__).parents[2] / "flows"
     _, problems = lint_files(sorted(examples.glob("*.yaml")), None)
     assert problems == []
+
+
+def test_doctor_reports_the_first_flow_error(tmp_path: Path) -> None:
+    from switchboard.config import Settings
+    from switchboard.doctor import check_flows
+
+    assert check_flows(Settings(_env_file=None)) is None
+    folder = tmp_path / "flows"
+    missing = check_flows(Settings(_env_file=None, flows_dir=folder))
+    assert missing is not None and not missing.ok and "no such directory" in missing.detail
+    folder.mkdir()
+    (folder / "good.yaml").write_text(GOOD)
+    fine = check_flows(Settings(_env_file=None, flows_dir=folder))
+    assert fine is not None and fine.ok and "good" in fine.detail
+    (folder / "bad.yaml").write_text(
+        GOOD.replace("flow: good", "flow: bad").replace("{1: bye}", "{1: nowhere}")
+    )
+    broken = check_flows(Settings(_env_file=None, flows_dir=folder))
+    assert broken is not None and not broken.ok
+    assert "bad.yaml:7" in broken.detail and "unknown_node" in broken.detail
