@@ -38,6 +38,16 @@ HANGUP_PARTIES = ("caller", "system", "agent", "callee", "unknown")
 LEG_ROLES = ("caller", "agent", "callee", "supervisor", "other")
 IVR_EXITS = ("hangup", "queue", "caller_hangup", "interrupted", "error")
 CALLBACK_STATES = ("pending", "dialing", "done", "cancelled", "failed")
+QUEUE_EXITS = (
+    "connected",
+    "abandoned",
+    "timeout",
+    "full",
+    "joinempty",
+    "leaveempty",
+    "exitkey",
+    "callback",
+)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -79,6 +89,9 @@ class Call(Base):
         CheckConstraint("ended_at IS NULL OR ended_at >= arrived_at", name="end_order"),
         CheckConstraint("ivr_ended_at IS NULL OR ivr_ended_at >= ivr_started_at", name="ivr_order"),
         CheckConstraint("ivr_exit IS NULL OR " + _in("ivr_exit", IVR_EXITS), name="ivr_exit"),
+        CheckConstraint(
+            "queue_exit IS NULL OR " + _in("queue_exit", QUEUE_EXITS), name="queue_exit"
+        ),
         Index("ix_calls_live", "node_id", postgresql_where="ended_at IS NULL"),
         Index("ix_calls_arrived_at", "arrived_at"),
     )
@@ -109,6 +122,16 @@ class Call(Base):
     ivr_exit: Mapped[str | None] = mapped_column(String(32))
     ivr_node: Mapped[str | None] = mapped_column(String(140))
     language: Mapped[str | None] = mapped_column(String(16))
+    # The ACD: the queue the caller waited in, when, their first position, how they left
+    # it, the agent who answered and when; hold time summed over the call.
+    queue: Mapped[str | None] = mapped_column(String(32), index=True)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    queue_position: Mapped[int | None] = mapped_column(Integer)
+    queue_exit: Mapped[str | None] = mapped_column(String(16))
+    agent: Mapped[str | None] = mapped_column(String(32), index=True)
+    connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hold_seconds: Mapped[float | None] = mapped_column()
+    hold_count: Mapped[int | None] = mapped_column(Integer)
 
 
 class CallLeg(Base):
@@ -169,3 +192,91 @@ class CallbackRequest(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
+
+
+# --- the ACD: agents, queues, membership ----------------------------------------------------
+
+AGENT_STATES = ("logged_out", "available", "ringing", "on_call", "on_hold", "wrap_up", "paused")
+STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "skills")
+NAME_CHECK = "{col} ~ '^[a-z][a-z0-9_.-]{{0,31}}$'"
+
+
+class Agent(Base):
+    """A person who takes calls; their softphone registers as the PJSIP endpoint ``name``."""
+
+    __tablename__ = "agents"
+    __table_args__ = (
+        CheckConstraint(NAME_CHECK.format(col="name"), name="name"),
+        CheckConstraint(_in("state", AGENT_STATES), name="state"),
+    )
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    full_name: Mapped[str | None] = mapped_column(Text)
+    sip_secret: Mapped[str] = mapped_column(String(64), nullable=False)
+    skills: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="logged_out")
+    state_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class Queue(Base):
+    """An ACD queue and how it behaves (docs/acd.md)."""
+
+    __tablename__ = "queues"
+    __table_args__ = (
+        CheckConstraint(NAME_CHECK.format(col="name"), name="name"),
+        CheckConstraint(_in("strategy", STRATEGIES), name="strategy"),
+        CheckConstraint("ring_timeout > 0", name="ring_timeout"),
+    )
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(16), nullable=False, server_default="leastrecent")
+    moh_class: Mapped[str] = mapped_column(String(64), nullable=False, server_default="default")
+    ring_timeout: Mapped[float] = mapped_column(nullable=False, server_default="15")
+    retry_seconds: Mapped[float] = mapped_column(nullable=False, server_default="1")
+    wrap_up_seconds: Mapped[float] = mapped_column(nullable=False, server_default="0")
+    autopause_after: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    max_wait_seconds: Mapped[float | None] = mapped_column()
+    max_callers: Mapped[int | None] = mapped_column(Integer)
+    join_empty: Mapped[bool] = mapped_column(nullable=False, server_default="true")
+    leave_empty: Mapped[bool] = mapped_column(nullable=False, server_default="false")
+    exit_key: Mapped[str | None] = mapped_column(String(1))
+    overflow_queue: Mapped[str | None] = mapped_column(String(32))
+    announce_seconds: Mapped[float | None] = mapped_column()
+    widening: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, nullable=False, server_default="[]"
+    )
+    service_level_seconds: Mapped[float] = mapped_column(nullable=False, server_default="20")
+
+
+class QueueMember(Base):
+    __tablename__ = "queue_members"
+
+    queue: Mapped[str] = mapped_column(
+        ForeignKey("queues.name", ondelete="CASCADE"), primary_key=True
+    )
+    agent: Mapped[str] = mapped_column(
+        ForeignKey("agents.name", ondelete="CASCADE"), primary_key=True
+    )
+    penalty: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    position: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class AgentEvent(Base):
+    """Every state change of every agent, so every second of a shift is accounted for."""
+
+    __tablename__ = "agent_events"
+    __table_args__ = (Index("ix_agent_events_agent_time", "agent", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    agent: Mapped[str] = mapped_column(String(32), nullable=False)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    state: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    call_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    queue: Mapped[str | None] = mapped_column(String(32))
