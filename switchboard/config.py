@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     agi_command_timeout_seconds: float = 10.0
 
     sip_port: int = 5060
+    # Where agents' softphones reach Asterisk (shown by `agents add`).
+    sip_host_for_phones: str = "127.0.0.1"
     rtp_start: int = 20000
     rtp_end: int = 20999
     asterisk_instance: str = "default"
@@ -61,6 +63,13 @@ class Settings(BaseSettings):
     # For rehearsals and tests: judge business hours as if the app had started at this time
     # (it moves on from there). Timestamps in records are always real.
     business_clock_start: datetime | None = None
+
+    # The HTTP API for agent desktops and the CLI (loopback unless a token is set).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8095
+    api_token: str = ""
+    # The ACD: how often queue timers (announcements, max wait, wrap-up) are checked.
+    acd_tick_seconds: float = Field(0.5, gt=0)
 
     shutdown_grace_seconds: float = 10.0
     log_format: str = "console"

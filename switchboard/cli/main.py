@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from switchboard import logs
+from switchboard.cli.acd import agents_app, queues_app
 from switchboard.config import Settings
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ ivr_app = typer.Typer(no_args_is_help=True, help="IVR call flows: check and show
 app.add_typer(db_app, name="db")
 app.add_typer(ivr_app, name="ivr")
 app.add_typer(asterisk_app, name="asterisk")
+app.add_typer(agents_app, name="agents")
+app.add_typer(queues_app, name="queues")
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True, soft_wrap=True)

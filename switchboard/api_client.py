@@ -1,0 +1,40 @@
+"""The CLI's way to ask the running application for something (agent states, ...)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from switchboard.config import Settings
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+def call_api(
+    settings: Settings, method: str, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host
+    url = f"http://{host}:{settings.api_port}{path}"
+    data = json.dumps({k: v for k, v in (body or {}).items() if v is not None}).encode()
+    request = urllib.request.Request(url, data=data if method != "GET" else None, method=method)
+    request.add_header("Content-Type", "application/json")
+    if settings.api_token:
+        request.add_header("Authorization", f"Bearer {settings.api_token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer: dict[str, Any] = json.loads(response.read() or b"{}")
+            return answer
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            detail = exc.reason
+        raise ApiError(str(detail)) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ApiError(
+            f"the Switchboard app is not answering at {url} ({exc}): is `switchboard run` up?"
+        ) from None

@@ -1,0 +1,279 @@
+"""`switchboard agents ...` and `switchboard queues ...`: provisioning and agent control."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from switchboard.config import Settings
+
+agents_app = typer.Typer(no_args_is_help=True, help="Agents: softphones, skills, states.")
+queues_app = typer.Typer(no_args_is_help=True, help="ACD queues and their members.")
+
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _engine() -> Iterator[Any]:
+    from db.acd_store import AcdError
+    from db.engine import sync_engine
+
+    engine = sync_engine(Settings().database_url)
+    try:
+        yield engine
+    except AcdError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        engine.dispose()
+
+
+# --- agents --------------------------------------------------------------------------------
+
+
+@agents_app.command("add")
+def agents_add(
+    name: str = typer.Argument(..., help="Login and SIP user name, e.g. alice."),
+    full_name: str | None = typer.Option(None, "--name", help="The person's name."),
+    skill: list[str] = typer.Option([], help="A skill with its level 0-100, e.g. french=80."),
+) -> None:
+    """Create an agent and their softphone account (a generated SIP password)."""
+    from db.acd_store import parse_skills
+
+    with _engine() as engine:
+        from db.acd_store import add_agent
+
+        created = add_agent(engine, name, full_name, parse_skills(skill))
+    settings = Settings()
+    console.print(f"agent [bold]{created.name}[/] created. Softphone settings:")
+    console.print(f"  SIP server  : {settings.sip_host_for_phones}:{settings.sip_port}")
+    console.print(f"  user name   : {created.name}")
+    console.print(f"  password    : {created.secret}")
+    console.print("A running `switchboard run` applies it to Asterisk at once.")
+
+
+@agents_app.command("list")
+def agents_list() -> None:
+    """Agents with their skills, queues and state."""
+    from db.acd_store import list_agents
+
+    with _engine() as engine:
+        rows = list_agents(engine)
+    table = Table("agent", "name", "state", "since", "skills", "queues")
+    for row in rows:
+        state = row["state"] + (f" ({row['pause_reason']})" if row["pause_reason"] else "")
+        since = row["state_since"].strftime("%H:%M:%S") if row["state_since"] else ""
+        skills = ", ".join(f"{k}={v}" for k, v in sorted(row["skills"].items()))
+        table.add_row(
+            row["name"], row["full_name"] or "", state, since, skills, row["queues"] or ""
+        )
+    console.print(table)
+
+
+@agents_app.command("remove")
+def agents_remove(name: str) -> None:
+    """Delete an agent and their softphone account."""
+    from db.acd_store import remove_agent
+
+    with _engine() as engine:
+        remove_agent(engine, name)
+    console.print(f"agent {name} removed")
+
+
+@agents_app.command("skills")
+def agents_skills(
+    name: str,
+    skill: list[str] = typer.Option(..., help="name=level, e.g. french=80 (repeatable)."),
+    replace: bool = typer.Option(False, help="Replace all skills instead of merging."),
+) -> None:
+    """Set an agent's skills and proficiency."""
+    from db.acd_store import parse_skills, set_skills
+
+    with _engine() as engine:
+        skills = set_skills(engine, name, parse_skills(skill), replace)
+    console.print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in sorted(skills.items())))
+
+
+def _agent_action(name: str, action: str, reason: str | None = None) -> None:
+    from switchboard.api_client import ApiError, call_api
+
+    try:
+        result = call_api(Settings(), "POST", f"/api/agents/{name}/{action}", {"reason": reason})
+    except ApiError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"{name}: {result.get('state', '?')}")
+
+
+@agents_app.command("login")
+def agents_login(name: str, paused: str | None = typer.Option(None, help="Start paused.")) -> None:
+    """Log an agent in (through the running app)."""
+    _agent_action(name, "login", paused)
+
+
+@agents_app.command("logout")
+def agents_logout(name: str) -> None:
+    _agent_action(name, "logout")
+
+
+@agents_app.command("pause")
+def agents_pause(name: str, reason: str = typer.Option("break", help="Why.")) -> None:
+    _agent_action(name, "pause", reason)
+
+
+@agents_app.command("resume")
+def agents_resume(name: str) -> None:
+    _agent_action(name, "resume")
+
+
+# --- queues --------------------------------------------------------------------------------
+
+
+def _queue_settings(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+StrategyOpt = typer.Option(
+    None, help="ringall, leastrecent, fewestcalls, random, rrmemory, linear or skills."
+)
+
+
+@queues_app.command("add")
+def queues_add(
+    name: str,
+    strategy: str | None = StrategyOpt,
+    moh: str | None = typer.Option(None, help="Music on hold class."),
+    ring_timeout: float | None = typer.Option(None, help="Seconds an agent's phone rings."),
+    wrap_up: float | None = typer.Option(None, help="Wrap-up seconds after each call."),
+    autopause_after: int | None = typer.Option(None, help="Pause after N unanswered offers."),
+    max_wait: float | None = typer.Option(None, help="Seconds before overflow."),
+    max_callers: int | None = typer.Option(None, help="Most callers waiting at once."),
+    join_empty: bool | None = typer.Option(None, help="Let callers in with no agent logged in."),
+    leave_empty: bool | None = typer.Option(None, help="Send callers on when agents leave."),
+    exit_key: str | None = typer.Option(None, help="A key that leaves the queue."),
+    overflow: str | None = typer.Option(None, help="Queue to send callers to on max wait."),
+    announce: float | None = typer.Option(None, help="Announce position every N seconds."),
+) -> None:
+    """Create a queue."""
+    from db.acd_store import add_queue
+
+    with _engine() as engine:
+        add_queue(
+            engine,
+            name,
+            _queue_settings(
+                strategy=strategy,
+                moh_class=moh,
+                ring_timeout=ring_timeout,
+                wrap_up_seconds=wrap_up,
+                autopause_after=autopause_after,
+                max_wait_seconds=max_wait,
+                max_callers=max_callers,
+                join_empty=join_empty,
+                leave_empty=leave_empty,
+                exit_key=exit_key,
+                overflow_queue=overflow,
+                announce_seconds=announce,
+            ),
+        )
+    console.print(f"queue {name} created")
+
+
+@queues_app.command("set")
+def queues_set(
+    name: str,
+    strategy: str | None = StrategyOpt,
+    moh: str | None = typer.Option(None),
+    ring_timeout: float | None = typer.Option(None),
+    wrap_up: float | None = typer.Option(None),
+    autopause_after: int | None = typer.Option(None),
+    max_wait: float | None = typer.Option(None),
+    max_callers: int | None = typer.Option(None),
+    join_empty: bool | None = typer.Option(None),
+    leave_empty: bool | None = typer.Option(None),
+    exit_key: str | None = typer.Option(None),
+    overflow: str | None = typer.Option(None),
+    announce: float | None = typer.Option(None),
+) -> None:
+    """Change a queue's settings."""
+    from db.acd_store import set_queue
+
+    with _engine() as engine:
+        set_queue(
+            engine,
+            name,
+            _queue_settings(
+                strategy=strategy,
+                moh_class=moh,
+                ring_timeout=ring_timeout,
+                wrap_up_seconds=wrap_up,
+                autopause_after=autopause_after,
+                max_wait_seconds=max_wait,
+                max_callers=max_callers,
+                join_empty=join_empty,
+                leave_empty=leave_empty,
+                exit_key=exit_key,
+                overflow_queue=overflow,
+                announce_seconds=announce,
+            ),
+        )
+    console.print(f"queue {name} changed")
+
+
+@queues_app.command("list")
+def queues_list() -> None:
+    from db.acd_store import list_queues
+
+    with _engine() as engine:
+        rows = list_queues(engine)
+    table = Table("queue", "strategy", "ring", "wrap-up", "autopause", "max wait", "members")
+    for q in rows:
+        table.add_row(
+            q["name"],
+            q["strategy"],
+            f"{q['ring_timeout']:g}s",
+            f"{q['wrap_up_seconds']:g}s",
+            str(q["autopause_after"] or "-"),
+            f"{q['max_wait_seconds']:g}s" if q["max_wait_seconds"] else "-",
+            ", ".join(q["members"]),
+        )
+    console.print(table)
+
+
+@queues_app.command("remove")
+def queues_remove(name: str) -> None:
+    from db.acd_store import remove_queue
+
+    with _engine() as engine:
+        remove_queue(engine, name)
+    console.print(f"queue {name} removed")
+
+
+@queues_app.command("add-member")
+def queues_add_member(
+    queue: str, agent: str, penalty: int = typer.Option(0, help="Tier: lower rings first.")
+) -> None:
+    from db.acd_store import add_member
+
+    with _engine() as engine:
+        add_member(engine, queue, agent, penalty)
+    console.print(f"{agent} is a member of {queue} (penalty {penalty})")
+
+
+@queues_app.command("remove-member")
+def queues_remove_member(queue: str, agent: str) -> None:
+    from db.acd_store import remove_member
+
+    with _engine() as engine:
+        remove_member(engine, queue, agent)
+    console.print(f"{agent} left {queue}")
