@@ -8,11 +8,14 @@ import functools
 from datetime import datetime
 
 import structlog
+from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from agi.handlers import build_registry
 from agi.server import FastAgiServer
+from ari_app.acd import AcdRuntime
+from ari_app.api import start_api
 from ari_app.client import AriAuthError, AriClient, AriHttpError, AriUnavailable
 from ari_app.events import Event, StasisStart
 from ari_app.flows import refuse, walking_skeleton
@@ -105,6 +108,17 @@ class Application:
         self.reconciler = Reconciler(self.ari, self.registry, self.store, self.writer)
         self.library = FlowLibrary(settings.flows_dir) if settings.flows_dir else None
         self.ivr = IvrBackend(self.engine, self.store, self.writer)
+        self.acd = AcdRuntime(
+            self.ari,
+            self.engine,
+            self.writer,
+            settings.database_url,
+            settings.node_id,
+            settings.acd_tick_seconds,
+        )
+        self.ivr.acd = self.acd
+        self.ivr.registry = self.registry
+        self.api: web.AppRunner | None = None
         self._reload_wanted = asyncio.Event()
         self._clock_offset = (
             settings.business_clock_start - utcnow() if settings.business_clock_start else None
@@ -181,12 +195,19 @@ class Application:
 
     def _on_event(self, event: Event) -> None:
         self.registry.dispatch(event)
+        self.acd.on_event(event)
 
     async def _on_connect(self) -> None:
         try:
             await self.reconciler.run()
         except Exception:
             log.exception("reconcile.failed")
+        if self.acd.loaded.is_set():
+            try:
+                # Asterisk may have restarted: its in-memory softphone accounts are gone.
+                await self.acd.push_endpoints()
+            except Exception:
+                log.exception("acd.push_failed")
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -234,12 +255,19 @@ class Application:
             await self.store.register_node(version or None)
             await self.load_flows()
             await self.agi.start()
+            self.api = await start_api(
+                self.acd, self.settings.api_host, self.settings.api_port, self.settings.api_token
+            )
         except BaseException:
             await self.ari.close()
             await self.engine.dispose()
             raise
         self.writer.start()
         events = asyncio.create_task(self.ari.run(self._on_event, self._on_connect))
+        acd_tasks = [
+            asyncio.create_task(self.acd.listen(), name="acd-listen"),
+            asyncio.create_task(self.acd.tick(), name="acd-tick"),
+        ]
         stopping = asyncio.create_task(stop.wait())
         watcher = None
         if self.library is not None:
@@ -267,6 +295,8 @@ class Application:
             stopping.cancel()
             if watcher is not None:
                 watcher.cancel()
+            for task in acd_tasks:
+                task.cancel()
             await self.shutdown(events)
 
     async def shutdown(self, events: asyncio.Task[None] | None = None) -> None:
@@ -278,6 +308,8 @@ class Application:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await events
         await self.agi.close()
+        if self.api is not None:
+            await self.api.cleanup()
         await self.ivr.close()
         drained = await self.writer.stop(timeout=30)
         await self.engine.dispose()

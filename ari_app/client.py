@@ -151,6 +151,9 @@ class AriClient:
     async def post(self, path: str, body: dict[str, Any] | None = None, **params: str | int) -> Any:
         return await self.request("POST", path, params=params or None, body=body)
 
+    async def put(self, path: str, body: dict[str, Any] | None = None, **params: str | int) -> Any:
+        return await self.request("PUT", path, params=params or None, body=body)
+
     async def delete(self, path: str, **params: str | int) -> Any:
         return await self.request("DELETE", path, params=params or None)
 

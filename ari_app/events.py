@@ -129,6 +129,10 @@ class ApplicationReplaced(Event):
     pass
 
 
+class EndpointStateChange(Event):
+    endpoint: dict[str, Any] = Field(default_factory=dict)
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -142,6 +146,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PlaybackStarted,
         PlaybackFinished,
         ApplicationReplaced,
+        EndpointStateChange,
     )
 }
 

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
@@ -18,6 +18,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.session import CallSession, utcnow
+
+if TYPE_CHECKING:
+    from ari_app.acd import AcdRuntime
+    from ari_app.registry import CallRegistry
 from db.call_store import CallStore
 from db.writer import RecordWriter
 from switchboard.ivr.library import FlowSet
@@ -107,6 +111,8 @@ class IvrBackend:
         self.store = store
         self.writer = writer
         self._http: aiohttp.ClientSession | None = None
+        self.acd: AcdRuntime | None = None
+        self.registry: CallRegistry | None = None
 
     async def close(self) -> None:
         if self._http is not None:
@@ -162,10 +168,15 @@ class IvrBackend:
         return LookupResult("found", _flatten(data))
 
     async def enqueue(self, call: CallSession, request: QueueRequest) -> bool:
-        # The ACD (queues, agents) is not on this node yet: every queue is unavailable and
-        # the flow takes its on_unavailable branch.
-        log.info("queue.unavailable", call_id=str(call.record.id), queue=request.queue)
-        return False
+        """The caller waits in the ACD queue until the end of their talk with an agent
+        (True), or the queue refuses them at once (False: the flow's on_unavailable)."""
+        if self.acd is None or self.registry is None:
+            log.info("queue.unavailable", call_id=str(call.record.id), queue=request.queue)
+            return False
+        from ari_app.queue_call import QueueCall
+
+        visit = QueueCall(self.acd, self.registry, call)
+        return await visit.serve(request.queue, request.priority, dict(request.skills))
 
     def save_callback(self, call: CallSession, number: str, queue: str | None) -> None:
         row = {

@@ -25,10 +25,10 @@ class CallRegistry:
         self.accepting = True
 
     def __len__(self) -> int:
-        return len(self._by_channel)
+        return len(self._tasks)
 
     def sessions(self) -> list[CallSession]:
-        return list(self._by_channel.values())
+        return [self._by_channel[c] for c in self._tasks if c in self._by_channel]
 
     def get(self, channel_id: str) -> CallSession | None:
         return self._by_channel.get(channel_id)
@@ -42,6 +42,14 @@ class CallRegistry:
             session = self._by_channel.get(channel_id)
             if session is not None:
                 session.deliver(event)
+
+    def attach(self, channel_id: str, session: CallSession) -> None:
+        """Route another channel's events (an agent's leg) to this call's handler."""
+        self._by_channel.setdefault(channel_id, session)
+
+    def detach(self, channel_id: str, session: CallSession) -> None:
+        if self._by_channel.get(channel_id) is session and channel_id != session.channel_id:
+            del self._by_channel[channel_id]
 
     def _start(self, event: StasisStart) -> None:
         made = self._factory(event)
@@ -59,8 +67,11 @@ class CallRegistry:
         task.add_done_callback(functools.partial(self._forget, channel_id))
 
     def _forget(self, channel_id: str, _task: asyncio.Task[None] | None = None) -> None:
-        self._by_channel.pop(channel_id, None)
+        session = self._by_channel.pop(channel_id, None)
         self._tasks.pop(channel_id, None)
+        if session is not None:
+            for other in [c for c, s in self._by_channel.items() if s is session]:
+                del self._by_channel[other]
 
     async def wait_idle(self, timeout: float) -> bool:
         tasks = list(self._tasks.values())

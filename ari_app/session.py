@@ -199,6 +199,9 @@ class CallSession:
 
     def _observe(self, event: Event) -> Event:
         """Apply what every event means for the record; raise CallEnded when it is over."""
+        other = getattr(event, "channel", None)
+        if isinstance(other, Channel) and other.id != self.channel_id:
+            return event  # another leg of this call (an agent): the call's flow handles it
         at = event.timestamp or utcnow()
         if isinstance(event, ChannelDtmfReceived):
             try:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from switchboard.pbx import rootfs
 from switchboard.pbx.instance import AsteriskInstance
+from switchboard.pbx.ports import free_port
 
 T = TypeVar("T")
 
@@ -188,6 +189,7 @@ def app_env(
         "SWITCHBOARD_SIP_PORT": str(p.sip_port),
         "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "0",
         "SWITCHBOARD_LOG_LEVEL": "debug",
+        "SWITCHBOARD_API_PORT": str(free_port()),
     }
     env.update(extra)
     return env

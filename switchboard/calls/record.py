@@ -58,6 +58,14 @@ class CallRecord:
     ivr_exit: str | None = None
     ivr_node: str | None = None
     language: str | None = None
+    queue: str | None = None
+    queued_at: datetime | None = None
+    queue_position: int | None = None
+    queue_exit: str | None = None
+    agent: str | None = None
+    connected_at: datetime | None = None
+    hold_seconds: float | None = None
+    hold_count: int | None = None
 
     @property
     def is_live(self) -> bool:
@@ -144,4 +152,12 @@ class CallRecord:
             "ivr_exit": self.ivr_exit,
             "ivr_node": self.ivr_node,
             "language": self.language,
+            "queue": self.queue,
+            "queued_at": self.queued_at,
+            "queue_position": self.queue_position,
+            "queue_exit": self.queue_exit,
+            "agent": self.agent,
+            "connected_at": self.connected_at,
+            "hold_seconds": self.hold_seconds,
+            "hold_count": self.hold_count,
         }

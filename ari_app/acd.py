@@ -1,0 +1,555 @@
+"""The ACD at run time: agents and queues in memory, their softphones pushed to Asterisk,
+offers handed to the calls' own handlers.
+
+All state lives in one asyncio thread and every method here is synchronous (no ``await``
+between reading and changing state), so no two calls can be offered the same agent. What
+happens on a call's channels (ringing an agent, bridging, hang-ups) is done by that call's
+handler in ``ari_app/queue_call.py``; it reports back here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import structlog
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ari_app.client import AriClient, AriError, AriNotFound
+from ari_app.events import EndpointStateChange, Event
+from db.acd_store import CHANNEL
+from db.models import Agent as AgentRow
+from db.models import AgentEvent, QueueMember
+from db.models import Queue as QueueRow
+from db.writer import RecordWriter
+from switchboard.acd.agents import Agent, AgentState, AgentStateError
+from switchboard.acd.routing import Member, QueueState, Strategy, Waiting, Widening, dispatch
+
+log = structlog.get_logger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AcdOffer(Event):
+    """Command to a call's handler: ring these agents for the caller."""
+
+    queue: str = ""
+    agents: tuple[str, ...] = ()
+
+
+class AcdTick(Event):
+    """Command to a waiting call's handler: time passed (announcements, maximum wait)."""
+
+
+@dataclass
+class QueueSettings:
+    name: str
+    strategy: Strategy = Strategy.LEASTRECENT
+    moh_class: str = "default"
+    ring_timeout: float = 15.0
+    retry_seconds: float = 1.0
+    wrap_up_seconds: float = 0.0
+    autopause_after: int = 0
+    max_wait_seconds: float | None = None
+    max_callers: int | None = None
+    join_empty: bool = True
+    leave_empty: bool = False
+    exit_key: str | None = None
+    overflow_queue: str | None = None
+    announce_seconds: float | None = None
+    service_level_seconds: float = 20.0
+    widening: list[Widening] = field(default_factory=list)
+
+
+class JoinRefused(Exception):
+    """The queue does not take this caller; ``reason`` is app_queue's status word."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class WaitingCall:
+    waiting: Waiting
+    queue: str
+    deliver: Callable[[Event], None]
+    position_at_join: int
+
+
+class AcdRuntime:
+    def __init__(
+        self,
+        ari: AriClient,
+        engine: AsyncEngine,
+        writer: RecordWriter,
+        database_url: str,
+        node_id: str,
+        tick_seconds: float = 0.5,
+    ) -> None:
+        self.ari = ari
+        self.engine = engine
+        self.writer = writer
+        self.database_url = database_url
+        self.node_id = node_id
+        self.tick_seconds = tick_seconds
+        self.agents: dict[str, Agent] = {}
+        self.secrets: dict[str, str] = {}
+        self.settings: dict[str, QueueSettings] = {}
+        self.queues: dict[str, QueueState] = {}
+        self.calls: dict[str, WaitingCall] = {}
+        self.offering: set[str] = set()
+        self._pushed: set[str] = set()
+        self._kick_handle: asyncio.Handle | None = None
+        self._sequence = 0
+        self.loaded = asyncio.Event()
+
+    # --- configuration from PostgreSQL ---------------------------------------------------
+
+    async def load(self) -> None:
+        async with self.engine.connect() as connection:
+            agents = (await connection.execute(select(AgentRow))).scalars().all()
+            queues = (await connection.execute(select(QueueRow))).scalars().all()
+            members = (
+                (await connection.execute(select(QueueMember).order_by(QueueMember.position)))
+                .scalars()
+                .all()
+            )
+        now = utcnow()
+        seen = set()
+        for row in agents:
+            seen.add(row.name)
+            agent = self.agents.get(row.name)
+            if agent is None:
+                agent = Agent(row.name)
+                self.agents[row.name] = agent
+                # After a restart, logged-in agents stay logged in; whatever call they were
+                # on is gone with the old process.
+                if row.state == "paused":
+                    agent.log_in(now, paused_reason=row.pause_reason or "pause")
+                elif row.state != "logged_out":
+                    agent.log_in(now)
+            agent.skills = dict(row.skills)
+            self.secrets[row.name] = row.sip_secret
+        for name in set(self.agents) - seen:
+            agent = self.agents.pop(name)
+            self.secrets.pop(name, None)
+            log.info("acd.agent_removed", agent=name, state=agent.state)
+        for qrow in queues:
+            self.settings[qrow.name] = QueueSettings(
+                name=qrow.name,
+                strategy=Strategy(qrow.strategy),
+                moh_class=qrow.moh_class,
+                ring_timeout=qrow.ring_timeout,
+                retry_seconds=qrow.retry_seconds,
+                wrap_up_seconds=qrow.wrap_up_seconds,
+                autopause_after=qrow.autopause_after,
+                max_wait_seconds=qrow.max_wait_seconds,
+                max_callers=qrow.max_callers,
+                join_empty=qrow.join_empty,
+                leave_empty=qrow.leave_empty,
+                exit_key=qrow.exit_key,
+                overflow_queue=qrow.overflow_queue,
+                announce_seconds=qrow.announce_seconds,
+                service_level_seconds=qrow.service_level_seconds,
+                widening=[Widening(**w) for w in qrow.widening],
+            )
+            state = self.queues.get(qrow.name)
+            if state is None:
+                state = QueueState(qrow.name)
+                self.queues[qrow.name] = state
+            state.strategy = Strategy(qrow.strategy)
+            state.widening = self.settings[qrow.name].widening
+            old = state.members
+            state.members = {}
+            for m in members:
+                if m.queue == qrow.name:
+                    kept = old.get(m.agent)
+                    state.members[m.agent] = Member(
+                        m.agent, m.penalty, order=m.position, calls=kept.calls if kept else 0
+                    )
+        for name in set(self.queues) - {q.name for q in queues}:
+            self.queues.pop(name)
+            self.settings.pop(name, None)
+        self.loaded.set()
+        self.kick()
+
+    async def push_endpoints(self) -> None:
+        """Every agent's softphone account into Asterisk (PJSIP auth, aor, endpoint)."""
+        for name, secret in list(self.secrets.items()):
+            try:
+                await self._push(name, secret)
+            except AriError as exc:
+                log.error("acd.endpoint_push_failed", agent=name, error=str(exc))
+        for name in self._pushed - set(self.secrets):
+            for kind in ("endpoint", "aor", "auth"):
+                with contextlib.suppress(AriNotFound, AriError):
+                    await self.ari.delete(f"/asterisk/config/dynamic/res_pjsip/{kind}/{name}")
+            self._pushed.discard(name)
+        await self.refresh_registrations()
+
+    async def _push(self, name: str, secret: str) -> None:
+        objects: list[tuple[str, dict[str, str]]] = [
+            ("auth", {"auth_type": "userpass", "username": name, "password": secret}),
+            ("aor", {"max_contacts": "1", "remove_existing": "yes", "qualify_frequency": "0"}),
+            (
+                "endpoint",
+                {
+                    "auth": name,
+                    "aors": name,
+                    "context": "agents",
+                    "disallow": "all",
+                    "allow": "alaw,ulaw",
+                    "dtmf_mode": "rfc4733",
+                    "direct_media": "no",
+                    "rtp_symmetric": "yes",
+                    "force_rport": "yes",
+                    "rewrite_contact": "yes",
+                    "callerid": f"{name} <{name}>",
+                },
+            ),
+        ]
+        for kind, fields in objects:
+            await self.ari.put(
+                f"/asterisk/config/dynamic/res_pjsip/{kind}/{name}",
+                body={"fields": [{"attribute": k, "value": v} for k, v in fields.items()]},
+            )
+        self._pushed.add(name)
+
+    async def refresh_registrations(self) -> None:
+        """Which softphones are registered, from Asterisk's endpoint list. (Polled: an
+        endpoint subscription would deliver every channel event of the endpoint twice.)"""
+        try:
+            endpoints = await self.ari.get("/endpoints/PJSIP")
+        except AriError as exc:
+            log.debug("acd.endpoints_unknown", error=str(exc))
+            return
+        online = {
+            str(e.get("resource")): e.get("state") == "online"
+            for e in endpoints
+            if isinstance(e, dict)
+        }
+        now = utcnow()
+        for name, agent in self.agents.items():
+            self._registration(agent, online.get(name, False), now)
+        self.kick()
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, EndpointStateChange):
+            name = str(event.endpoint.get("resource", ""))
+            agent = self.agents.get(name)
+            if agent is not None:
+                self._registration(agent, event.endpoint.get("state") == "online", utcnow())
+                self.kick()
+
+    def _registration(self, agent: Agent, online: bool, now: datetime) -> None:
+        if agent.registered != online:
+            agent.registered = online
+            self._agent_event(agent, "REGISTERED" if online else "UNREGISTERED", now)
+
+    async def listen(self) -> None:
+        """Reload when the CLI changes agents or queues (NOTIFY switchboard_acd)."""
+        conninfo = make_url(self.database_url).set(drivername="postgresql")
+        url = conninfo.render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await self.load()
+                    await self.push_endpoints()
+                    async for note in conn.notifies():
+                        log.info("acd.changed", what=note.payload)
+                        await self.load()
+                        await self.push_endpoints()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("acd.listen_failed", error=str(exc))
+                await asyncio.sleep(2)
+
+    # --- agents: what the API and the CLI ask -------------------------------------------
+
+    def agent(self, name: str) -> Agent:
+        agent = self.agents.get(name)
+        if agent is None:
+            raise KeyError(f"no agent {name!r}")
+        return agent
+
+    def login(self, name: str, paused_reason: str | None = None) -> Agent:
+        agent = self.agent(name)
+        now = utcnow()
+        agent.log_in(now, paused_reason=paused_reason)
+        self._agent_event(agent, "AGENTLOGIN", now)
+        self.kick()
+        return agent
+
+    def logout(self, name: str) -> Agent:
+        agent = self.agent(name)
+        now = utcnow()
+        agent.log_out(now)
+        self._agent_event(agent, "AGENTLOGOFF", now)
+        return agent
+
+    def pause(self, name: str, reason: str) -> Agent:
+        agent = self.agent(name)
+        now = utcnow()
+        agent.pause(now, reason)
+        self._agent_event(agent, "PAUSE", now, reason=reason)
+        return agent
+
+    def resume(self, name: str) -> Agent:
+        agent = self.agent(name)
+        now = utcnow()
+        agent.resume(now)
+        self._agent_event(agent, "UNPAUSE", now)
+        self.kick()
+        return agent
+
+    def snapshot(self) -> dict[str, Any]:
+        now = utcnow()
+        return {
+            "agents": [
+                {
+                    "name": a.name,
+                    "state": a.state.value,
+                    "since": a.since.isoformat() if a.since else None,
+                    "pause_reason": a.pause_reason,
+                    "registered": a.registered,
+                    "call_id": a.call_id,
+                    "can_take_calls": a.can_take_calls(now),
+                    "skills": a.skills,
+                }
+                for a in sorted(self.agents.values(), key=lambda a: a.name)
+            ],
+            "queues": [
+                {
+                    "name": q.name,
+                    "strategy": q.strategy.value,
+                    "waiting": [w.call_id for w in q.ordered()],
+                    "members": sorted(q.members),
+                }
+                for q in sorted(self.queues.values(), key=lambda q: q.name)
+            ],
+        }
+
+    # --- callers ---------------------------------------------------------------------------
+
+    def join(
+        self,
+        call_id: str,
+        queue: str,
+        priority: int,
+        skills: dict[str, int],
+        deliver: Callable[[Event], None],
+        arrived: datetime | None = None,
+    ) -> int:
+        """Put a caller in a queue; returns their position. Raises JoinRefused."""
+        state = self.queues.get(queue)
+        settings = self.settings.get(queue)
+        if state is None or settings is None:
+            raise JoinRefused("unknown", f"no queue {queue!r}")
+        if settings.max_callers is not None and len(state.waiting) >= settings.max_callers:
+            raise JoinRefused("full", f"queue {queue!r} is full")
+        if not settings.join_empty and not self.staffed(queue):
+            raise JoinRefused("joinempty", f"no agent can take calls in {queue!r}")
+        if not state.members:
+            raise JoinRefused("joinempty", f"queue {queue!r} has no members")
+        self._sequence += 1
+        waiting = Waiting(call_id, arrived or utcnow(), priority, skills, sequence=self._sequence)
+        state.waiting.append(waiting)
+        position = state.position(call_id) or len(state.waiting)
+        self.calls[call_id] = WaitingCall(waiting, queue, deliver, position)
+        self.kick()
+        return position
+
+    def position(self, call_id: str) -> int | None:
+        entry = self.calls.get(call_id)
+        if entry is None:
+            return None
+        return self.queues[entry.queue].position(call_id)
+
+    def staffed(self, queue: str) -> int:
+        """Members logged in and not paused (those who will take calls sooner or later)."""
+        state = self.queues.get(queue)
+        if state is None:
+            return 0
+        return sum(
+            1
+            for m in state.members
+            if m in self.agents
+            and self.agents[m].registered
+            and self.agents[m].state not in (AgentState.LOGGED_OUT, AgentState.PAUSED)
+        )
+
+    def leave(self, call_id: str) -> None:
+        entry = self.calls.pop(call_id, None)
+        self.offering.discard(call_id)
+        if entry is not None:
+            state = self.queues.get(entry.queue)
+            if state is not None:
+                state.waiting = [w for w in state.waiting if w.call_id != call_id]
+        self.kick()
+
+    # --- offers: what the call's handler reports ------------------------------------------
+
+    def rang_out(self, call_id: str, agent_name: str, queue: str) -> bool:
+        """An offer was not answered; True when the agent got autopaused for it."""
+        agent = self.agents.get(agent_name)
+        paused = False
+        if agent is not None and agent.state is AgentState.RINGING and agent.call_id == call_id:
+            settings = self.settings.get(queue)
+            now = utcnow()
+            paused = agent.no_answer(now, settings.autopause_after if settings else 0)
+            if paused:
+                self._agent_event(agent, "PAUSE", now, reason=agent.pause_reason, call_id=call_id)
+            else:
+                self._agent_event(agent, "RINGNOANSWER", now, call_id=call_id)
+        return paused
+
+    def offer_over(self, call_id: str, retry_after: float = 0.0) -> None:
+        """No agent of this offer is ringing any more: the caller can be offered again."""
+        self.offering.discard(call_id)
+        if retry_after > 0:
+            asyncio.get_running_loop().call_later(retry_after, self.kick)
+        else:
+            self.kick()
+
+    def withdraw(self, call_id: str, agent_name: str) -> None:
+        agent = self.agents.get(agent_name)
+        if agent is not None and agent.state is AgentState.RINGING and agent.call_id == call_id:
+            agent.offer_withdrawn(utcnow())
+            self._agent_event(agent, "RINGCANCELED", utcnow(), call_id=call_id)
+        self.kick()
+
+    def answered(self, call_id: str, agent_name: str, queue: str) -> bool:
+        agent = self.agents.get(agent_name)
+        if agent is None or agent.state is not AgentState.RINGING or agent.call_id != call_id:
+            return False
+        now = utcnow()
+        agent.answer(now)
+        member = self.queues[queue].members.get(agent_name) if queue in self.queues else None
+        if member is not None:
+            member.calls += 1
+        self._agent_event(agent, "CONNECT", now, call_id=call_id, queue=queue)
+        self.leave(call_id)
+        return True
+
+    def hold(self, agent_name: str, on: bool) -> None:
+        agent = self.agent(agent_name)
+        now = utcnow()
+        agent.hold(now) if on else agent.unhold(now)
+        self._agent_event(agent, "HOLD" if on else "UNHOLD", now, call_id=agent.call_id)
+
+    def call_over(self, agent_name: str, queue: str, call_id: str) -> None:
+        agent = self.agents.get(agent_name)
+        if agent is None or agent.state not in (AgentState.ON_CALL, AgentState.ON_HOLD):
+            return
+        settings = self.settings.get(queue)
+        now = utcnow()
+        wrap_up = settings.wrap_up_seconds if settings else 0.0
+        agent.call_ended(now, wrap_up)
+        self._agent_event(agent, "CALLEND", now, call_id=call_id, queue=queue)
+        if wrap_up > 0:
+            asyncio.get_running_loop().call_later(wrap_up + 0.05, self._wrap_up_over, agent.name)
+        self.kick()
+
+    def _wrap_up_over(self, name: str) -> None:
+        agent = self.agents.get(name)
+        now = utcnow()
+        if agent is not None and agent.state is AgentState.WRAP_UP and agent.can_take_calls(now):
+            agent.end_wrap_up(now)
+            self._agent_event(agent, "WRAPUPEND", now)
+            self.kick()
+
+    # --- routing ----------------------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Run routing soon (once, however many changes come in the meantime)."""
+        if self._kick_handle is None:
+            with contextlib.suppress(RuntimeError):
+                self._kick_handle = asyncio.get_running_loop().call_soon(self._route)
+
+    def _route(self) -> None:
+        self._kick_handle = None
+        now = utcnow()
+        offers = dispatch(self.queues.values(), self.agents, now, busy_callers=self.offering)
+        for offer in offers:
+            entry = self.calls.get(offer.call_id)
+            if entry is None:
+                continue
+            offered = []
+            for name in offer.agents:
+                agent = self.agents[name]
+                try:
+                    agent.offer(now, offer.call_id)
+                except AgentStateError:
+                    continue
+                self._agent_event(agent, "RINGING", now, call_id=offer.call_id, queue=offer.queue)
+                offered.append(name)
+            if offered:
+                self.offering.add(offer.call_id)
+                entry.deliver(AcdOffer(type="AcdOffer", queue=offer.queue, agents=tuple(offered)))
+
+    async def tick(self, registrations_every: float = 2.0) -> None:
+        """Wake waiting callers now and then (announcements, maximum wait), re-route, and
+        keep the softphones' registration state fresh."""
+        loop = asyncio.get_running_loop()
+        next_check = loop.time()
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            if self.loaded.is_set() and loop.time() >= next_check:
+                next_check = loop.time() + registrations_every
+                await self.refresh_registrations()
+            for entry in list(self.calls.values()):
+                entry.deliver(AcdTick(type="AcdTick"))
+            self.kick()
+
+    # --- records -----------------------------------------------------------------------------
+
+    def _agent_event(
+        self,
+        agent: Agent,
+        kind: str,
+        at: datetime,
+        reason: str | None = None,
+        call_id: str | None = None,
+        queue: str | None = None,
+    ) -> None:
+        log.info(
+            "acd.agent", agent=agent.name, event=kind, state=agent.state.value, call_id=call_id
+        )
+        row = {
+            "agent": agent.name,
+            "node_id": self.node_id,
+            "occurred_at": at,
+            "type": kind,
+            "state": agent.state.value,
+            "reason": reason or agent.pause_reason,
+            "call_id": uuid.UUID(call_id) if call_id else None,
+            "queue": queue,
+        }
+        state = {
+            "state": agent.state.value,
+            "state_since": agent.since,
+            "pause_reason": agent.pause_reason,
+        }
+        engine = self.engine
+
+        async def write() -> None:
+            async with engine.begin() as connection:
+                await connection.execute(insert(AgentEvent).values(**row))
+                await connection.execute(
+                    update(AgentRow).where(AgentRow.name == agent.name).values(**state)
+                )
+
+        self.writer.submit(f"agent {agent.name} {kind}", write)

@@ -1,0 +1,96 @@
+"""The HTTP API for agent desktops and the CLI (aiohttp): agent states and the ACD's view.
+
+Loopback by default; with ``SWITCHBOARD_API_TOKEN`` set, every request needs
+``Authorization: Bearer <token>``. Errors are JSON ``{"error": "..."}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ari_app.acd import AcdRuntime
+from switchboard.acd.agents import Agent, AgentStateError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _agent(agent: Agent) -> dict[str, Any]:
+    return {
+        "name": agent.name,
+        "state": agent.state.value,
+        "pause_reason": agent.pause_reason,
+        "registered": agent.registered,
+        "call_id": agent.call_id,
+    }
+
+
+def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given, f"Bearer {token}"):
+                return _error(401, "a valid API token is needed (Authorization: Bearer ...)")
+        return await handler(request)
+
+    async def state(_request: web.Request) -> web.Response:
+        return web.json_response(acd.snapshot())
+
+    async def agent_action(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        action = request.match_info["action"]
+        body: dict[str, Any] = {}
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except (json.JSONDecodeError, ValueError):
+                return _error(400, "the body is not JSON")
+            if not isinstance(body, dict):
+                return _error(400, "the body is a JSON object")
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            return _error(400, "reason is text")
+        try:
+            if action == "login":
+                agent = acd.login(name, paused_reason=reason)
+            elif action == "logout":
+                agent = acd.logout(name)
+            elif action == "pause":
+                agent = acd.pause(name, reason or "pause")
+            elif action == "resume":
+                agent = acd.resume(name)
+            else:
+                return _error(404, f"no action {action!r} (login, logout, pause, resume)")
+        except KeyError as exc:
+            return _error(404, str(exc.args[0]))
+        except AgentStateError as exc:
+            return _error(409, str(exc))
+        return web.json_response(_agent(agent))
+
+    async def one_agent(request: web.Request) -> web.Response:
+        try:
+            return web.json_response(_agent(acd.agent(request.match_info["name"])))
+        except KeyError as exc:
+            return _error(404, str(exc.args[0]))
+
+    app = web.Application(middlewares=[auth])
+    app.router.add_get("/api/state", state)
+    app.router.add_get("/api/agents/{name}", one_agent)
+    app.router.add_post("/api/agents/{name}/{action}", agent_action)
+    return app
+
+
+async def start_api(acd: AcdRuntime, host: str, port: int, token: str) -> web.AppRunner:
+    runner = web.AppRunner(build_api(acd, token), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
