@@ -21,7 +21,7 @@ import psycopg
 import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.events import EndpointStateChange, Event
@@ -117,11 +117,11 @@ class AcdRuntime:
     # --- configuration from PostgreSQL ---------------------------------------------------
 
     async def load(self) -> None:
-        async with self.engine.connect() as connection:
-            agents = (await connection.execute(select(AgentRow))).scalars().all()
-            queues = (await connection.execute(select(QueueRow))).scalars().all()
+        async with AsyncSession(self.engine) as session:
+            agents = (await session.execute(select(AgentRow))).scalars().all()
+            queues = (await session.execute(select(QueueRow))).scalars().all()
             members = (
-                (await connection.execute(select(QueueMember).order_by(QueueMember.position)))
+                (await session.execute(select(QueueMember).order_by(QueueMember.position)))
                 .scalars()
                 .all()
             )
@@ -131,7 +131,7 @@ class AcdRuntime:
             seen.add(row.name)
             agent = self.agents.get(row.name)
             if agent is None:
-                agent = Agent(row.name)
+                agent = Agent(row.name, registered=False)  # until Asterisk says otherwise
                 self.agents[row.name] = agent
                 # After a restart, logged-in agents stay logged in; whatever call they were
                 # on is gone with the old process.
@@ -182,6 +182,7 @@ class AcdRuntime:
             self.queues.pop(name)
             self.settings.pop(name, None)
         self.loaded.set()
+        log.info("acd.loaded", agents=len(self.agents), queues=sorted(self.queues))
         self.kick()
 
     async def push_endpoints(self) -> None:
@@ -196,6 +197,7 @@ class AcdRuntime:
                 with contextlib.suppress(AriNotFound, AriError):
                     await self.ari.delete(f"/asterisk/config/dynamic/res_pjsip/{kind}/{name}")
             self._pushed.discard(name)
+        log.info("acd.endpoints_pushed", agents=sorted(self._pushed))
         await self.refresh_registrations()
 
     async def _push(self, name: str, secret: str) -> None:
@@ -214,7 +216,6 @@ class AcdRuntime:
                     "direct_media": "no",
                     "rtp_symmetric": "yes",
                     "force_rport": "yes",
-                    "rewrite_contact": "yes",
                     "callerid": f"{name} <{name}>",
                 },
             ),
@@ -507,12 +508,15 @@ class AcdRuntime:
         next_check = loop.time()
         while True:
             await asyncio.sleep(self.tick_seconds)
-            if self.loaded.is_set() and loop.time() >= next_check:
-                next_check = loop.time() + registrations_every
-                await self.refresh_registrations()
-            for entry in list(self.calls.values()):
-                entry.deliver(AcdTick(type="AcdTick"))
-            self.kick()
+            try:
+                if self.loaded.is_set() and loop.time() >= next_check:
+                    next_check = loop.time() + registrations_every
+                    await self.refresh_registrations()
+                for entry in list(self.calls.values()):
+                    entry.deliver(AcdTick(type="AcdTick"))
+                self.kick()
+            except Exception:
+                log.exception("acd.tick_failed")
 
     # --- records -----------------------------------------------------------------------------
 
@@ -525,9 +529,7 @@ class AcdRuntime:
         call_id: str | None = None,
         queue: str | None = None,
     ) -> None:
-        log.info(
-            "acd.agent", agent=agent.name, event=kind, state=agent.state.value, call_id=call_id
-        )
+        log.info("acd.agent", agent=agent.name, what=kind, state=agent.state.value, call_id=call_id)
         row = {
             "agent": agent.name,
             "node_id": self.node_id,

@@ -1,0 +1,217 @@
+"""The ACD on real calls: sipp callers through Asterisk 22 into a queue, sipp softphones as
+agents that register with their generated secrets and answer (or not); PostgreSQL rows and
+call events prove who got which call and why."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from db.acd_store import add_agent, add_member, add_queue
+from db.engine import sync_engine
+from switchboard.pbx.instance import AsteriskInstance
+from switchboard.sipp.agents import SippAgent
+from switchboard.sipp.runner import place_calls
+from switchboard.sipp.scenario import CallerScript
+from tests.conftest import AppFactory
+from tests.support import AppProcess, query, wait_until
+
+pytestmark = pytest.mark.integration
+
+FLOW = """\
+flow: front
+default: true
+start: to_queue
+nodes:
+  to_queue: {type: queue, queue: %s, on_unavailable: sorry}
+  sorry: {type: hangup, prompts: [sound:beep]}
+"""
+
+
+class Center:
+    """Provisioned agents and queues, the app, and the agents' softphones."""
+
+    def __init__(
+        self, app_factory: AppFactory, asterisk: AsteriskInstance, database_url: str, tmp: Path
+    ) -> None:
+        self.app_factory = app_factory
+        self.asterisk = asterisk
+        self.database_url = database_url
+        self.tmp = tmp
+        self.engine = sync_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+        self.secrets: dict[str, str] = {}
+        self.phones: list[SippAgent] = []
+        self.app: AppProcess | None = None
+
+    def agent(self, name: str) -> None:
+        self.secrets[name] = add_agent(self.engine, name, None, {}).secret
+
+    def queue(self, name: str, members: list[str], **settings: Any) -> None:
+        add_queue(self.engine, name, settings)
+        for member in members:
+            add_member(self.engine, name, member, 0)
+
+    def start(self, queue: str) -> AppProcess:
+        flows = self.tmp / "flows"
+        flows.mkdir(exist_ok=True)
+        (flows / "front.yaml").write_text(FLOW % queue)
+        self.app = self.app_factory(SWITCHBOARD_FLOWS_DIR=str(flows))
+        self.app.start()
+        self.app.wait_for("acd.endpoints_pushed")
+        return self.app
+
+    def phone(self, name: str, ring_ms: int | None = 200) -> SippAgent:
+        phone = SippAgent(name, self.secrets[name], self.asterisk.params.sip_port, ring_ms)
+        phone.start()
+        self.phones.append(phone)
+        wait_until(lambda: self.state(name)["registered"], 10, what=f"{name} registered")
+        return phone
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        assert self.app is not None
+        port = self.app.env["SWITCHBOARD_API_PORT"]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}",
+            data=json.dumps(body or {}).encode() if method == "POST" else None,
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def state(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.api("GET", f"/api/agents/{name}")
+        return result
+
+    def login(self, *names: str) -> None:
+        for name in names:
+            self.api("POST", f"/api/agents/{name}/login")
+
+    def close(self) -> None:
+        for phone in self.phones:
+            phone.stop()
+        self.engine.dispose()
+
+
+@pytest.fixture
+def center(
+    app_factory: AppFactory, asterisk: AsteriskInstance, database_url: str, tmp_path: Path
+) -> Iterator[Center]:
+    made = Center(app_factory, asterisk, database_url, tmp_path)
+    yield made
+    made.close()
+
+
+def calls(database_url: str, caller: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+    sql = (
+        "SELECT * FROM calls WHERE caller_number = %s AND ended_at IS NOT NULL ORDER BY arrived_at"
+    )
+    wait_until(
+        lambda: len(query(database_url, sql, caller)) >= count, timeout, what=f"{count} calls"
+    )
+    return query(database_url, sql, caller)
+
+
+def events(database_url: str, call_id: Any) -> list[dict[str, Any]]:
+    return query(
+        database_url,
+        "SELECT type, data FROM call_events WHERE call_id = %s ORDER BY occurred_at, id",
+        call_id,
+    )
+
+
+def test_longest_idle_agent_gets_each_call(center: Center, database_url: str) -> None:
+    for name in ("ann", "ben", "cat"):
+        center.agent(name)
+    center.queue("support", ["ann", "ben", "cat"], strategy="leastrecent")
+    center.start("support")
+    for name in ("ann", "ben", "cat"):
+        center.phone(name)
+    center.login("cat", "ann", "ben")  # idle since login: cat longest, then ann, then ben
+    caller = "+15558000001"
+    result = asyncio.run(
+        place_calls(
+            center.asterisk.params.sip_port,
+            "5000",
+            CallerScript(caller=caller, keys=(), hang_up_after_ms=1500),
+            calls=21,
+            rate=0.5,
+            concurrent=1,
+            timeout_s=120,
+        )
+    )
+    assert result.ok, result.output
+    rows = calls(database_url, caller, 21)
+    agents = [r["agent"] for r in rows]
+    assert Counter(agents) == {"ann": 7, "ben": 7, "cat": 7}, agents
+    assert agents[:3] == ["cat", "ann", "ben"]
+    # Each call went to whoever had been idle longest: a strict rotation.
+    assert all(agents[i] == agents[i % 3] for i in range(21)), agents
+    for row in rows:
+        assert row["queue"] == "support" and row["queue_exit"] == "connected"
+        assert row["queued_at"] <= row["connected_at"] <= row["ended_at"]
+        assert row["hangup_party"] == "caller"
+        kinds = [e["type"] for e in events(database_url, row["id"])]
+        assert kinds.index("ENTERQUEUE") < kinds.index("CONNECT") < kinds.index("COMPLETECALLER")
+
+
+def test_ring_no_answer_moves_on_and_autopauses(center: Center, database_url: str) -> None:
+    center.agent("sleepy")
+    center.agent("quick")
+    center.queue("sales", ["sleepy", "quick"], strategy="linear", ring_timeout=2, autopause_after=1)
+    center.start("sales")
+    center.phone("sleepy", ring_ms=None)
+    center.phone("quick")
+    center.login("sleepy", "quick")
+    caller = "+15558000002"
+    result = asyncio.run(
+        place_calls(
+            center.asterisk.params.sip_port,
+            "5000",
+            CallerScript(caller=caller, keys=(), hang_up_after_ms=6000),
+        )
+    )
+    assert result.ok, result.output
+    (row,) = calls(database_url, caller, 1)
+    assert row["agent"] == "quick"
+    steps = events(database_url, row["id"])
+    missed = [e["data"] for e in steps if e["type"] == "RINGNOANSWER"]
+    assert len(missed) == 1 and missed[0]["agent"] == "sleepy" and missed[0]["autopaused"]
+    assert 1500 <= missed[0]["ringtime_ms"] <= 4000
+    assert center.state("sleepy")["state"] == "paused"
+    assert center.state("sleepy")["pause_reason"] == "autopause: no answer"
+    paused = query(
+        database_url,
+        "SELECT type, reason FROM agent_events WHERE agent = 'sleepy' ORDER BY occurred_at, id",
+    )
+    assert [p["type"] for p in paused] == ["REGISTERED", "AGENTLOGIN", "RINGING", "PAUSE"]
+    assert (
+        query(database_url, "SELECT state FROM agents WHERE name = 'sleepy'")[0]["state"]
+        == "paused"
+    )
+
+
+def test_abandon_in_queue_is_recorded_with_its_wait(center: Center, database_url: str) -> None:
+    center.agent("away")
+    center.queue("billing", ["away"])
+    center.start("billing")  # the only member never logs in: the caller waits, then gives up
+    caller = "+15558000003"
+    result = asyncio.run(
+        place_calls(
+            center.asterisk.params.sip_port,
+            "5000",
+            CallerScript(caller=caller, keys=(), hang_up_after_ms=3000),
+        )
+    )
+    assert result.ok, result.output
+    (row,) = calls(database_url, caller, 1)
+    assert row["queue_exit"] == "abandoned" and row["agent"] is None
+    (abandon,) = [e["data"] for e in events(database_url, row["id"]) if e["type"] == "ABANDON"]
+    assert abandon["queue"] == "billing" and abandon["origpos"] == 1
+    assert 2.0 <= abandon["waittime"] <= 4.5
