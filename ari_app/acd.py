@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 import structlog
+from pydantic import ConfigDict
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -49,6 +50,27 @@ class AcdOffer(Event):
 
 class AcdTick(Event):
     """Command to a waiting call's handler: time passed (announcements, maximum wait)."""
+
+
+class AcdCommand(Event):
+    """An agent's request about their current call (hold, unhold, transfer, complete,
+    cancel), answered through ``reply`` (a future set by the call's handler)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True, extra="ignore")
+
+    agent: str = ""
+    action: str = ""
+    target: str | None = None
+    attended: bool = False
+    reply: Any = None
+
+
+class CommandRefused(Exception):
+    """The request cannot be carried out; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -109,6 +131,7 @@ class AcdRuntime:
         self.queues: dict[str, QueueState] = {}
         self.calls: dict[str, WaitingCall] = {}
         self.offering: set[str] = set()
+        self.talking: dict[str, Callable[[Event], None]] = {}  # agent: their call's handler
         self._pushed: set[str] = set()
         self._kick_handle: asyncio.Handle | None = None
         self._sequence = 0
@@ -432,7 +455,13 @@ class AcdRuntime:
             self._agent_event(agent, "RINGCANCELED", utcnow(), call_id=call_id)
         self.kick()
 
-    def answered(self, call_id: str, agent_name: str, queue: str) -> bool:
+    def answered(
+        self,
+        call_id: str,
+        agent_name: str,
+        queue: str,
+        deliver: Callable[[Event], None] | None = None,
+    ) -> bool:
         agent = self.agents.get(agent_name)
         if agent is None or agent.state is not AgentState.RINGING or agent.call_id != call_id:
             return False
@@ -442,8 +471,48 @@ class AcdRuntime:
         if member is not None:
             member.calls += 1
         self._agent_event(agent, "CONNECT", now, call_id=call_id, queue=queue)
+        if deliver is not None:
+            self.talking[agent_name] = deliver
         self.leave(call_id)
         return True
+
+    def direct_offer(self, call_id: str, agent_name: str) -> None:
+        """Ring one agent for a transfer (no queue); raises CommandRefused."""
+        agent = self.agents.get(agent_name)
+        if agent is None:
+            raise CommandRefused(404, f"no agent {agent_name!r}")
+        now = utcnow()
+        if not agent.can_take_calls(now):
+            why = "not registered" if not agent.registered else str(agent.state)
+            raise CommandRefused(409, f"agent {agent_name!r} cannot take a call now ({why})")
+        agent.offer(now, call_id)
+        self._agent_event(agent, "RINGING", now, call_id=call_id)
+
+    async def command(
+        self, agent_name: str, action: str, target: str | None = None, attended: bool = False
+    ) -> dict[str, Any]:
+        """Carry out an agent's request about their current call; raises CommandRefused."""
+        agent = self.agents.get(agent_name)
+        if agent is None:
+            raise CommandRefused(404, f"no agent {agent_name!r}")
+        deliver = self.talking.get(agent_name)
+        if deliver is None:
+            raise CommandRefused(409, f"agent {agent_name!r} has no call ({agent.state})")
+        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        deliver(
+            AcdCommand(
+                type="AcdCommand",
+                agent=agent_name,
+                action=action,
+                target=target,
+                attended=attended,
+                reply=reply,
+            )
+        )
+        try:
+            return await asyncio.wait_for(reply, 15)
+        except TimeoutError:
+            raise CommandRefused(504, "the call did not answer the request in time") from None
 
     def hold(self, agent_name: str, on: bool) -> None:
         agent = self.agent(agent_name)
@@ -452,6 +521,7 @@ class AcdRuntime:
         self._agent_event(agent, "HOLD" if on else "UNHOLD", now, call_id=agent.call_id)
 
     def call_over(self, agent_name: str, queue: str, call_id: str) -> None:
+        self.talking.pop(agent_name, None)
         agent = self.agents.get(agent_name)
         if agent is None or agent.state not in (AgentState.ON_CALL, AgentState.ON_HOLD):
             return

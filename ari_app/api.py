@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ari_app.acd import AcdRuntime
+from ari_app.acd import AcdRuntime, CommandRefused
 from switchboard.acd.agents import Agent, AgentStateError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -76,6 +76,30 @@ def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
             return _error(409, str(exc))
         return web.json_response(_agent(agent))
 
+    async def call_action(request: web.Request) -> web.Response:
+        """hold, unhold, transfer {target: "agent:NAME"|"queue:NAME", attended}, complete,
+        cancel: on the agent's current call."""
+        name = request.match_info["name"]
+        action = request.match_info["action"]
+        body: dict[str, Any] = {}
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except (json.JSONDecodeError, ValueError):
+                return _error(400, "the body is not JSON")
+            if not isinstance(body, dict):
+                return _error(400, "the body is a JSON object")
+        target = body.get("target")
+        if action == "transfer" and not isinstance(target, str):
+            return _error(400, "a transfer needs a target: agent:NAME or queue:NAME")
+        try:
+            result = await acd.command(
+                name, action, target=target, attended=bool(body.get("attended", False))
+            )
+        except CommandRefused as exc:
+            return _error(exc.status, str(exc))
+        return web.json_response(result)
+
     async def one_agent(request: web.Request) -> web.Response:
         try:
             return web.json_response(_agent(acd.agent(request.match_info["name"])))
@@ -85,6 +109,7 @@ def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
     app = web.Application(middlewares=[auth])
     app.router.add_get("/api/state", state)
     app.router.add_get("/api/agents/{name}", one_agent)
+    app.router.add_post("/api/agents/{name}/call/{action}", call_action)
     app.router.add_post("/api/agents/{name}/{action}", agent_action)
     return app
 

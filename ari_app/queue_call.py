@@ -15,11 +15,20 @@ from typing import Any
 
 import structlog
 
-from ari_app.acd import AcdOffer, AcdRuntime, AcdTick, JoinRefused, utcnow
+from ari_app.acd import (
+    AcdCommand,
+    AcdOffer,
+    AcdRuntime,
+    AcdTick,
+    CommandRefused,
+    JoinRefused,
+    utcnow,
+)
 from ari_app.client import AriError, AriNotFound
 from ari_app.events import ChannelDestroyed, ChannelDtmfReceived, StasisEnd, StasisStart
 from ari_app.registry import CallRegistry
 from ari_app.session import CallEnded, CallSession
+from switchboard.acd.agents import AgentStateError
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +64,7 @@ class QueueCall:
         self.registry = registry
         self.call = session
         self.call_id = str(session.record.id)
+        self._direct = 0
 
     def _event(self, kind: str, at: datetime | None = None, **data: Any) -> None:
         record = self.call.record
@@ -63,12 +73,20 @@ class QueueCall:
     def _save(self) -> None:
         self.call.sink.save(self.call.record, self.call.channel.name)
 
-    async def serve(self, queue: str, priority: int, skills: dict[str, int]) -> bool:
+    async def serve(
+        self,
+        queue: str,
+        priority: int,
+        skills: dict[str, int],
+        arrived: datetime | None = None,
+    ) -> bool:
         """The caller waits in ``queue`` until an agent talks to them (True), or the queue
         refuses them at once (False: the IVR goes on). Raises CallEnded when the call ends."""
         record = self.call.record
         try:
-            position = self.acd.join(self.call_id, queue, priority, skills, self.call.deliver)
+            position = self.acd.join(
+                self.call_id, queue, priority, skills, self.call.deliver, arrived=arrived
+            )
         except JoinRefused as exc:
             self._event("JOINREFUSED", queue=queue, reason=exc.reason, detail=str(exc))
             return False
@@ -90,7 +108,12 @@ class QueueCall:
             self.acd.leave(self.call_id)
         if connected is None:
             return True
-        await self._talk(visit, connected)
+        try:
+            await self._talk(visit, connected)
+        except _Rejoin as again:
+            # Transferred to a queue, or a blind transfer nobody took: wait again, in the
+            # place the caller's first arrival gives them.
+            return await self.serve(again.queue, priority, skills, arrived=again.arrived)
         return True
 
     async def _hold_music(self, queue: str) -> None:
@@ -114,7 +137,7 @@ class QueueCall:
                     self.acd.offer_over(self.call_id, settings.retry_seconds)
             elif isinstance(event, StasisStart) and event.channel.id in visit.ringing:
                 answered = visit.ringing.pop(event.channel.id)
-                if self.acd.answered(self.call_id, answered.agent, visit.queue):
+                if self.acd.answered(self.call_id, answered.agent, visit.queue, self.call.deliver):
                     await self._cancel_others(visit, now)
                     return answered
                 await self._drop(answered.channel_id)
@@ -234,21 +257,25 @@ class QueueCall:
         for channel_id in dropped:
             await self._drop(channel_id)
 
+    # --- the conversation ------------------------------------------------------------
+
     async def _talk(self, visit: QueueVisit, agent: Ringing) -> None:
+        """Caller and agent talk until one hangs up; the agent may hold, unhold and
+        transfer (blind, or attended with a consultation first)."""
         record = self.call.record
         now = utcnow()
-        bridge_id = f"call-{self.call_id}"
+        bridge = f"call-{self.call_id}"
         ari = self.call.ari
         with contextlib.suppress(AriError):
             await ari.delete(f"/channels/{self.call.channel_id}/moh")
-        await ari.post(f"/bridges/{bridge_id}", type="mixing", name=bridge_id)
+        await ari.post(f"/bridges/{bridge}", type="mixing", name=bridge)
         await ari.post(
-            f"/bridges/{bridge_id}/addChannel",
-            channel=f"{self.call.channel_id},{agent.channel_id}",
+            f"/bridges/{bridge}/addChannel", channel=f"{self.call.channel_id},{agent.channel_id}"
         )
-        record.agent = agent.agent
-        record.connected_at = now
-        record.queue_exit = "connected"
+        if record.agent is None:
+            record.agent = agent.agent
+            record.connected_at = now
+            record.queue_exit = "connected"
         self._save()
         self._event(
             "CONNECT",
@@ -259,42 +286,317 @@ class QueueCall:
             ringtime_ms=_ms(agent.started, now),
             channel=agent.channel_id,
         )
+        talk = Talk(visit, agent, bridge, now)
         try:
             while True:
                 event = await self.call.next_event(timeout=None)
-                if (
+                if isinstance(event, AcdCommand):
+                    await self._command(talk, event)
+                elif isinstance(event, StasisStart) and talk.consult_ringing(event.channel.id):
+                    await self._consult_answered(talk)
+                elif isinstance(event, ChannelDestroyed) and talk.consult_ringing(event.channel.id):
+                    await self._consult_failed(talk, event.cause)
+                elif (
                     isinstance(event, ChannelDestroyed | StasisEnd)
-                    and event.channel.id == agent.channel_id
+                    and talk.consult is not None
+                    and event.channel.id == talk.consult.channel_id
                 ):
-                    end = utcnow()
-                    self._event(
-                        "COMPLETEAGENT",
-                        end,
-                        queue=visit.queue,
-                        agent=agent.agent,
-                        holdtime=_seconds(visit.joined, now),
-                        calltime=_seconds(now, end),
-                        origpos=visit.position,
-                    )
-                    self.acd.call_over(agent.agent, visit.queue, self.call_id)
-                    record.note_hangup_party("agent")
-                    await self.call.hangup()
+                    # The consulted agent hung up: back to the caller.
+                    self.acd.call_over(talk.consult.agent, visit.queue, self.call_id)
+                    talk.consult = None
+                    talk.consult_up = False
+                    await self._unhold(talk)
+                elif (
+                    isinstance(event, ChannelDestroyed | StasisEnd)
+                    and event.channel.id == talk.agent.channel_id
+                ):
+                    if talk.consult is not None and talk.consult_up:
+                        # The agent hung up during the consultation: the transfer completes.
+                        await self._complete(talk)
+                        continue
+                    await self._agent_gone(talk)
         except CallEnded:
-            if record.hangup_party != "agent":
-                end = utcnow()
-                self._event(
-                    "COMPLETECALLER",
-                    end,
-                    queue=visit.queue,
-                    agent=agent.agent,
-                    holdtime=_seconds(visit.joined, now),
-                    calltime=_seconds(now, end),
-                    origpos=visit.position,
-                )
-                self.acd.call_over(agent.agent, visit.queue, self.call_id)
-                with contextlib.suppress(AriNotFound, AriError):
-                    await ari.delete(f"/channels/{agent.channel_id}")
+            await self._caller_gone(talk)
             raise
         finally:
             with contextlib.suppress(AriNotFound, AriError):
-                await ari.delete(f"/bridges/{bridge_id}")
+                await ari.delete(f"/bridges/{bridge}")
+
+    def _summary(self, talk: Talk, end: datetime) -> dict[str, Any]:
+        return {
+            "queue": talk.visit.queue,
+            "agent": talk.agent.agent,
+            "holdtime": _seconds(talk.visit.joined, talk.connected),
+            "calltime": _seconds(talk.connected, end),
+            "origpos": talk.visit.position,
+        }
+
+    async def _agent_gone(self, talk: Talk) -> None:
+        end = utcnow()
+        self._close_hold(talk, end)
+        self._event("COMPLETEAGENT", end, **self._summary(talk, end))
+        self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+        self.call.record.note_hangup_party("agent")
+        await self.call.hangup()
+
+    async def _caller_gone(self, talk: Talk) -> None:
+        record = self.call.record
+        if record.hangup_party == "agent" or talk.agent_done:
+            return
+        end = utcnow()
+        self._close_hold(talk, end)
+        self._save()
+        self._event("COMPLETECALLER", end, **self._summary(talk, end))
+        self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+        for leg in (talk.agent, talk.consult):
+            if leg is None:
+                continue
+            if leg is talk.consult:
+                if talk.consult_up:
+                    self.acd.call_over(leg.agent, talk.visit.queue, self.call_id)
+                else:
+                    self.acd.withdraw(self.call_id, leg.agent)
+            await self._drop(leg.channel_id)
+
+    async def _command(self, talk: Talk, command: AcdCommand) -> None:
+        reply = command.reply
+        try:
+            if command.agent != talk.agent.agent:
+                raise CommandRefused(409, f"agent {command.agent!r} is not on this call")
+            result = await self._carry_out(talk, command)
+        except CommandRefused as exc:
+            if reply is not None and not reply.done():
+                reply.set_exception(exc)
+            return
+        if reply is not None and not reply.done():
+            reply.set_result(result)
+
+    async def _carry_out(self, talk: Talk, command: AcdCommand) -> dict[str, Any]:
+        action = command.action
+        if action == "hold":
+            if talk.held_since is not None:
+                raise CommandRefused(409, "the caller is already on hold")
+            await self._hold(talk)
+            return {"held": True}
+        if action == "unhold":
+            if talk.held_since is None:
+                raise CommandRefused(409, "the caller is not on hold")
+            if talk.consult is not None:
+                raise CommandRefused(409, "finish or cancel the consultation first")
+            await self._unhold(talk)
+            return {"held": False}
+        if action == "transfer":
+            return await self._transfer(talk, command.target or "", command.attended)
+        if action == "complete":
+            if talk.consult is None or not talk.consult_up:
+                raise CommandRefused(409, "no consultation to complete")
+            await self._complete(talk)
+            return {"transferred_to": talk.agent.agent}
+        if action == "cancel":
+            if talk.consult is None:
+                raise CommandRefused(409, "no consultation to cancel")
+            leg = talk.consult
+            if talk.consult_up:
+                self.acd.call_over(leg.agent, talk.visit.queue, self.call_id)
+            else:
+                self.acd.withdraw(self.call_id, leg.agent)
+            talk.consult = None
+            talk.consult_up = False
+            await self._drop(leg.channel_id)
+            self._event("CONSULTCANCELED", agent=talk.agent.agent, target=leg.agent)
+            await self._unhold(talk)
+            return {"canceled": True}
+        raise CommandRefused(404, f"no action {action!r}")
+
+    async def _hold(self, talk: Talk) -> None:
+        ari = self.call.ari
+        settings = self.acd.settings.get(talk.visit.queue)
+        await ari.post(f"/bridges/{talk.bridge}/removeChannel", channel=self.call.channel_id)
+        with contextlib.suppress(AriError):
+            await ari.post(
+                f"/channels/{self.call.channel_id}/moh",
+                mohClass=settings.moh_class if settings else "default",
+            )
+        now = utcnow()
+        talk.held_since = now
+        self.acd.hold(talk.agent.agent, True)
+        record = self.call.record
+        record.hold_count = (record.hold_count or 0) + 1
+        self._save()
+        self._event("CALLERONHOLD", now, queue=talk.visit.queue, agent=talk.agent.agent)
+
+    async def _unhold(self, talk: Talk) -> None:
+        ari = self.call.ari
+        with contextlib.suppress(AriError):
+            await ari.delete(f"/channels/{self.call.channel_id}/moh")
+        await ari.post(f"/bridges/{talk.bridge}/addChannel", channel=self.call.channel_id)
+        now = utcnow()
+        held = self._close_hold(talk, now)
+        with contextlib.suppress(AgentStateError):
+            self.acd.hold(talk.agent.agent, False)
+        self._save()
+        self._event("CALLEROFFHOLD", now, queue=talk.visit.queue, agent=talk.agent.agent, held=held)
+
+    def _close_hold(self, talk: Talk, now: datetime) -> float:
+        if talk.held_since is None:
+            return 0.0
+        held = _seconds(talk.held_since, now)
+        record = self.call.record
+        record.hold_seconds = round((record.hold_seconds or 0.0) + held, 3)
+        talk.held_since = None
+        return held
+
+    async def _transfer(self, talk: Talk, target: str, attended: bool) -> dict[str, Any]:
+        kind, _, name = target.partition(":")
+        if kind == "queue":
+            if attended:
+                raise CommandRefused(400, "an attended transfer goes to an agent")
+            if name not in self.acd.settings:
+                raise CommandRefused(404, f"no queue {name!r}")
+            await self._blind_to_queue(talk, name)
+            return {"transferred_to": target}
+        if kind == "agent":
+            if name == talk.agent.agent:
+                raise CommandRefused(400, "an agent cannot transfer a call to themselves")
+            if talk.consult is not None:
+                raise CommandRefused(409, "a consultation is already going on")
+            self.acd.direct_offer(self.call_id, name)  # raises CommandRefused
+            if talk.held_since is None:
+                await self._hold(talk)
+            talk.consult = await self._ring_direct(name)
+            talk.attended = attended
+            if not attended:
+                # Blind: the first agent is done now; the caller hears music until the new
+                # agent answers.
+                self._event("BLINDTRANSFER", target=target, **self._summary(talk, utcnow()))
+                talk.agent_done = True
+                self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+                await self._drop(talk.agent.channel_id)
+            return {"ringing": name, "attended": attended}
+        raise CommandRefused(400, f"unknown transfer target {target!r} (queue:NAME or agent:NAME)")
+
+    async def _ring_direct(self, agent: str) -> Ringing:
+        self._direct += 1
+        channel_id = f"{self.call_id}-{agent}-t{self._direct}"
+        self.registry.attach(channel_id, self.call)
+        record = self.call.record
+        now = utcnow()
+        try:
+            await self.call.ari.post(
+                "/channels",
+                body={"variables": {"SB_CALL_ID": self.call_id}},
+                endpoint=f"PJSIP/{agent}",
+                app=self.call.ari.app,
+                appArgs=f"agent,{self.call_id}",
+                channelId=channel_id,
+                callerId=f'"{record.caller_name or ""}" <{record.caller_number or ""}>',
+                timeout=30,
+            )
+        except AriError as exc:
+            self.registry.detach(channel_id, self.call)
+            self.acd.withdraw(self.call_id, agent)
+            raise CommandRefused(502, f"could not ring {agent}: {exc}") from None
+        self._event("RINGING", now, agent=agent, channel=channel_id, transfer=True)
+        return Ringing(agent, channel_id, now)
+
+    async def _consult_answered(self, talk: Talk) -> None:
+        leg = talk.consult
+        assert leg is not None
+        now = utcnow()
+        if not self.acd.answered(self.call_id, leg.agent, talk.visit.queue, self.call.deliver):
+            await self._drop(leg.channel_id)
+            talk.consult = None
+            await self._unhold(talk)
+            return
+        if talk.agent_done:
+            # A blind transfer: the caller meets the new agent at once.
+            talk.agent = leg
+            talk.consult = None
+            talk.agent_done = False
+            talk.connected = now
+            await self.call.ari.post(f"/bridges/{talk.bridge}/addChannel", channel=leg.channel_id)
+            await self._unhold(talk)
+            self._event("CONNECT", now, queue=talk.visit.queue, agent=leg.agent, transfer=True)
+            return
+        talk.consult_up = True
+        await self.call.ari.post(f"/bridges/{talk.bridge}/addChannel", channel=leg.channel_id)
+        self._event("CONSULT", now, agent=talk.agent.agent, target=leg.agent)
+
+    async def _consult_failed(self, talk: Talk, cause: int | None) -> None:
+        leg = talk.consult
+        assert leg is not None
+        now = utcnow()
+        self.acd.rang_out(self.call_id, leg.agent, talk.visit.queue)
+        self._event(
+            "RINGNOANSWER", now, agent=leg.agent, ringtime_ms=_ms(leg.started, now), cause=cause
+        )
+        self.registry.detach(leg.channel_id, self.call)
+        talk.consult = None
+        if talk.agent_done:
+            # Nobody took the blind transfer: the caller goes back to the queue, first.
+            talk.agent_done = False
+            await self._rejoin(talk)
+            return
+        await self._unhold(talk)
+
+    async def _complete(self, talk: Talk) -> None:
+        leg = talk.consult
+        assert leg is not None
+        now = utcnow()
+        self._event(
+            "ATTENDEDTRANSFER", now, target=f"agent:{leg.agent}", **self._summary(talk, now)
+        )
+        self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+        await self._drop(talk.agent.channel_id)
+        talk.agent = leg
+        talk.consult = None
+        talk.consult_up = False
+        talk.connected = now
+        await self._unhold(talk)
+
+    async def _blind_to_queue(self, talk: Talk, queue: str) -> None:
+        now = utcnow()
+        self._close_hold(talk, now)
+        self._event("BLINDTRANSFER", now, target=f"queue:{queue}", **self._summary(talk, now))
+        talk.agent_done = True
+        self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+        await self._drop(talk.agent.channel_id)
+        talk.visit = QueueVisit(queue, now, 0)
+        await self._rejoin(talk)
+
+    async def _rejoin(self, talk: Talk) -> None:
+        """Back into a queue (after a transfer), keeping the caller's first arrival."""
+        with contextlib.suppress(AriError):
+            await self.call.ari.post(
+                f"/bridges/{talk.bridge}/removeChannel", channel=self.call.channel_id
+            )
+        talk.held_since = None
+        arrived = self.call.record.queued_at
+        raise _Rejoin(talk.visit.queue, arrived)
+
+
+@dataclass
+class Talk:
+    visit: QueueVisit
+    agent: Ringing
+    bridge: str
+    connected: datetime
+    held_since: datetime | None = None
+    consult: Ringing | None = None
+    consult_up: bool = False
+    attended: bool = False
+    agent_done: bool = False
+
+    def consult_ringing(self, channel_id: str) -> bool:
+        return (
+            self.consult is not None
+            and not self.consult_up
+            and self.consult.channel_id == channel_id
+        )
+
+
+class _Rejoin(Exception):
+    def __init__(self, queue: str, arrived: datetime | None) -> None:
+        super().__init__(queue)
+        self.queue = queue
+        self.arrived = arrived

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +106,17 @@ class Center:
 def center(
     app_factory: AppFactory, asterisk: AsteriskInstance, database_url: str, tmp_path: Path
 ) -> Iterator[Center]:
+    forget_acd(database_url)
     made = Center(app_factory, asterisk, database_url, tmp_path)
     yield made
     made.close()
+    forget_acd(database_url)
+
+
+def forget_acd(database_url: str) -> None:
+    """The session's database is shared: no agent or queue outlives its test."""
+    for table in ("queue_members", "queues", "agents"):
+        query(database_url, f"DELETE FROM {table}")
 
 
 def calls(database_url: str, caller: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
@@ -215,3 +226,118 @@ def test_abandon_in_queue_is_recorded_with_its_wait(center: Center, database_url
     (abandon,) = [e["data"] for e in events(database_url, row["id"]) if e["type"] == "ABANDON"]
     assert abandon["queue"] == "billing" and abandon["origpos"] == 1
     assert 2.0 <= abandon["waittime"] <= 4.5
+
+
+def call_in_background(center: Center, caller: str, talk_ms: int) -> Future[Any]:
+    pool = ThreadPoolExecutor(max_workers=1)
+    script = CallerScript(caller=caller, keys=(), hang_up_after_ms=talk_ms)
+    future = pool.submit(
+        lambda: asyncio.run(place_calls(center.asterisk.params.sip_port, "5000", script))
+    )
+    pool.shutdown(wait=False)
+    return future
+
+
+def post(center: Center, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    try:
+        return 200, center.api("POST", path, body)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def wait_state(center: Center, agent: str, state: str, timeout: float = 15) -> None:
+    wait_until(lambda: center.state(agent)["state"] == state, timeout, what=f"{agent} {state}")
+
+
+def test_hold_and_unhold_are_measured(center: Center, database_url: str) -> None:
+    center.agent("hal")
+    center.agent("idle")
+    center.queue("care", ["hal"])
+    center.start("care")
+    center.phone("hal")
+    center.login("hal", "idle")
+    caller = "+15558000004"
+    done = call_in_background(center, caller, 9000)
+    wait_state(center, "hal", "on_call")
+    assert post(center, "/api/agents/idle/call/hold")[0] == 409  # not their call
+    status, answer = post(center, "/api/agents/hal/call/transfer", {"target": "queue:nope"})
+    assert status == 404 and "no queue" in answer["error"]
+    assert post(center, "/api/agents/hal/call/unhold")[0] == 409  # not on hold
+    assert post(center, "/api/agents/hal/call/hold") == (200, {"held": True})
+    assert center.state("hal")["state"] == "on_hold"
+    time.sleep(2)
+    assert post(center, "/api/agents/hal/call/unhold") == (200, {"held": False})
+    assert center.state("hal")["state"] == "on_call"
+    result = done.result(timeout=60)
+    assert result.ok, result.output
+    (row,) = calls(database_url, caller, 1)
+    assert row["hold_count"] == 1 and 1.8 <= row["hold_seconds"] <= 3.5
+    steps = events(database_url, row["id"])
+    kinds = [e["type"] for e in steps]
+    assert kinds.index("CONNECT") < kinds.index("CALLERONHOLD") < kinds.index("CALLEROFFHOLD")
+    off = next(e["data"] for e in steps if e["type"] == "CALLEROFFHOLD")
+    assert abs(off["held"] - row["hold_seconds"]) < 0.01
+    agent_steps = query(
+        database_url, "SELECT type FROM agent_events WHERE agent = 'hal' ORDER BY occurred_at, id"
+    )
+    kinds_of_hal = [a["type"] for a in agent_steps]
+    assert kinds_of_hal.index("CONNECT") < kinds_of_hal.index("HOLD")
+    assert kinds_of_hal.index("HOLD") < kinds_of_hal.index("UNHOLD") < kinds_of_hal.index("CALLEND")
+
+
+def test_blind_transfer_to_another_agent(center: Center, database_url: str) -> None:
+    center.agent("amy")
+    center.agent("bob")
+    center.queue("front", ["amy"])
+    center.start("front")
+    center.phone("amy")
+    center.phone("bob")
+    center.login("amy", "bob")
+    caller = "+15558000005"
+    done = call_in_background(center, caller, 8000)
+    wait_state(center, "amy", "on_call")
+    status, answer = post(center, "/api/agents/amy/call/transfer", {"target": "agent:bob"})
+    assert status == 200 and answer == {"ringing": "bob", "attended": False}
+    wait_state(center, "bob", "on_call")
+    assert center.state("amy")["state"] == "available"
+    result = done.result(timeout=60)
+    assert result.ok, result.output
+    (row,) = calls(database_url, caller, 1)
+    assert row["agent"] == "amy" and row["hangup_party"] == "caller"
+    steps = events(database_url, row["id"])
+    kinds = [e["type"] for e in steps]
+    blind = next(e["data"] for e in steps if e["type"] == "BLINDTRANSFER")
+    assert blind["agent"] == "amy" and blind["target"] == "agent:bob"
+    assert kinds.index("BLINDTRANSFER") < kinds.index("COMPLETECALLER")
+    complete = next(e["data"] for e in steps if e["type"] == "COMPLETECALLER")
+    assert complete["agent"] == "bob"
+    wait_state(center, "bob", "available")
+
+
+def test_attended_transfer_consults_then_completes(center: Center, database_url: str) -> None:
+    center.agent("amy")
+    center.agent("bob")
+    center.queue("front", ["amy"])
+    center.start("front")
+    center.phone("amy")
+    center.phone("bob")
+    center.login("amy", "bob")
+    caller = "+15558000006"
+    done = call_in_background(center, caller, 10000)
+    wait_state(center, "amy", "on_call")
+    status, answer = post(
+        center, "/api/agents/amy/call/transfer", {"target": "agent:bob", "attended": True}
+    )
+    assert status == 200 and answer == {"ringing": "bob", "attended": True}
+    assert center.state("amy")["state"] == "on_hold"  # the caller hears music meanwhile
+    wait_state(center, "bob", "on_call")
+    assert post(center, "/api/agents/amy/call/complete") == (200, {"transferred_to": "bob"})
+    wait_state(center, "amy", "available")
+    result = done.result(timeout=60)
+    assert result.ok, result.output
+    (row,) = calls(database_url, caller, 1)
+    steps = events(database_url, row["id"])
+    kinds = [e["type"] for e in steps]
+    assert kinds.index("CONSULT") < kinds.index("ATTENDEDTRANSFER") < kinds.index("COMPLETECALLER")
+    assert next(e["data"] for e in steps if e["type"] == "COMPLETECALLER")["agent"] == "bob"
+    assert row["hold_count"] == 1 and row["hold_seconds"] > 0
