@@ -21,6 +21,7 @@ import psycopg
 import structlog
 from pydantic import ConfigDict
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -28,7 +29,7 @@ from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.events import EndpointStateChange, Event
 from db.acd_store import CHANNEL
 from db.models import Agent as AgentRow
-from db.models import AgentEvent, QueueMember
+from db.models import AgentEvent, CallbackRequest, QueueMember
 from db.models import Queue as QueueRow
 from db.writer import RecordWriter
 from switchboard.acd.agents import Agent, AgentState, AgentStateError
@@ -87,6 +88,7 @@ class QueueSettings:
     join_empty: bool = True
     leave_empty: bool = False
     exit_key: str | None = None
+    callback_key: str | None = None
     overflow_queue: str | None = None
     announce_seconds: float | None = None
     service_level_seconds: float = 20.0
@@ -132,6 +134,9 @@ class AcdRuntime:
         self.calls: dict[str, WaitingCall] = {}
         self.offering: set[str] = set()
         self.talking: dict[str, Callable[[Event], None]] = {}  # agent: their call's handler
+        self.callbacks: dict[str, Any] = {}  # request id: its CallbackRunner
+        self.outbound_uri = ""
+        self._callback_tasks: set[asyncio.Task[None]] = set()
         self._pushed: set[str] = set()
         self._kick_handle: asyncio.Handle | None = None
         self._sequence = 0
@@ -182,6 +187,7 @@ class AcdRuntime:
                 join_empty=qrow.join_empty,
                 leave_empty=qrow.leave_empty,
                 exit_key=qrow.exit_key,
+                callback_key=qrow.callback_key,
                 overflow_queue=qrow.overflow_queue,
                 announce_seconds=qrow.announce_seconds,
                 service_level_seconds=qrow.service_level_seconds,
@@ -220,6 +226,8 @@ class AcdRuntime:
                 with contextlib.suppress(AriNotFound, AriError):
                     await self.ari.delete(f"/asterisk/config/dynamic/res_pjsip/{kind}/{name}")
             self._pushed.discard(name)
+        if self.outbound_uri:
+            await self._push_trunk(self.outbound_uri)
         log.info("acd.endpoints_pushed", agents=sorted(self._pushed))
         await self.refresh_registrations()
 
@@ -249,6 +257,29 @@ class AcdRuntime:
                 body={"fields": [{"attribute": k, "value": v} for k, v in fields.items()]},
             )
         self._pushed.add(name)
+
+    async def _push_trunk(self, uri: str) -> None:
+        """The outbound trunk customers are called through (callbacks)."""
+        objects: list[tuple[str, dict[str, str]]] = [
+            ("aor", {"contact": uri}),
+            (
+                "endpoint",
+                {
+                    "aors": "trunk-out",
+                    "context": "from-trunk",
+                    "disallow": "all",
+                    "allow": "alaw,ulaw",
+                    "dtmf_mode": "rfc4733",
+                    "direct_media": "no",
+                    "rtp_symmetric": "yes",
+                },
+            ),
+        ]
+        for kind, fields in objects:
+            await self.ari.put(
+                f"/asterisk/config/dynamic/res_pjsip/{kind}/trunk-out",
+                body={"fields": [{"attribute": k, "value": v} for k, v in fields.items()]},
+            )
 
     async def refresh_registrations(self) -> None:
         """Which softphones are registered, from Asterisk's endpoint list. (Polled: an
@@ -395,6 +426,43 @@ class AcdRuntime:
         self.calls[call_id] = WaitingCall(waiting, queue, deliver, position)
         self.kick()
         return position
+
+    def save_callback(self, row: dict[str, Any]) -> None:
+        engine = self.engine
+
+        async def write() -> None:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    pg_insert(CallbackRequest).values(**row).on_conflict_do_nothing()
+                )
+
+        self.writer.submit(f"callback {row['id']}", write)
+
+    def start_callback(self, runner: Any) -> None:
+        key = str(runner.request_id)
+        self.callbacks[key] = runner
+        task = asyncio.create_task(runner.run(), name=f"callback-{key}")
+        self._callback_tasks.add(task)
+
+        def forget(done: asyncio.Task[None]) -> None:
+            self._callback_tasks.discard(done)
+
+        task.add_done_callback(forget)
+
+    def hold_offers(self, call_id: str) -> None:
+        """No offers for this caller for now (they are choosing a callback)."""
+        self.offering.add(call_id)
+
+    def to_callback(self, call_id: str, deliver: Callable[[Event], None]) -> bool:
+        """The caller's place is now held by a callback; offers go to ``deliver``."""
+        entry = self.calls.get(call_id)
+        if entry is None:
+            return False
+        entry.deliver = deliver
+        entry.waiting.callback = True
+        self.offering.discard(call_id)
+        self.kick()
+        return True
 
     def position(self, call_id: str) -> int | None:
         entry = self.calls.get(call_id)

@@ -16,6 +16,7 @@ from agi.handlers import build_registry
 from agi.server import FastAgiServer
 from ari_app.acd import AcdRuntime
 from ari_app.api import start_api
+from ari_app.callback_call import callback_answered
 from ari_app.client import AriAuthError, AriClient, AriHttpError, AriUnavailable
 from ari_app.events import Event, StasisStart
 from ari_app.flows import refuse, walking_skeleton
@@ -116,6 +117,7 @@ class Application:
             settings.node_id,
             settings.acd_tick_seconds,
         )
+        self.acd.outbound_uri = settings.outbound_uri
         self.ivr.acd = self.acd
         self.ivr.registry = self.registry
         self.api: web.AppRunner | None = None
@@ -140,7 +142,9 @@ class Application:
         record = CallRecord(
             node_id=self.settings.node_id,
             channel_id=channel.id,
-            direction="inbound" if role == "inbound" else "internal",
+            direction=(
+                "inbound" if role == "inbound" else "outbound" if role == "callback" else "internal"
+            ),
             arrived_at=channel.creationtime or event.timestamp or utcnow(),
             caller_number=channel.caller.number or None,
             caller_name=channel.caller.name or None,
@@ -154,6 +158,10 @@ class Application:
             dialed=record.dialed_number,
         )
         session = CallSession(channel, record, self.ari, self.sink)
+        if role == "callback":
+            return session, functools.partial(
+                callback_answered, acd=self.acd, registry=self.registry, request_id=dialed or ""
+            )
         if role != "inbound":
             # Not a call we know how to handle: never leave it stranded in Stasis.
             log.warning("call.unexpected_stasis_start", channel=channel.id, args=event.args)

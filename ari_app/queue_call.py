@@ -9,6 +9,7 @@ COMPLETECALLER, COMPLETEAGENT, EXITWITHTIMEOUT, EXITWITHKEY, ...).
 from __future__ import annotations
 
 import contextlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -65,6 +66,7 @@ class QueueCall:
         self.call = session
         self.call_id = str(session.record.id)
         self._direct = 0
+        self._kept_place = False
 
     def _event(self, kind: str, at: datetime | None = None, **data: Any) -> None:
         record = self.call.record
@@ -105,7 +107,8 @@ class QueueCall:
             await self._abandon(visit)
             raise
         finally:
-            self.acd.leave(self.call_id)
+            if not self._kept_place:
+                self.acd.leave(self.call_id)
         if connected is None:
             return True
         try:
@@ -160,7 +163,9 @@ class QueueCall:
                 isinstance(event, ChannelDtmfReceived) and event.channel.id == self.call.channel_id
             ):
                 self.call.discard_digits()
-                if settings.exit_key and event.digit == settings.exit_key:
+                if settings.callback_key and event.digit == settings.callback_key:
+                    await self._offer_callback(visit)
+                elif settings.exit_key and event.digit == settings.exit_key:
                     await self._cancel_others(visit, now)
                     self._leave(visit, "exitkey", "EXITWITHKEY", key=event.digit)
                     await self.call.hangup()
@@ -178,6 +183,99 @@ class QueueCall:
                     await self._cancel_others(visit, now)
                     self._leave(visit, "leaveempty", "EXITEMPTY")
                     await self.call.hangup()
+
+    # --- a callback that keeps the caller's place -------------------------------------
+
+    async def _offer_callback(self, visit: QueueVisit) -> None:
+        """1: call me back on this number; 2: on another number (ends with #). Anything
+        else: the caller keeps waiting as before."""
+        now = utcnow()
+        self.acd.hold_offers(self.call_id)
+        await self._cancel_others(visit, now)
+        with contextlib.suppress(AriError):
+            await self.call.ari.delete(f"/channels/{self.call.channel_id}/moh")
+        caller = self.call.record.caller_number or ""
+        key = await self.call.play(
+            "sound:vm-tocallback",
+            "sound:digits/1",
+            "sound:vm-tocallnum",
+            "sound:digits/2",
+            interruptible=True,
+        )
+        if key is None:
+            key = await self.call.collect_digit(5)
+        number: str | None = None
+        if key == "1" and caller.lstrip("+").isdigit():
+            number = caller
+        elif key == "2":
+            first = await self.call.play(
+                "sound:vm-enter-num-to-call", "sound:vm-then-pound", interruptible=True
+            )
+            digits = first or ""
+            while len(digits) <= 15:
+                pressed = await self.call.collect_digit(5)
+                if pressed is None or pressed == "#":
+                    break
+                digits += pressed
+            if digits.endswith("#"):
+                digits = digits[:-1]
+            if digits.isdigit() and 3 <= len(digits) <= 15:
+                number = digits
+        if number is None:
+            self._event("CALLBACKDECLINED", queue=visit.queue, key=key)
+            await self._hold_music(visit.queue)
+            self.acd.offer_over(self.call_id)
+            return
+        await self._become_callback(visit, number)
+
+    async def _become_callback(self, visit: QueueVisit, number: str) -> None:
+        from ari_app.callback_call import CallbackRunner
+
+        now = utcnow()
+        record = self.call.record
+        request_id = uuid.uuid4()
+        position = self.acd.position(self.call_id) or visit.position
+        self.acd.save_callback(
+            {
+                "id": request_id,
+                "call_id": record.id,
+                "number": number,
+                "queue": visit.queue,
+                "source": "queue",
+                "requested_at": now,
+                "due_at": None,
+                "status": "pending",
+            }
+        )
+        runner = CallbackRunner(
+            self.acd,
+            self.registry,
+            self.call.ari,
+            self.call,
+            request_id,
+            number,
+            visit.queue,
+            visit.joined,
+            position,
+        )
+        self.acd.start_callback(runner)
+        self.acd.to_callback(self.call_id, runner.deliver)
+        self._kept_place = True
+        record.queue_exit = "callback"
+        record.outcome = "callback"
+        self._save()
+        self._event(
+            "CALLBACK",
+            now,
+            queue=visit.queue,
+            number=number,
+            position=position,
+            origpos=visit.position,
+            waittime=_seconds(visit.joined, now),
+            request=str(request_id),
+        )
+        await self.call.play("sound:auth-thankyou")
+        await self.call.hangup()
 
     async def _ring(self, visit: QueueVisit, agent: str, timeout: float) -> None:
         channel_id = f"{self.call_id}-{agent}-{visit.attempt}"

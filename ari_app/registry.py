@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from typing import Protocol
 
 import structlog
 
@@ -14,6 +15,11 @@ from ari_app.session import CallSession, Flow, ShutdownRequested
 
 log = structlog.get_logger(__name__)
 
+
+class EventTarget(Protocol):
+    def deliver(self, event: Event) -> None: ...
+
+
 SessionFactory = Callable[[StasisStart], tuple[CallSession, Flow] | None]
 
 
@@ -22,6 +28,8 @@ class CallRegistry:
         self._factory = factory
         self._by_channel: dict[str, CallSession] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._targets: dict[str, EventTarget] = {}
+        self._may_start: set[str] = set()  # targets whose StasisStart also starts a call
         self.accepting = True
 
     def __len__(self) -> int:
@@ -35,8 +43,13 @@ class CallRegistry:
 
     def dispatch(self, event: Event) -> None:
         """Called by the websocket reader for every event; only enqueues."""
+        for channel_id in event.channel_ids:
+            target = self._targets.get(channel_id)
+            if target is not None:
+                target.deliver(event)
         if isinstance(event, StasisStart) and event.channel.id not in self._by_channel:
-            self._start(event)
+            if event.channel.id not in self._targets or event.channel.id in self._may_start:
+                self._start(event)
             return
         for channel_id in event.channel_ids:
             session = self._by_channel.get(channel_id)
@@ -50,6 +63,19 @@ class CallRegistry:
     def detach(self, channel_id: str, session: CallSession) -> None:
         if self._by_channel.get(channel_id) is session and channel_id != session.channel_id:
             del self._by_channel[channel_id]
+
+    def attach_target(
+        self, channel_id: str, target: EventTarget, starts_call: bool = False
+    ) -> None:
+        """Route a channel's events to something that is not a call (a callback runner).
+        With ``starts_call``, the channel entering Stasis also becomes a call of its own."""
+        self._targets[channel_id] = target
+        if starts_call:
+            self._may_start.add(channel_id)
+
+    def detach_target(self, channel_id: str) -> None:
+        self._targets.pop(channel_id, None)
+        self._may_start.discard(channel_id)
 
     def _start(self, event: StasisStart) -> None:
         made = self._factory(event)

@@ -138,6 +138,7 @@ QUEUE_FIELDS = {
     "join_empty",
     "leave_empty",
     "exit_key",
+    "callback_key",
     "overflow_queue",
     "announce_seconds",
     "widening",
@@ -158,9 +159,12 @@ def _check_queue_settings(settings: dict[str, Any]) -> dict[str, Any]:
         value = settings.get(key)
         if value is not None and value < 0:
             raise AcdError(f"{key} cannot be negative")
-    exit_key = settings.get("exit_key")
-    if exit_key is not None and (len(exit_key) != 1 or exit_key not in "0123456789*#"):
-        raise AcdError(f"exit_key {exit_key!r}: one phone key, 0-9, * or #")
+    for field_name in ("exit_key", "callback_key"):
+        phone_key = settings.get(field_name)
+        if phone_key is not None and (len(phone_key) != 1 or phone_key not in "0123456789*#"):
+            raise AcdError(f"{field_name} {phone_key!r}: one phone key, 0-9, * or #")
+    if settings.get("exit_key") and settings.get("exit_key") == settings.get("callback_key"):
+        raise AcdError("exit_key and callback_key must differ")
     return settings
 
 

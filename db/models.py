@@ -244,6 +244,7 @@ class Queue(Base):
     join_empty: Mapped[bool] = mapped_column(nullable=False, server_default="true")
     leave_empty: Mapped[bool] = mapped_column(nullable=False, server_default="false")
     exit_key: Mapped[str | None] = mapped_column(String(1))
+    callback_key: Mapped[str | None] = mapped_column(String(1))
     overflow_queue: Mapped[str | None] = mapped_column(String(32))
     announce_seconds: Mapped[float | None] = mapped_column()
     widening: Mapped[list[dict[str, Any]]] = mapped_column(

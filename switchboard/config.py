@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     agi_command_timeout_seconds: float = 10.0
 
     sip_port: int = 5060
+    # Where calls to customers go (callbacks, campaigns): a SIP URI of a trunk or SBC,
+    # e.g. sip:203.0.113.5:5060. Empty: no outbound calls.
+    outbound_uri: str = ""
     # Where agents' softphones reach Asterisk (shown by `agents add`).
     sip_host_for_phones: str = "127.0.0.1"
     rtp_start: int = 20000

@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("join_empty", sa.Boolean(), server_default="true", nullable=False),
         sa.Column("leave_empty", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("exit_key", sa.String(length=1), nullable=True),
+        sa.Column("callback_key", sa.String(length=1), nullable=True),
         sa.Column("overflow_queue", sa.String(length=32), nullable=True),
         sa.Column("announce_seconds", sa.Double(), nullable=True),
         sa.Column(

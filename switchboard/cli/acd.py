@@ -161,6 +161,9 @@ def queues_add(
     join_empty: bool | None = typer.Option(None, help="Let callers in with no agent logged in."),
     leave_empty: bool | None = typer.Option(None, help="Send callers on when agents leave."),
     exit_key: str | None = typer.Option(None, help="A key that leaves the queue."),
+    callback_key: str | None = typer.Option(
+        None, help="A key that asks for a callback, keeping the caller's place."
+    ),
     overflow: str | None = typer.Option(None, help="Queue to send callers to on max wait."),
     announce: float | None = typer.Option(None, help="Announce position every N seconds."),
 ) -> None:
@@ -182,6 +185,7 @@ def queues_add(
                 join_empty=join_empty,
                 leave_empty=leave_empty,
                 exit_key=exit_key,
+                callback_key=callback_key,
                 overflow_queue=overflow,
                 announce_seconds=announce,
             ),
@@ -202,6 +206,7 @@ def queues_set(
     join_empty: bool | None = typer.Option(None),
     leave_empty: bool | None = typer.Option(None),
     exit_key: str | None = typer.Option(None),
+    callback_key: str | None = typer.Option(None),
     overflow: str | None = typer.Option(None),
     announce: float | None = typer.Option(None),
 ) -> None:
@@ -223,6 +228,7 @@ def queues_set(
                 join_empty=join_empty,
                 leave_empty=leave_empty,
                 exit_key=exit_key,
+                callback_key=callback_key,
                 overflow_queue=overflow,
                 announce_seconds=announce,
             ),

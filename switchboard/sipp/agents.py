@@ -27,6 +27,7 @@ class SippAgent:
     sip_port: int  # Asterisk's
     ring_ms: int | None = 300
     talk_timeout_ms: int = 120_000
+    hang_up_after_ms: int | None = None  # None: wait for the far end's BYE
     host: str = "127.0.0.1"
     port: int = field(default=0)
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sb-agent-")))
@@ -38,14 +39,22 @@ class SippAgent:
             raise RuntimeError("sipp is not installed: apt-get install -y sip-tester")
         return sipp
 
-    def start(self) -> None:
-        """Listen for offers, then register the contact (raises if Asterisk refuses)."""
+    def start(self, register: bool = True) -> None:
+        """Listen for calls, then register the contact (raises if Asterisk refuses).
+        Without ``register`` it only answers (a customer's phone behind a trunk)."""
         self.port = self.port or free_tcp_udp_port(self.host)
         if self.ring_ms is None:
             text = _template("agent_ignore.xml")
         else:
+            ending = (
+                WAIT_FOR_BYE
+                if self.hang_up_after_ms is None
+                else HANG_UP.replace("@@TALK_MS@@", str(self.hang_up_after_ms))
+            )
             text = (
                 _template("agent_answer.xml")
+                .replace("@@ENDING@@", ending)
+                .replace("@@CAPTURE@@", "" if self.hang_up_after_ms is None else CAPTURE)
                 .replace("@@RING_MS@@", str(self.ring_ms))
                 .replace("@@TALK_TIMEOUT_MS@@", str(self.talk_timeout_ms))
             )
@@ -74,7 +83,8 @@ class SippAgent:
             stderr=subprocess.STDOUT,
             cwd=self.folder,
         )
-        self.register()
+        if register:
+            self.register()
 
     def register(self, expires: int = 3600) -> None:
         text = (
@@ -124,3 +134,44 @@ class SippAgent:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+WAIT_FOR_BYE = """  <recv request="BYE" timeout="@@TALK_TIMEOUT_MS@@"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+    ]]>
+  </send>"""
+
+# What the softphone must remember of the INVITE to hang up itself (sipp refuses a scenario
+# that captures variables it never uses, so this goes in only with HANG_UP).
+CAPTURE = """
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="invite_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="invite_to"/>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" check_it="true"
+            assign_to="invite_contact"/>
+    </action>
+  """
+
+HANG_UP = """  <pause milliseconds="@@TALK_MS@@"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [$invite_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$invite_to];tag=[pid]SIPpTag01[call_number]
+      To: [$invite_from]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>"""

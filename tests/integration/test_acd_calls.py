@@ -20,6 +20,7 @@ import pytest
 from db.acd_store import add_agent, add_member, add_queue
 from db.engine import sync_engine
 from switchboard.pbx.instance import AsteriskInstance
+from switchboard.pbx.ports import free_tcp_udp_port
 from switchboard.sipp.agents import SippAgent
 from switchboard.sipp.runner import place_calls
 from switchboard.sipp.scenario import CallerScript
@@ -52,6 +53,7 @@ class Center:
         self.secrets: dict[str, str] = {}
         self.phones: list[SippAgent] = []
         self.app: AppProcess | None = None
+        self.outbound_uri = ""
 
     def agent(self, name: str) -> None:
         self.secrets[name] = add_agent(self.engine, name, None, {}).secret
@@ -65,7 +67,9 @@ class Center:
         flows = self.tmp / "flows"
         flows.mkdir(exist_ok=True)
         (flows / "front.yaml").write_text(FLOW % queue)
-        self.app = self.app_factory(SWITCHBOARD_FLOWS_DIR=str(flows))
+        self.app = self.app_factory(
+            SWITCHBOARD_FLOWS_DIR=str(flows), SWITCHBOARD_OUTBOUND_URI=self.outbound_uri
+        )
         self.app.start()
         self.app.wait_for("acd.endpoints_pushed")
         return self.app
@@ -228,9 +232,12 @@ def test_abandon_in_queue_is_recorded_with_its_wait(center: Center, database_url
     assert 2.0 <= abandon["waittime"] <= 4.5
 
 
-def call_in_background(center: Center, caller: str, talk_ms: int) -> Future[Any]:
+def call_in_background(
+    center: Center, caller: str, talk_ms: int, keys: tuple[tuple[int, str], ...] = ()
+) -> Future[Any]:
+    """A caller who hangs up ``talk_ms`` after the keys (0: waits for our BYE)."""
     pool = ThreadPoolExecutor(max_workers=1)
-    script = CallerScript(caller=caller, keys=(), hang_up_after_ms=talk_ms)
+    script = CallerScript(caller=caller, keys=keys, hang_up_after_ms=talk_ms or None)
     future = pool.submit(
         lambda: asyncio.run(place_calls(center.asterisk.params.sip_port, "5000", script))
     )
@@ -341,3 +348,61 @@ def test_attended_transfer_consults_then_completes(center: Center, database_url:
     assert kinds.index("CONSULT") < kinds.index("ATTENDEDTRANSFER") < kinds.index("COMPLETECALLER")
     assert next(e["data"] for e in steps if e["type"] == "COMPLETECALLER")["agent"] == "bob"
     assert row["hold_count"] == 1 and row["hold_seconds"] > 0
+
+
+def test_callback_keeps_the_callers_place_and_calls_back(
+    app_factory: AppFactory, asterisk: AsteriskInstance, database_url: str, tmp_path: Path
+) -> None:
+    forget_acd(database_url)
+    customer = SippAgent("customer", "", asterisk.params.sip_port, ring_ms=300)
+    customer.hang_up_after_ms = 2000
+    customer.port = free_tcp_udp_port("127.0.0.1")
+    center = Center(app_factory, asterisk, database_url, tmp_path)
+    center.outbound_uri = f"sip:127.0.0.1:{customer.port}"
+    try:
+        customer.start(register=False)
+        center.agent("solo")
+        center.queue("help", ["solo"], callback_key="*")
+        center.start("help")
+        center.phone("solo")
+        center.api("POST", "/api/agents/solo/login", {"reason": "briefing"})  # paused
+        first, later = "+15558000007", "+15558000008"
+        asked = call_in_background(center, first, 0, keys=((1500, "*"), (1500, "1")))
+        time.sleep(1.0)
+        waits = call_in_background(center, later, 14000)
+        wait_until(
+            lambda: query(database_url, "SELECT 1 FROM callback_requests WHERE number = %s", first),
+            20,
+            what="the callback request",
+        )
+        result = asked.result(timeout=30)
+        assert result.ok, result.output
+        center.api("POST", "/api/agents/solo/resume")
+        result = waits.result(timeout=60)
+        assert result.ok, result.output
+        (asked_row,) = calls(database_url, first, 1)
+        assert asked_row["queue_exit"] == "callback" and asked_row["outcome"] == "callback"
+        kinds = [e["type"] for e in events(database_url, asked_row["id"])]
+        assert "CALLBACK" in kinds and "ABANDON" not in kinds
+        back = wait_until(
+            lambda: query(
+                database_url,
+                "SELECT * FROM calls WHERE dialed_number = %s AND direction = 'outbound' "
+                "AND ended_at IS NOT NULL",
+                first,
+            ),
+            30,
+            what="the call back",
+        )[0]
+        assert back["agent"] == "solo" and back["queue"] == "help"
+        (later_row,) = calls(database_url, later, 1)
+        # The caller who came later did not jump ahead of the callback.
+        assert later_row["connected_at"] > back["connected_at"]
+        status = query(
+            database_url, "SELECT status FROM callback_requests WHERE number = %s", first
+        )
+        assert status == [{"status": "done"}]
+    finally:
+        customer.stop()
+        center.close()
+        forget_acd(database_url)
