@@ -141,6 +141,25 @@ def events(database_url: str, call_id: Any) -> list[dict[str, Any]]:
     )
 
 
+def agree_with_asterisk_cdr(row: dict[str, Any], database_url: str, cdr: list[Any]) -> None:
+    """Asterisk's own CDR for the caller's channel and for the agent's leg is the independent
+    witness: the same start, answer by the agent and end, within a second."""
+    caller_lines = [c for c in cdr if c.uniqueid == row["channel_id"]]
+    assert caller_lines, f"no CDR for {row['channel_id']}"
+    assert abs(min(c.start for c in caller_lines) - row["arrived_at"].timestamp()) < 1.0
+    assert abs(max(c.end or 0 for c in caller_lines) - row["ended_at"].timestamp()) < 1.0
+    connect = next(e["data"] for e in events(database_url, row["id"]) if e["type"] == "CONNECT")
+    agent_lines = [c for c in cdr if c.uniqueid == connect["channel"]]
+    assert agent_lines, f"no CDR for the agent leg {connect['channel']}"
+    # The agent's leg: answered when we say the agent answered. (Asterisk keeps the
+    # bridged talk on the caller's CDR, whose span is checked above.)
+    assert all(c.disposition == "ANSWERED" for c in agent_lines)
+    answered = min(c.answer for c in agent_lines if c.answer is not None)
+    assert abs(answered - row["connected_at"].timestamp()) < 1.0
+    span = max(c.end or 0 for c in caller_lines) - min(c.start for c in caller_lines)
+    assert abs(span - (row["ended_at"] - row["arrived_at"]).total_seconds()) < 1.0
+
+
 def test_longest_idle_agent_gets_each_call(center: Center, database_url: str) -> None:
     for name in ("ann", "ben", "cat"):
         center.agent(name)
@@ -168,7 +187,9 @@ def test_longest_idle_agent_gets_each_call(center: Center, database_url: str) ->
     assert agents[:3] == ["cat", "ann", "ben"]
     # Each call went to whoever had been idle longest: a strict rotation.
     assert all(agents[i] == agents[i % 3] for i in range(21)), agents
+    cdr = center.asterisk.cdr_rows()
     for row in rows:
+        agree_with_asterisk_cdr(row, database_url, cdr)
         assert row["queue"] == "support" and row["queue_exit"] == "connected"
         assert row["queued_at"] <= row["connected_at"] <= row["ended_at"]
         assert row["hangup_party"] == "caller"
