@@ -10,6 +10,7 @@ A caller nobody can serve yet does not hold up a later caller someone can serve.
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -108,22 +109,29 @@ def eligible(
     agents: Mapping[str, Agent],
     now: datetime,
     taken: Collection[str] = (),
+    free: Collection[str] | None = None,
 ) -> list[Member]:
-    """The members who could be offered this caller now: free, qualified, lowest tier."""
+    """The members who could be offered this caller now: free, qualified, lowest tier.
+    ``free``, when given, is every agent who can take a call now (a shortcut for many
+    members and few free agents)."""
     relax, max_penalty = widened(queue, (now - caller.arrived).total_seconds())
-    free = [
+    if free is not None and len(free) < len(queue.members):
+        pool = [queue.members[name] for name in free if name in queue.members]
+    else:
+        pool = list(queue.members.values())
+    found = [
         m
-        for m in queue.members.values()
+        for m in pool
         if m.agent not in taken
         and m.agent in agents
         and agents[m.agent].can_take_calls(now)
         and (max_penalty is None or m.penalty <= max_penalty)
         and qualified(agents[m.agent], caller.skills, relax)
     ]
-    if not free:
+    if not found:
         return []
-    best_tier = min(m.penalty for m in free)
-    return [m for m in free if m.penalty == best_tier]
+    best_tier = min(m.penalty for m in found)
+    return [m for m in found if m.penalty == best_tier]
 
 
 NEVER = datetime.min.replace(tzinfo=UTC)
@@ -193,22 +201,36 @@ def dispatch(
     rng: random.Random | None = None,
 ) -> list[Offer]:
     """Pair waiting callers with free agents. Callers already being offered
-    (``busy_callers``) keep waiting for that offer's outcome."""
+    (``busy_callers``) keep waiting for that offer's outcome.
+
+    Only queues with a free member are looked at, their callers in order (merged across
+    queues: the highest priority, then the longest waiting, first), and the work stops as
+    soon as no free agent is left: one agent freeing up costs about what its own queues'
+    waiting callers cost, not every caller times every member.
+    """
+    free = {name for name, agent in agents.items() if agent.can_take_calls(now)}
+    if not free:
+        return []
     offers: list[Offer] = []
-    taken: set[str] = set()
-    everyone: list[tuple[tuple[int, datetime, int], QueueState, Waiting]] = []
+    lines = []
     for queue in queues:
-        for caller in queue.waiting:
-            if caller.call_id not in busy_callers:
-                everyone.append((caller.sort_key(), queue, caller))
-    # Across queues sharing agents: the highest priority, then the longest waiting, first.
-    everyone.sort(key=lambda item: item[0])
-    for _, queue, caller in everyone:
-        candidates = eligible(queue, caller, agents, now, taken)
+        if queue.waiting and any(name in queue.members for name in free):
+            ordered = sorted(
+                (c.sort_key(), index, c)
+                for index, c in enumerate(queue.waiting)
+                if c.call_id not in busy_callers
+            )
+            lines.append([(key, index, queue, caller) for key, index, caller in ordered])
+    for _key, _index, queue, caller in heapq.merge(*lines, key=lambda item: item[0]):
+        if not free:
+            break
+        if not any(name in queue.members for name in free):
+            continue
+        candidates = eligible(queue, caller, agents, now, free=free)
         chosen = choose(queue, caller, candidates, agents, rng)
         if not chosen:
             continue
-        taken.update(m.agent for m in chosen)
+        free.difference_update(m.agent for m in chosen)
         if queue.strategy is Strategy.RRMEMORY:
             queue.last_offered = chosen[0].agent
         offers.append(Offer(queue.name, caller.call_id, tuple(m.agent for m in chosen)))
