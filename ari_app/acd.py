@@ -33,7 +33,15 @@ from db.models import AgentEvent, CallbackRequest, QueueMember
 from db.models import Queue as QueueRow
 from db.writer import RecordWriter
 from switchboard.acd.agents import Agent, AgentState, AgentStateError
-from switchboard.acd.routing import Member, QueueState, Strategy, Waiting, Widening, dispatch
+from switchboard.acd.routing import (
+    Member,
+    QueueState,
+    Strategy,
+    Waiting,
+    Widening,
+    dispatch,
+    estimated_wait,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -137,6 +145,10 @@ class AcdRuntime:
         self.callbacks: dict[str, Any] = {}  # request id: its CallbackRunner
         self.outbound_uri = ""
         self._callback_tasks: set[asyncio.Task[None]] = set()
+        # Average handle time (talk and wrap-up) per queue, for the estimated wait; like
+        # app_queue's, an average that weighs the latest call a quarter.
+        self.handle_seconds: dict[str, float] = {}
+        self.holding_bridges: set[str] = set()  # made in Asterisk since the last connect
         self._pushed: set[str] = set()
         self._kick_handle: asyncio.Handle | None = None
         self._sequence = 0
@@ -470,6 +482,13 @@ class AcdRuntime:
             return None
         return self.queues[entry.queue].position(call_id)
 
+    def estimated_wait(self, queue: str, position: int) -> float | None:
+        """Seconds until the caller at ``position`` is likely answered (None: unknown)."""
+        handle = self.handle_seconds.get(queue)
+        if handle is None:
+            return None
+        return estimated_wait(position, self.staffed(queue), handle)
+
     def staffed(self, queue: str) -> int:
         """Members logged in and not paused (those who will take calls sooner or later)."""
         state = self.queues.get(queue)
@@ -596,6 +615,10 @@ class AcdRuntime:
         settings = self.settings.get(queue)
         now = utcnow()
         wrap_up = settings.wrap_up_seconds if settings else 0.0
+        if agent.call_started is not None:
+            handled = (now - agent.call_started).total_seconds() + wrap_up
+            before = self.handle_seconds.get(queue)
+            self.handle_seconds[queue] = handled if before is None else (before * 3 + handled) / 4
         agent.call_ended(now, wrap_up)
         self._agent_event(agent, "CALLEND", now, call_id=call_id, queue=queue)
         if wrap_up > 0:

@@ -210,6 +210,7 @@ class Application:
             await self.reconciler.run()
         except Exception:
             log.exception("reconcile.failed")
+        self.acd.holding_bridges.clear()  # Asterisk may have restarted: bridges are gone
         if self.acd.loaded.is_set():
             try:
                 # Asterisk may have restarted: its in-memory softphone accounts are gone.

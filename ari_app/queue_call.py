@@ -25,8 +25,13 @@ from ari_app.acd import (
     JoinRefused,
     utcnow,
 )
-from ari_app.client import AriError, AriNotFound
-from ari_app.events import ChannelDestroyed, ChannelDtmfReceived, StasisEnd, StasisStart
+from ari_app.client import AriError, AriHttpError, AriNotFound
+from ari_app.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    StasisEnd,
+    StasisStart,
+)
 from ari_app.registry import CallRegistry
 from ari_app.session import CallEnded, CallSession
 from switchboard.acd.agents import AgentStateError
@@ -48,7 +53,6 @@ class QueueVisit:
     position: int
     ringing: dict[str, Ringing] = field(default_factory=dict)  # by channel id
     attempt: int = 0
-    last_announce: datetime | None = None
 
 
 def _ms(since: datetime, now: datetime) -> int:
@@ -67,6 +71,7 @@ class QueueCall:
         self.call_id = str(session.record.id)
         self._direct = 0
         self._kept_place = False
+        self._holding: str | None = None
 
     def _event(self, kind: str, at: datetime | None = None, **data: Any) -> None:
         record = self.call.record
@@ -100,8 +105,13 @@ class QueueCall:
         self._save()
         self._event("ENTERQUEUE", now, queue=queue, position=position, priority=priority)
         visit = QueueVisit(queue, now, position)
-        await self._hold_music(queue)
         try:
+            try:
+                await self._hold_music(queue)
+            except AriError as exc:
+                # No music is better than no queue: the caller keeps their place (and if
+                # their channel is gone, the hangup arrives next).
+                self.call.log.warning("queue.no_music", queue=queue, error=str(exc))
             connected = await self._wait(visit)
         except CallEnded:
             await self._abandon(visit)
@@ -119,12 +129,46 @@ class QueueCall:
             return await self.serve(again.queue, priority, skills, arrived=again.arrived)
         return True
 
-    async def _hold_music(self, queue: str) -> None:
+    async def _hold_music(self, queue: str, retry: bool = True) -> None:
+        """Into the queue's holding bridge, where the bridge's music on hold plays to every
+        waiting caller at once (measured about a third cheaper than music per channel)."""
         settings = self.acd.settings[queue]
+        ari = self.call.ari
+        bridge = f"queue-{queue}"
+        if self._holding is not None and self._holding != bridge:
+            await self._leave_holding()
         with contextlib.suppress(AriError):
-            await self.call.ari.post(
-                f"/channels/{self.call.channel_id}/moh", mohClass=settings.moh_class
+            await ari.delete(f"/channels/{self.call.channel_id}/moh")
+        if bridge not in self.acd.holding_bridges:
+            try:
+                await ari.post(f"/bridges/{bridge}", type="holding", name=bridge)
+            except AriHttpError as exc:
+                if exc.status != 409:  # 409: it exists already (made before a restart of ours)
+                    raise
+            with contextlib.suppress(AriError):
+                await ari.post(f"/bridges/{bridge}/moh", mohClass=settings.moh_class)
+            self.acd.holding_bridges.add(bridge)
+        try:
+            await ari.post(
+                f"/bridges/{bridge}/addChannel", channel=self.call.channel_id, role="participant"
             )
+        except AriNotFound:
+            # Asterisk restarted since: the bridge is gone, make it again (once: the
+            # caller's channel may be the one that is gone).
+            self.acd.holding_bridges.discard(bridge)
+            if not retry:
+                raise
+            await self._hold_music(queue, retry=False)
+            return
+        self._holding = bridge
+
+    async def _leave_holding(self) -> None:
+        if self._holding is not None:
+            with contextlib.suppress(AriError):
+                await self.call.ari.post(
+                    f"/bridges/{self._holding}/removeChannel", channel=self.call.channel_id
+                )
+            self._holding = None
 
     async def _wait(self, visit: QueueVisit) -> Ringing | None:
         """Until an agent answers (their Ringing), or the caller leaves by rule (None)."""
@@ -192,8 +236,6 @@ class QueueCall:
         now = utcnow()
         self.acd.hold_offers(self.call_id)
         await self._cancel_others(visit, now)
-        with contextlib.suppress(AriError):
-            await self.call.ari.delete(f"/channels/{self.call.channel_id}/moh")
         caller = self.call.record.caller_number or ""
         key = await self.call.play(
             "sound:vm-tocallback",
@@ -223,7 +265,6 @@ class QueueCall:
                 number = digits
         if number is None:
             self._event("CALLBACKDECLINED", queue=visit.queue, key=key)
-            await self._hold_music(visit.queue)
             self.acd.offer_over(self.call_id)
             return
         await self._become_callback(visit, number)
@@ -364,6 +405,7 @@ class QueueCall:
         now = utcnow()
         bridge = f"call-{self.call_id}"
         ari = self.call.ari
+        await self._leave_holding()
         with contextlib.suppress(AriError):
             await ari.delete(f"/channels/{self.call.channel_id}/moh")
         await ari.post(f"/bridges/{bridge}", type="mixing", name=bridge)

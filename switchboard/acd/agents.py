@@ -55,6 +55,7 @@ class Agent:
     missed_in_a_row: int = 0  # offers not answered since the last answered one
     call_id: str | None = None  # the call offered to or handled by the agent
     after_call: AgentState | None = None  # paused while busy: where to go after the call
+    call_started: datetime | None = None  # when the current call was answered
 
     @property
     def busy(self) -> bool:
@@ -156,6 +157,7 @@ class Agent:
         self._expect(S.RINGING)
         self._move(S.ON_CALL, now)
         self.missed_in_a_row = 0
+        self.call_started = now
 
     def hold(self, now: datetime) -> None:
         self._expect(S.ON_CALL)

@@ -343,31 +343,31 @@ def test_blind_transfer_to_another_agent(center: Center, database_url: str) -> N
 
 
 def test_attended_transfer_consults_then_completes(center: Center, database_url: str) -> None:
-    center.agent("amy")
-    center.agent("bob")
-    center.queue("front", ["amy"])
+    center.agent("ava")
+    center.agent("ben2")
+    center.queue("front", ["ava"])
     center.start("front")
-    center.phone("amy")
-    center.phone("bob")
-    center.login("amy", "bob")
+    center.phone("ava")
+    center.phone("ben2")
+    center.login("ava", "ben2")
     caller = "+15558000006"
     done = call_in_background(center, caller, 10000)
-    wait_state(center, "amy", "on_call")
+    wait_state(center, "ava", "on_call")
     status, answer = post(
-        center, "/api/agents/amy/call/transfer", {"target": "agent:bob", "attended": True}
+        center, "/api/agents/ava/call/transfer", {"target": "agent:ben2", "attended": True}
     )
-    assert status == 200 and answer == {"ringing": "bob", "attended": True}
-    assert center.state("amy")["state"] == "on_hold"  # the caller hears music meanwhile
-    wait_state(center, "bob", "on_call")
-    assert post(center, "/api/agents/amy/call/complete") == (200, {"transferred_to": "bob"})
-    wait_state(center, "amy", "available")
+    assert status == 200 and answer == {"ringing": "ben2", "attended": True}
+    assert center.state("ava")["state"] == "on_hold"  # the caller hears music meanwhile
+    wait_state(center, "ben2", "on_call")
+    assert post(center, "/api/agents/ava/call/complete") == (200, {"transferred_to": "ben2"})
+    wait_state(center, "ava", "available")
     result = done.result(timeout=60)
     assert result.ok, result.output
     (row,) = calls(database_url, caller, 1)
     steps = events(database_url, row["id"])
     kinds = [e["type"] for e in steps]
     assert kinds.index("CONSULT") < kinds.index("ATTENDEDTRANSFER") < kinds.index("COMPLETECALLER")
-    assert next(e["data"] for e in steps if e["type"] == "COMPLETECALLER")["agent"] == "bob"
+    assert next(e["data"] for e in steps if e["type"] == "COMPLETECALLER")["agent"] == "ben2"
     assert row["hold_count"] == 1 and row["hold_seconds"] > 0
 
 
@@ -427,3 +427,26 @@ def test_callback_keeps_the_callers_place_and_calls_back(
         customer.stop()
         center.close()
         forget_acd(database_url)
+
+
+def test_overflow_on_max_wait(center: Center, database_url: str) -> None:
+    center.agent("busy")
+    center.agent("spare")
+    center.queue("spare-queue", ["spare"])
+    center.queue("main", ["busy"], max_wait_seconds=3, overflow_queue="spare-queue")
+    center.start("main")
+    center.phone("spare")
+    center.login("spare")  # "busy" never logs in: nobody answers in main
+    caller = "+15558000009"
+    done = call_in_background(center, caller, 9000)
+    result = done.result(timeout=60)
+    assert result.ok, result.output
+    (row,) = calls(database_url, caller, 1)
+    steps = events(database_url, row["id"])
+    kinds = [e["type"] for e in steps]
+    timeout = next(e["data"] for e in steps if e["type"] == "EXITWITHTIMEOUT")
+    assert timeout["queue"] == "main" and 2.5 <= timeout["waittime"] <= 4.5
+    entered = [e["data"]["queue"] for e in steps if e["type"] == "ENTERQUEUE"]
+    assert entered == ["main", "spare-queue"]
+    assert kinds.index("EXITWITHTIMEOUT") < kinds.index("CONNECT")
+    assert row["agent"] == "spare" and row["queue"] == "spare-queue"
