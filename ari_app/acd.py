@@ -14,7 +14,7 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -149,6 +149,9 @@ class AcdRuntime:
         # app_queue's, an average that weighs the latest call a quarter.
         self.handle_seconds: dict[str, float] = {}
         self.holding_bridges: set[str] = set()  # made in Asterisk since the last connect
+        self.repeat_window = timedelta(hours=24)
+        self.screen: dict[str, dict[str, Any]] = {}  # agent: the call offered to or with them
+        self._watchers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self._pushed: set[str] = set()
         self._kick_handle: asyncio.Handle | None = None
         self._sequence = 0
@@ -408,6 +411,26 @@ class AcdRuntime:
                 for q in sorted(self.queues.values(), key=lambda q: q.name)
             ],
         }
+
+    # --- agents' desktops: screen pop and live events -------------------------------------
+
+    def watch(self, agent: str) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
+        self._watchers.setdefault(agent, set()).add(queue)
+        return queue
+
+    def unwatch(self, agent: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._watchers.get(agent, set()).discard(queue)
+
+    def publish(self, agent: str, message: dict[str, Any]) -> None:
+        for queue in list(self._watchers.get(agent, ())):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(message)
+
+    def offered(self, agent: str, pop: dict[str, Any]) -> None:
+        """The screen pop for the call now ringing this agent."""
+        self.screen[agent] = pop
+        self.publish(agent, {"type": "offer", "call": pop})
 
     # --- callers ---------------------------------------------------------------------------
 
@@ -691,6 +714,18 @@ class AcdRuntime:
         queue: str | None = None,
     ) -> None:
         log.info("acd.agent", agent=agent.name, what=kind, state=agent.state.value, call_id=call_id)
+        if agent.call_id is None and agent.state not in (AgentState.ON_CALL, AgentState.ON_HOLD):
+            self.screen.pop(agent.name, None)
+        self.publish(
+            agent.name,
+            {
+                "type": "state",
+                "event": kind,
+                "state": agent.state.value,
+                "pause_reason": agent.pause_reason,
+                "at": at.isoformat(),
+            },
+        )
         row = {
             "agent": agent.name,
             "node_id": self.node_id,

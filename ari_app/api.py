@@ -6,6 +6,7 @@ Loopback by default; with ``SWITCHBOARD_API_TOKEN`` set, every request needs
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -23,13 +24,14 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _agent(agent: Agent) -> dict[str, Any]:
+def _agent(agent: Agent, call: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "name": agent.name,
         "state": agent.state.value,
         "pause_reason": agent.pause_reason,
         "registered": agent.registered,
         "call_id": agent.call_id,
+        "call": call,
     }
 
 
@@ -101,21 +103,53 @@ def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
         return web.json_response(result)
 
     async def one_agent(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
         try:
-            return web.json_response(_agent(acd.agent(request.match_info["name"])))
+            return web.json_response(_agent(acd.agent(name), acd.screen.get(name)))
         except KeyError as exc:
             return _error(404, str(exc.args[0]))
+
+    async def agent_events(request: web.Request) -> web.StreamResponse:
+        """Server-sent events for one agent's desktop: state changes and call offers
+        (with the screen pop), as they happen."""
+        name = request.match_info["name"]
+        try:
+            agent = acd.agent(name)
+        except KeyError as exc:
+            return _error(404, str(exc.args[0]))
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        queue = acd.watch(name)
+        try:
+            hello = {"type": "hello", **_agent(agent, acd.screen.get(name))}
+            await response.write(f"data: {json.dumps(hello)}\n\n".encode())
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), 15)
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                await response.write(f"data: {json.dumps(message)}\n\n".encode())
+        except ConnectionResetError:
+            pass  # the desktop went away
+        finally:
+            acd.unwatch(name, queue)
+        return response
 
     app = web.Application(middlewares=[auth])
     app.router.add_get("/api/state", state)
     app.router.add_get("/api/agents/{name}", one_agent)
+    app.router.add_get("/api/agents/{name}/events", agent_events)
     app.router.add_post("/api/agents/{name}/call/{action}", call_action)
     app.router.add_post("/api/agents/{name}/{action}", agent_action)
     return app
 
 
 async def start_api(acd: AcdRuntime, host: str, port: int, token: str) -> web.AppRunner:
-    runner = web.AppRunner(build_api(acd, token), access_log=None)
+    # Open event streams must not hold a shutdown up: they are cut after a second.
+    runner = web.AppRunner(build_api(acd, token), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

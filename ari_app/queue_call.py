@@ -33,6 +33,7 @@ from ari_app.events import (
     StasisStart,
 )
 from ari_app.registry import CallRegistry
+from ari_app.screen_pop import screen_pop
 from ari_app.session import CallEnded, CallSession
 from switchboard.acd.agents import AgentStateError
 
@@ -342,6 +343,21 @@ class QueueCall:
             return
         visit.ringing[channel_id] = Ringing(agent, channel_id, now)
         self._event("RINGING", now, queue=visit.queue, agent=agent, channel=channel_id)
+        try:
+            pop = await screen_pop(
+                self.acd.engine,
+                call_id=self.call_id,
+                caller_number=record.caller_number,
+                caller_name=record.caller_name,
+                queue=visit.queue,
+                waited_seconds=(now - visit.joined).total_seconds(),
+                now=now,
+                repeat_window=self.acd.repeat_window,
+            )
+        except Exception as exc:  # the phone rings anyway; the desktop shows less
+            self.call.log.warning("queue.screen_pop_failed", error=str(exc))
+            pop = {"call_id": self.call_id, "caller_number": record.caller_number}
+        self.acd.offered(agent, pop)
 
     async def _cancel_others(self, visit: QueueVisit, now: datetime) -> None:
         for ringing in list(visit.ringing.values()):

@@ -450,3 +450,41 @@ def test_overflow_on_max_wait(center: Center, database_url: str) -> None:
     assert entered == ["main", "spare-queue"]
     assert kinds.index("EXITWITHTIMEOUT") < kinds.index("CONNECT")
     assert row["agent"] == "spare" and row["queue"] == "spare-queue"
+
+
+def test_screen_pop_shows_a_repeat_callers_history(center: Center, database_url: str) -> None:
+    center.agent("pia")
+    center.queue("desk", ["pia"])
+    center.start("desk")
+    center.phone("pia")
+    center.login("pia")
+    caller = "+15558000010"
+    first = call_in_background(center, caller, 1500)
+    assert first.result(timeout=60).ok
+    (first_row,) = calls(database_url, caller, 1)
+    wait_state(center, "pia", "available")
+    assert center.state("pia")["call"] is None
+    assert center.app is not None
+    port = center.app.env["SWITCHBOARD_API_PORT"]
+    stream = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/agents/pia/events", timeout=20)
+    hello = json.loads(stream.readline().decode().removeprefix("data: "))
+    assert hello["type"] == "hello" and hello["state"] == "available"
+    second = call_in_background(center, caller, 3000)
+    offer = None
+    while offer is None:
+        line = stream.readline().decode().strip()
+        if line.startswith("data: "):
+            message = json.loads(line.removeprefix("data: "))
+            if message["type"] == "offer":
+                offer = message["call"]
+    stream.close()
+    assert offer["caller_number"] == caller and offer["queue"] == "desk"
+    assert offer["repeat_caller"] is True
+    assert offer["recent_calls"][0]["call_id"] == str(first_row["id"])
+    assert offer["recent_calls"][0]["agent"] == "pia"
+    wait_state(center, "pia", "on_call")
+    shown = center.state("pia")["call"]
+    assert shown["repeat_caller"] is True and shown["call_id"] == offer["call_id"]
+    assert second.result(timeout=60).ok
+    wait_state(center, "pia", "available")
+    assert center.state("pia")["call"] is None

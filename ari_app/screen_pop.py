@@ -1,0 +1,85 @@
+"""What an agent sees when a call is offered: who calls, from which queue, their recent calls
+and open callbacks, and whether they are a repeat caller (the same number within the
+window), read from PostgreSQL while the agent's phone rings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.models import Call, CallbackRequest
+
+HISTORY = 5
+
+
+async def screen_pop(
+    engine: AsyncEngine,
+    *,
+    call_id: str,
+    caller_number: str | None,
+    caller_name: str | None,
+    queue: str,
+    waited_seconds: float,
+    now: datetime,
+    repeat_window: timedelta,
+) -> dict[str, Any]:
+    pop: dict[str, Any] = {
+        "call_id": call_id,
+        "caller_number": caller_number,
+        "caller_name": caller_name,
+        "queue": queue,
+        "waited_seconds": round(waited_seconds, 1),
+        "recent_calls": [],
+        "open_callbacks": [],
+        "repeat_caller": False,
+    }
+    if not caller_number:
+        return pop
+    async with engine.connect() as connection:
+        calls = (
+            await connection.execute(
+                select(
+                    Call.id,
+                    Call.arrived_at,
+                    Call.queue,
+                    Call.agent,
+                    Call.queue_exit,
+                    Call.outcome,
+                    Call.ivr_path,
+                )
+                .where(Call.caller_number == caller_number, Call.id != call_id)
+                .order_by(Call.arrived_at.desc())
+                .limit(HISTORY)
+            )
+        ).all()
+        callbacks = (
+            await connection.execute(
+                select(CallbackRequest.id, CallbackRequest.requested_at, CallbackRequest.queue)
+                .where(
+                    CallbackRequest.number == caller_number,
+                    CallbackRequest.status == "pending",
+                )
+                .order_by(CallbackRequest.requested_at)
+            )
+        ).all()
+    pop["recent_calls"] = [
+        {
+            "call_id": str(c.id),
+            "arrived_at": c.arrived_at.isoformat(),
+            "queue": c.queue,
+            "agent": c.agent,
+            "queue_exit": c.queue_exit,
+            "outcome": c.outcome,
+            "ivr_path": c.ivr_path,
+        }
+        for c in calls
+    ]
+    pop["open_callbacks"] = [
+        {"id": str(c.id), "requested_at": c.requested_at.isoformat(), "queue": c.queue}
+        for c in callbacks
+    ]
+    pop["repeat_caller"] = any(now - c.arrived_at <= repeat_window for c in calls)
+    return pop
