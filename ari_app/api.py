@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -38,9 +39,14 @@ def _agent(agent: Agent, call: dict[str, Any] | None = None) -> dict[str, Any]:
 def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token:
+        if token and request.path.startswith("/api/"):
             given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given, f"Bearer {token}"):
+            # An EventSource cannot send headers: the events stream may carry ?token=.
+            query = request.query.get("token", "")
+            if not (
+                hmac.compare_digest(given, f"Bearer {token}")
+                or (query and hmac.compare_digest(query, token))
+            ):
                 return _error(401, "a valid API token is needed (Authorization: Bearer ...)")
         return await handler(request)
 
@@ -138,7 +144,11 @@ def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
             acd.unwatch(name, queue)
         return response
 
+    async def agent_page(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(Path(__file__).parent / "static" / "agent.html")
+
     app = web.Application(middlewares=[auth])
+    app.router.add_get("/agent", agent_page)
     app.router.add_get("/api/state", state)
     app.router.add_get("/api/agents/{name}", one_agent)
     app.router.add_get("/api/agents/{name}/events", agent_events)

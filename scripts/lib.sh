@@ -55,6 +55,11 @@ system_packages() {
   fi
 }
 
+# What only the tests need: the agent page is tested in headless Chromium.
+test_packages() {
+  apt_install chromium chromium-driver
+}
+
 # Start the local PostgreSQL, installing it from Debian's packages if there is none.
 ensure_postgres() {
   # A server already answering (any kind: Debian cluster, container, pg_ctl) is used as is.

@@ -1,0 +1,86 @@
+"""The agent page in headless Chromium: an agent logs in, sees the offered call with the
+screen pop, puts the caller on hold and back, all on a real call through Asterisk."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_acd_calls import (
+    Center,
+    call_in_background,
+    calls,
+    center,  # noqa: F401  (the fixture)
+    wait_state,
+)
+from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if shutil.which("chromium") is None or shutil.which("chromedriver") is None:
+        pytest.fail("headless Chromium is needed: apt-get install -y chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or ""
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
+    driver = webdriver.Chrome(options=options, service=service)
+    yield driver
+    driver.quit()
+
+
+def text(browser: Any, element_id: str) -> str:
+    value: str = browser.find_element("id", element_id).text
+    return value
+
+
+def test_agent_page_follows_a_call_and_holds_it(
+    center: Center,  # noqa: F811
+    browser: Any,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    center.agent("zoe")
+    center.queue("web", ["zoe"])
+    app = center.start("web")
+    center.phone("zoe")
+    port = app.env["SWITCHBOARD_API_PORT"]
+    browser.get(f"http://127.0.0.1:{port}/agent?agent=zoe")
+    wait_until(lambda: text(browser, "state") == "logged out", 10, what="the page")
+    browser.find_element("id", "login").click()
+    wait_until(lambda: text(browser, "state") == "available", 10, what="logged in")
+    assert center.state("zoe")["state"] == "available"
+    caller = "+15558000011"
+    done = call_in_background(center, caller, 7000)
+    wait_until(lambda: text(browser, "state") == "on call", 15, what="the call on the page")
+    assert text(browser, "caller") == caller and text(browser, "queue") == "web"
+    browser.find_element("id", "hold").click()
+    wait_state(center, "zoe", "on_hold", 5)
+    wait_until(lambda: text(browser, "state") == "on hold", 5, what="hold on the page")
+    browser.find_element("id", "unhold").click()
+    wait_state(center, "zoe", "on_call", 5)
+    browser.save_screenshot(str(tmp_path / "agent-page.png"))
+    assert done.result(timeout=60).ok
+    wait_until(lambda: text(browser, "state") == "available", 10, what="the call over")
+    assert not browser.find_element("id", "call").is_displayed()
+    (row,) = calls(database_url, caller, 1)
+    assert row["agent"] == "zoe" and row["hold_count"] == 1
