@@ -373,9 +373,9 @@ class QueueCall:
         visit.ringing.clear()
 
     async def _drop(self, channel_id: str) -> None:
+        self.registry.detach(channel_id, self.call)  # its end is none of this call's business
         with contextlib.suppress(AriNotFound, AriError):
             await self.call.ari.delete(f"/channels/{channel_id}")
-        self.registry.detach(channel_id, self.call)
 
     def _leave(self, visit: QueueVisit, exit_: str, kind: str, **data: Any) -> None:
         now = utcnow()
@@ -465,6 +465,7 @@ class QueueCall:
                 elif (
                     isinstance(event, ChannelDestroyed | StasisEnd)
                     and event.channel.id == talk.agent.channel_id
+                    and not talk.agent_done  # a blind transfer let this agent go already
                 ):
                     if talk.consult is not None and talk.consult_up:
                         # The agent hung up during the consultation: the transfer completes.
