@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from db.acd_store import add_agent, add_member, add_queue
 from db.engine import sync_engine
+from switchboard.cli.main import app as main_app
 from switchboard.pbx.instance import AsteriskInstance
 from switchboard.pbx.ports import free_tcp_udp_port
 from switchboard.sipp.agents import SippAgent
@@ -457,7 +459,15 @@ def test_screen_pop_shows_a_repeat_callers_history(center: Center, database_url:
     center.queue("desk", ["pia"])
     center.start("desk")
     center.phone("pia")
-    center.login("pia")
+    # Operators drive agent states from the CLI, through the running app's API.
+    cli = CliRunner()
+    env = {"SWITCHBOARD_API_PORT": center.app.env["SWITCHBOARD_API_PORT"] if center.app else ""}
+    done = cli.invoke(main_app, ["agents", "login", "pia", "--paused", "briefing"], env=env)
+    assert done.exit_code == 0 and "paused" in done.output, done.output
+    refused = cli.invoke(main_app, ["agents", "logout", "nobody"], env=env)
+    assert refused.exit_code == 1 and "no agent 'nobody'" in refused.output
+    done = cli.invoke(main_app, ["agents", "resume", "pia"], env=env)
+    assert done.exit_code == 0 and "available" in done.output, done.output
     caller = "+15558000010"
     first = call_in_background(center, caller, 1500)
     assert first.result(timeout=60).ok
