@@ -31,6 +31,8 @@ def generate(database_url: str = DEFAULT_DATABASE_URL) -> dict[str, str]:
         "SWITCHBOARD_SIP_PORT": str(_prefer(5060, free_tcp_udp_port)),
         "SWITCHBOARD_RTP_START": str(rtp_start),
         "SWITCHBOARD_RTP_END": str(rtp_end),
+        "SWITCHBOARD_API_PORT": str(_prefer(8095, free_port)),
+        "SWITCHBOARD_API_TOKEN": secrets.token_urlsafe(24),
     }
 
 
