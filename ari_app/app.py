@@ -126,7 +126,7 @@ class Application:
             settings.business_clock_start - utcnow() if settings.business_clock_start else None
         )
         self.agi = FastAgiServer(
-            build_registry(settings.node_id),
+            build_registry(settings.node_id, self.acd),
             settings.agi_host,
             settings.agi_port,
             header_timeout=settings.agi_header_timeout_seconds,

@@ -125,6 +125,51 @@ class SippAgent:
             detail = errors.read_text(errors="replace")[-1500:] if errors.exists() else ""
             raise RuntimeError(f"agent {self.name} could not register: {detail}")
 
+    def dial(self, number: str) -> None:
+        """Place a call from this softphone (a feature code such as *51), answering
+        Asterisk's digest challenge; returns once Asterisk has hung up."""
+        text = (
+            _template("agent_dial.xml")
+            .replace("@@USER@@", escape(self.name))
+            .replace("@@PASSWORD@@", escape(self.secret))
+        )
+        scenario = self.folder / f"{self.name}-dial.xml"
+        scenario.write_text(text, encoding="iso-8859-1")
+        done = subprocess.run(
+            [
+                self._sipp(),
+                f"{self.host}:{self.sip_port}",
+                "-sf",
+                str(scenario),
+                "-s",
+                number,
+                "-m",
+                "1",
+                "-i",
+                self.host,
+                "-p",
+                str(free_tcp_udp_port(self.host)),
+                "-mi",
+                self.host,
+                "-mp",
+                str(free_port()),
+                "-nostdin",
+                "-timeout",
+                "20s",
+                "-timeout_error",
+                "-trace_err",
+                "-error_file",
+                str(self.folder / f"{self.name}-dial.err"),
+            ],
+            capture_output=True,
+            cwd=self.folder,
+            timeout=40,
+        )
+        if done.returncode != 0:
+            errors = self.folder / f"{self.name}-dial.err"
+            detail = errors.read_text(errors="replace")[-1500:] if errors.exists() else ""
+            raise RuntimeError(f"agent {self.name} could not dial {number}: {detail}")
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

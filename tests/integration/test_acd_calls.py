@@ -498,3 +498,29 @@ def test_screen_pop_shows_a_repeat_callers_history(center: Center, database_url:
     assert second.result(timeout=60).ok
     wait_state(center, "pia", "available")
     assert center.state("pia")["call"] is None
+
+
+def test_feature_codes_from_the_agents_own_phone(center: Center, database_url: str) -> None:
+    center.agent("fay")
+    center.queue("codes", ["fay"])
+    center.start("codes")
+    phone = center.phone("fay")
+    phone.dial("*51")
+    assert center.state("fay")["state"] == "available"
+    phone.dial("*53")
+    assert center.state("fay")["state"] == "paused"
+    assert center.state("fay")["pause_reason"] == "feature code"
+    phone.dial("*54")
+    assert center.state("fay")["state"] == "available"
+    phone.dial("*51")  # already logged in: refused, nothing changes
+    assert center.state("fay")["state"] == "available"
+    phone.dial("*52")
+    assert center.state("fay")["state"] == "logged_out"
+    kinds = [
+        r["type"]
+        for r in query(
+            database_url,
+            "SELECT type FROM agent_events WHERE agent = 'fay' ORDER BY occurred_at, id",
+        )
+    ]
+    assert kinds == ["REGISTERED", "AGENTLOGIN", "PAUSE", "UNPAUSE", "AGENTLOGOFF"]
