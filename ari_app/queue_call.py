@@ -29,6 +29,7 @@ from ari_app.client import AriError, AriHttpError, AriNotFound
 from ari_app.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
+    PlaybackFinished,
     StasisEnd,
     StasisStart,
 )
@@ -54,6 +55,8 @@ class QueueVisit:
     position: int
     ringing: dict[str, Ringing] = field(default_factory=dict)  # by channel id
     attempt: int = 0
+    last_announce: datetime | None = None
+    announcing: str | None = None  # the playback id of a position announcement
 
 
 def _ms(since: datetime, now: datetime) -> int:
@@ -122,6 +125,7 @@ class QueueCall:
                 self.acd.leave(self.call_id)
         if connected is None:
             return True
+        await self._stop_announcing(visit)
         try:
             await self._talk(visit, connected)
         except _Rejoin as again:
@@ -211,12 +215,25 @@ class QueueCall:
                 if settings.callback_key and event.digit == settings.callback_key:
                     await self._offer_callback(visit)
                 elif settings.exit_key and event.digit == settings.exit_key:
+                    await self._stop_announcing(visit)
                     await self._cancel_others(visit, now)
                     self._leave(visit, "exitkey", "EXITWITHKEY", key=event.digit)
                     await self.call.hangup()
+            elif isinstance(event, PlaybackFinished) and event.playback.id == visit.announcing:
+                visit.announcing = None
+                visit.last_announce = now  # the next one comes a period after this one ends
             elif isinstance(event, AcdTick):
                 waited = (now - visit.joined).total_seconds()
+                if (
+                    settings.announce_seconds
+                    and not visit.ringing
+                    and visit.announcing is None
+                    and (now - (visit.last_announce or visit.joined)).total_seconds()
+                    >= settings.announce_seconds
+                ):
+                    await self._announce(visit, now)
                 if settings.max_wait_seconds and waited >= settings.max_wait_seconds:
+                    await self._stop_announcing(visit)
                     await self._cancel_others(visit, now)
                     self._leave(visit, "timeout", "EXITWITHTIMEOUT")
                     if settings.overflow_queue:
@@ -225,9 +242,46 @@ class QueueCall:
                             return None
                     await self.call.hangup()
                 if settings.leave_empty and not self.acd.staffed(visit.queue):
+                    await self._stop_announcing(visit)
                     await self._cancel_others(visit, now)
                     self._leave(visit, "leaveempty", "EXITEMPTY")
                     await self.call.hangup()
+
+    async def _announce(self, visit: QueueVisit, now: datetime) -> None:
+        """ "You are next" or "there are N calls waiting ahead of you", and the estimated
+        wait in minutes when known and at least a minute, played to this caller in the
+        holding bridge (the music stops for them meanwhile)."""
+        position = self.acd.position(self.call_id) or visit.position
+        ewt = self.acd.estimated_wait(visit.queue, position)
+        if position <= 1:
+            media = ["sound:queue-youarenext"]
+        else:
+            media = ["sound:queue-thereare", f"number:{position - 1}", "sound:queue-callswaiting"]
+        if ewt is not None and ewt >= 60:
+            media += ["sound:queue-holdtime", f"number:{round(ewt / 60)}", "sound:queue-minutes"]
+        playback = str(uuid.uuid4())
+        try:
+            await self.call.ari.post(
+                f"/channels/{self.call.channel_id}/play/{playback}", media=",".join(media)
+            )
+        except AriError as exc:
+            self.call.log.warning("queue.announce_failed", error=str(exc))
+            return
+        visit.announcing = playback
+        visit.last_announce = now
+        self._event(
+            "ANNOUNCE",
+            now,
+            queue=visit.queue,
+            position=position,
+            ewt_seconds=round(ewt) if ewt is not None else None,
+        )
+
+    async def _stop_announcing(self, visit: QueueVisit) -> None:
+        if visit.announcing is not None:
+            with contextlib.suppress(AriError):
+                await self.call.ari.delete(f"/playbacks/{visit.announcing}")
+            visit.announcing = None
 
     # --- a callback that keeps the caller's place -------------------------------------
 
@@ -237,6 +291,7 @@ class QueueCall:
         now = utcnow()
         self.acd.hold_offers(self.call_id)
         await self._cancel_others(visit, now)
+        await self._stop_announcing(visit)
         caller = self.call.record.caller_number or ""
         key = await self.call.play(
             "sound:vm-tocallback",

@@ -431,23 +431,29 @@ def test_callback_keeps_the_callers_place_and_calls_back(
         forget_acd(database_url)
 
 
-def test_overflow_on_max_wait(center: Center, database_url: str) -> None:
+def test_position_announcements_and_overflow_on_max_wait(center: Center, database_url: str) -> None:
     center.agent("busy")
     center.agent("spare")
     center.queue("spare-queue", ["spare"])
-    center.queue("main", ["busy"], max_wait_seconds=3, overflow_queue="spare-queue")
+    # "You are now first in line..." lasts 5.4 s; the next comes a second after it ends.
+    center.queue(
+        "main", ["busy"], announce_seconds=1, max_wait_seconds=9, overflow_queue="spare-queue"
+    )
     center.start("main")
     center.phone("spare")
     center.login("spare")  # "busy" never logs in: nobody answers in main
     caller = "+15558000009"
-    done = call_in_background(center, caller, 9000)
+    done = call_in_background(center, caller, 12000)
     result = done.result(timeout=60)
     assert result.ok, result.output
     (row,) = calls(database_url, caller, 1)
     steps = events(database_url, row["id"])
     kinds = [e["type"] for e in steps]
+    announcements = [e for e in steps if e["type"] == "ANNOUNCE"]
+    assert len(announcements) == 2, kinds
+    assert all(a["data"]["position"] == 1 and a["data"]["queue"] == "main" for a in announcements)
     timeout = next(e["data"] for e in steps if e["type"] == "EXITWITHTIMEOUT")
-    assert timeout["queue"] == "main" and 2.5 <= timeout["waittime"] <= 4.5
+    assert timeout["queue"] == "main" and 8.5 <= timeout["waittime"] <= 10.5
     entered = [e["data"]["queue"] for e in steps if e["type"] == "ENTERQUEUE"]
     assert entered == ["main", "spare-queue"]
     assert kinds.index("EXITWITHTIMEOUT") < kinds.index("CONNECT")
