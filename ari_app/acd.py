@@ -97,6 +97,7 @@ class QueueSettings:
     leave_empty: bool = False
     exit_key: str | None = None
     callback_key: str | None = None
+    record_calls: bool = False
     overflow_queue: str | None = None
     announce_seconds: float | None = None
     service_level_seconds: float = 20.0
@@ -203,6 +204,7 @@ class AcdRuntime:
                 leave_empty=qrow.leave_empty,
                 exit_key=qrow.exit_key,
                 callback_key=qrow.callback_key,
+                record_calls=qrow.record_calls,
                 overflow_queue=qrow.overflow_queue,
                 announce_seconds=qrow.announce_seconds,
                 service_level_seconds=qrow.service_level_seconds,

@@ -498,6 +498,9 @@ class QueueCall:
             channel=agent.channel_id,
         )
         talk = Talk(visit, agent, bridge, now)
+        settings = self.acd.settings.get(visit.queue)
+        if settings is not None and settings.record_calls and record.recording is None:
+            await self._record(bridge, now)
         try:
             while True:
                 event = await self.call.next_event(timeout=None)
@@ -533,6 +536,22 @@ class QueueCall:
         finally:
             with contextlib.suppress(AriNotFound, AriError):
                 await ari.delete(f"/bridges/{bridge}")
+
+    async def _record(self, bridge: str, now: datetime) -> None:
+        """Record the whole conversation, transfers included (the bridge stays the same);
+        its name goes on the call. A failure to record never stops the call."""
+        name = f"call-{self.call_id}"
+        try:
+            await self.call.ari.post(
+                f"/bridges/{bridge}/record", name=name, format="wav", ifExists="overwrite"
+            )
+        except AriError as exc:
+            self.call.log.warning("queue.recording_failed", error=str(exc))
+            self._event("RECORDINGFAILED", now, error=str(exc)[:200])
+            return
+        self.call.record.recording = name
+        self._save()
+        self._event("RECORDING", now, name=name, format="wav")
 
     def _summary(self, talk: Talk, end: datetime) -> dict[str, Any]:
         return {

@@ -143,6 +143,7 @@ QUEUE_FIELDS = {
     "announce_seconds",
     "widening",
     "service_level_seconds",
+    "record_calls",
 }
 
 

@@ -132,6 +132,9 @@ class Call(Base):
     connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     hold_seconds: Mapped[float | None] = mapped_column()
     hold_count: Mapped[int | None] = mapped_column(Integer)
+    # The conversation's recording: its name among Asterisk's stored recordings (ARI
+    # /recordings/stored/NAME, a .wav in Asterisk's recording folder).
+    recording: Mapped[str | None] = mapped_column(Text)
 
 
 class CallLeg(Base):
@@ -245,6 +248,7 @@ class Queue(Base):
     leave_empty: Mapped[bool] = mapped_column(nullable=False, server_default="false")
     exit_key: Mapped[str | None] = mapped_column(String(1))
     callback_key: Mapped[str | None] = mapped_column(String(1))
+    record_calls: Mapped[bool] = mapped_column(nullable=False, server_default="false")
     overflow_queue: Mapped[str | None] = mapped_column(String(32))
     announce_seconds: Mapped[float | None] = mapped_column()
     widening: Mapped[list[dict[str, Any]]] = mapped_column(

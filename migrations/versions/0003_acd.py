@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("leave_empty", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("exit_key", sa.String(length=1), nullable=True),
         sa.Column("callback_key", sa.String(length=1), nullable=True),
+        sa.Column("record_calls", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("overflow_queue", sa.String(length=32), nullable=True),
         sa.Column("announce_seconds", sa.Double(), nullable=True),
         sa.Column(
@@ -119,6 +120,7 @@ def upgrade() -> None:
     op.add_column("calls", sa.Column("connected_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("calls", sa.Column("hold_seconds", sa.Double(), nullable=True))
     op.add_column("calls", sa.Column("hold_count", sa.Integer(), nullable=True))
+    op.add_column("calls", sa.Column("recording", sa.Text(), nullable=True))
     op.create_index(op.f("ix_calls_agent"), "calls", ["agent"], unique=False)
     op.create_index(op.f("ix_calls_queue"), "calls", ["queue"], unique=False)
     # ### end Alembic commands ###
@@ -136,6 +138,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_calls_queue"), table_name="calls")
     op.drop_index(op.f("ix_calls_agent"), table_name="calls")
     op.drop_column("calls", "hold_count")
+    op.drop_column("calls", "recording")
     op.drop_column("calls", "hold_seconds")
     op.drop_column("calls", "connected_at")
     op.drop_column("calls", "agent")

@@ -66,6 +66,7 @@ class CallRecord:
     connected_at: datetime | None = None
     hold_seconds: float | None = None
     hold_count: int | None = None
+    recording: str | None = None
 
     @property
     def is_live(self) -> bool:
@@ -160,4 +161,5 @@ class CallRecord:
             "connected_at": self.connected_at,
             "hold_seconds": self.hold_seconds,
             "hold_count": self.hold_count,
+            "recording": self.recording,
         }

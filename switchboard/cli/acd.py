@@ -164,6 +164,7 @@ def queues_add(
     callback_key: str | None = typer.Option(
         None, help="A key that asks for a callback, keeping the caller's place."
     ),
+    record: bool | None = typer.Option(None, help="Record every conversation."),
     overflow: str | None = typer.Option(None, help="Queue to send callers to on max wait."),
     announce: float | None = typer.Option(None, help="Announce position every N seconds."),
 ) -> None:
@@ -186,6 +187,7 @@ def queues_add(
                 leave_empty=leave_empty,
                 exit_key=exit_key,
                 callback_key=callback_key,
+                record_calls=record,
                 overflow_queue=overflow,
                 announce_seconds=announce,
             ),
@@ -207,6 +209,7 @@ def queues_set(
     leave_empty: bool | None = typer.Option(None),
     exit_key: str | None = typer.Option(None),
     callback_key: str | None = typer.Option(None),
+    record: bool | None = typer.Option(None),
     overflow: str | None = typer.Option(None),
     announce: float | None = typer.Option(None),
 ) -> None:
@@ -229,6 +232,7 @@ def queues_set(
                 leave_empty=leave_empty,
                 exit_key=exit_key,
                 callback_key=callback_key,
+                record_calls=record,
                 overflow_queue=overflow,
                 announce_seconds=announce,
             ),

@@ -111,7 +111,9 @@ class AsteriskInstance:
         etc = self.host_dir / "etc"
         if etc.exists():
             shutil.rmtree(etc)
-        for sub in ("etc", "run", "log", "log/cdr-custom", "spool", "lib", "cache", "keys"):
+        # spool/recording: where ARI recordings (calls recorded by queues) are stored.
+        subs = ("etc", "run", "log", "log/cdr-custom", "spool", "spool/recording", "lib")
+        for sub in (*subs, "cache", "keys"):
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
         for name, text in render_all(self.params).items():
             path = etc / name

@@ -5,6 +5,7 @@ call events prove who got which call and why."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 import urllib.error
@@ -268,6 +269,15 @@ def call_in_background(
     return future
 
 
+def ari_get(center: Center, path: str) -> Any:
+    p = center.asterisk.params
+    request = urllib.request.Request(f"http://127.0.0.1:{p.http_port}/ari{path}")
+    token = base64.b64encode(f"{p.ari_user}:{p.ari_password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def post(center: Center, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     try:
         return 200, center.api("POST", path, body)
@@ -282,7 +292,7 @@ def wait_state(center: Center, agent: str, state: str, timeout: float = 15) -> N
 def test_hold_and_unhold_are_measured(center: Center, database_url: str) -> None:
     center.agent("hal")
     center.agent("idle")
-    center.queue("care", ["hal"])
+    center.queue("care", ["hal"], record_calls=True)
     center.start("care")
     center.phone("hal")
     center.login("hal", "idle")
@@ -302,6 +312,12 @@ def test_hold_and_unhold_are_measured(center: Center, database_url: str) -> None
     assert result.ok, result.output
     (row,) = calls(database_url, caller, 1)
     assert row["hold_count"] == 1 and 1.8 <= row["hold_seconds"] <= 3.5
+    # The conversation was recorded, hold included, and Asterisk has the file.
+    assert row["recording"] == f"call-{row['id']}", [
+        (e["type"], e["data"]) for e in events(database_url, row["id"]) if "RECORD" in e["type"]
+    ]
+    stored = ari_get(center, f"/recordings/stored/{row['recording']}")
+    assert stored["format"] == "wav"
     steps = events(database_url, row["id"])
     kinds = [e["type"] for e in steps]
     assert kinds.index("CONNECT") < kinds.index("CALLERONHOLD") < kinds.index("CALLEROFFHOLD")
