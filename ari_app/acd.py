@@ -600,6 +600,16 @@ class AcdRuntime:
         agent.offer(now, call_id)
         self._agent_event(agent, "RINGING", now, call_id=call_id)
 
+    def check_supervisor(self, name: str) -> None:
+        """A supervisor can join a call from a registered softphone, when not busy."""
+        agent = self.agents.get(name)
+        if agent is None:
+            raise CommandRefused(404, f"no agent {name!r}")
+        if not agent.registered:
+            raise CommandRefused(409, f"{name!r} has no registered softphone")
+        if agent.busy:
+            raise CommandRefused(409, f"{name!r} is busy ({agent.state})")
+
     async def command(
         self, agent_name: str, action: str, target: str | None = None, attended: bool = False
     ) -> dict[str, Any]:

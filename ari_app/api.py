@@ -108,6 +108,22 @@ def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
             return _error(exc.status, str(exc))
         return web.json_response(result)
 
+    async def supervise(request: web.Request) -> web.Response:
+        """A supervisor joins an agent's current call: {"agent": NAME}."""
+        supervisor = request.match_info["name"]
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, ValueError):
+            return _error(400, "the body is not JSON")
+        agent = body.get("agent") if isinstance(body, dict) else None
+        if not isinstance(agent, str):
+            return _error(400, 'name the agent whose call to join: {"agent": NAME}')
+        try:
+            result = await acd.command(agent, "supervise", target=supervisor)
+        except CommandRefused as exc:
+            return _error(exc.status, str(exc))
+        return web.json_response(result)
+
     async def one_agent(request: web.Request) -> web.Response:
         name = request.match_info["name"]
         try:
@@ -153,6 +169,7 @@ def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
     app.router.add_get("/api/agents/{name}", one_agent)
     app.router.add_get("/api/agents/{name}/events", agent_events)
     app.router.add_post("/api/agents/{name}/call/{action}", call_action)
+    app.router.add_post("/api/supervisors/{name}/join", supervise)
     app.router.add_post("/api/agents/{name}/{action}", agent_action)
     return app
 

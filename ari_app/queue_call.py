@@ -29,6 +29,7 @@ from ari_app.client import AriError, AriHttpError, AriNotFound
 from ari_app.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
+    Event,
     PlaybackFinished,
     StasisEnd,
     StasisStart,
@@ -43,9 +44,10 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class Ringing:
-    agent: str
+    agent: str  # an agent's name, or "number:+..." for an outside party
     channel_id: str
     started: datetime
+    external: bool = False
 
 
 @dataclass
@@ -504,6 +506,8 @@ class QueueCall:
         try:
             while True:
                 event = await self.call.next_event(timeout=None)
+                if await self._supervisor_event(talk, event):
+                    continue
                 if isinstance(event, AcdCommand):
                     await self._command(talk, event)
                 elif isinstance(event, StasisStart) and talk.consult_ringing(event.channel.id):
@@ -534,6 +538,10 @@ class QueueCall:
             await self._caller_gone(talk)
             raise
         finally:
+            if talk.supervisor is not None:
+                if talk.supervisor_up:
+                    self._event("SUPERVISORLEAVE", supervisor=talk.supervisor.agent, end=True)
+                await self._drop(talk.supervisor.channel_id)
             with contextlib.suppress(AriNotFound, AriError):
                 await ari.delete(f"/bridges/{bridge}")
 
@@ -618,6 +626,8 @@ class QueueCall:
             return {"held": False}
         if action == "transfer":
             return await self._transfer(talk, command.target or "", command.attended)
+        if action == "supervise":
+            return await self._supervise(talk, command.target or "")
         if action == "complete":
             if talk.consult is None or not talk.consult_up:
                 raise CommandRefused(409, "no consultation to complete")
@@ -639,6 +649,38 @@ class QueueCall:
             return {"canceled": True}
         raise CommandRefused(404, f"no action {action!r}")
 
+    async def _supervise(self, talk: Talk, supervisor: str) -> dict[str, Any]:
+        """A supervisor joins the conversation from their own softphone (all three hear
+        each other)."""
+        if talk.supervisor is not None:
+            raise CommandRefused(409, "a supervisor is already on this call")
+        if supervisor == talk.agent.agent:
+            raise CommandRefused(400, "the agent is already on the call")
+        self.acd.check_supervisor(supervisor)  # raises CommandRefused
+        leg = await self._ring_direct(supervisor, external=False)
+        talk.supervisor = Ringing(supervisor, leg.channel_id, leg.started, external=True)
+        return {"ringing": supervisor}
+
+    async def _supervisor_event(self, talk: Talk, event: Event | None) -> bool:
+        """Handle the supervisor's leg; True when the event was theirs."""
+        leg = talk.supervisor
+        if leg is None or getattr(getattr(event, "channel", None), "id", None) != leg.channel_id:
+            return False
+        now = utcnow()
+        if isinstance(event, StasisStart) and not talk.supervisor_up:
+            talk.supervisor_up = True
+            await self.call.ari.post(f"/bridges/{talk.bridge}/addChannel", channel=leg.channel_id)
+            self._event("SUPERVISORJOIN", now, supervisor=leg.agent, agent=talk.agent.agent)
+        elif isinstance(event, ChannelDestroyed | StasisEnd):
+            if talk.supervisor_up:
+                self._event("SUPERVISORLEAVE", now, supervisor=leg.agent)
+            else:
+                self._event("RINGNOANSWER", now, agent=leg.agent, supervisor=True)
+            self.registry.detach(leg.channel_id, self.call)
+            talk.supervisor = None
+            talk.supervisor_up = False
+        return True
+
     async def _hold(self, talk: Talk) -> None:
         ari = self.call.ari
         settings = self.acd.settings.get(talk.visit.queue)
@@ -650,7 +692,8 @@ class QueueCall:
             )
         now = utcnow()
         talk.held_since = now
-        self.acd.hold(talk.agent.agent, True)
+        if not talk.agent.external:
+            self.acd.hold(talk.agent.agent, True)
         record = self.call.record
         record.hold_count = (record.hold_count or 0) + 1
         self._save()
@@ -663,8 +706,9 @@ class QueueCall:
         await ari.post(f"/bridges/{talk.bridge}/addChannel", channel=self.call.channel_id)
         now = utcnow()
         held = self._close_hold(talk, now)
-        with contextlib.suppress(AgentStateError):
-            self.acd.hold(talk.agent.agent, False)
+        if not talk.agent.external:
+            with contextlib.suppress(AgentStateError, KeyError):
+                self.acd.hold(talk.agent.agent, False)
         self._save()
         self._event("CALLEROFFHOLD", now, queue=talk.visit.queue, agent=talk.agent.agent, held=held)
 
@@ -704,11 +748,38 @@ class QueueCall:
                 self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
                 await self._drop(talk.agent.channel_id)
             return {"ringing": name, "attended": attended}
-        raise CommandRefused(400, f"unknown transfer target {target!r} (queue:NAME or agent:NAME)")
+        if kind == "number":
+            number = name.strip()
+            if not (number.lstrip("+").isdigit() and 3 <= len(number.lstrip("+")) <= 20):
+                raise CommandRefused(400, f"{number!r} is not a phone number")
+            if not self.acd.outbound_uri:
+                raise CommandRefused(
+                    409, "no outbound trunk is configured (SWITCHBOARD_OUTBOUND_URI)"
+                )
+            if talk.consult is not None:
+                raise CommandRefused(409, "a consultation is already going on")
+            if talk.held_since is None:
+                await self._hold(talk)
+            talk.consult = await self._ring_direct(
+                target, endpoint=f"PJSIP/{number}@trunk-out", external=True
+            )
+            talk.attended = attended
+            if not attended:
+                self._event("BLINDTRANSFER", target=target, **self._summary(talk, utcnow()))
+                talk.agent_done = True
+                self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+                await self._drop(talk.agent.channel_id)
+            return {"ringing": target, "attended": attended}
+        raise CommandRefused(
+            400, f"unknown transfer target {target!r} (agent:NAME, queue:NAME or number:+...)"
+        )
 
-    async def _ring_direct(self, agent: str) -> Ringing:
+    async def _ring_direct(
+        self, agent: str, endpoint: str | None = None, external: bool = False
+    ) -> Ringing:
         self._direct += 1
-        channel_id = f"{self.call_id}-{agent}-t{self._direct}"
+        label = "ext" if external else agent
+        channel_id = f"{self.call_id}-{label}-t{self._direct}"
         self.registry.attach(channel_id, self.call)
         record = self.call.record
         now = utcnow()
@@ -716,7 +787,7 @@ class QueueCall:
             await self.call.ari.post(
                 "/channels",
                 body={"variables": {"SB_CALL_ID": self.call_id}},
-                endpoint=f"PJSIP/{agent}",
+                endpoint=endpoint or f"PJSIP/{agent}",
                 app=self.call.ari.app,
                 appArgs=f"agent,{self.call_id}",
                 channelId=channel_id,
@@ -725,16 +796,19 @@ class QueueCall:
             )
         except AriError as exc:
             self.registry.detach(channel_id, self.call)
-            self.acd.withdraw(self.call_id, agent)
+            if not external:
+                self.acd.withdraw(self.call_id, agent)
             raise CommandRefused(502, f"could not ring {agent}: {exc}") from None
         self._event("RINGING", now, agent=agent, channel=channel_id, transfer=True)
-        return Ringing(agent, channel_id, now)
+        return Ringing(agent, channel_id, now, external=external)
 
     async def _consult_answered(self, talk: Talk) -> None:
         leg = talk.consult
         assert leg is not None
         now = utcnow()
-        if not self.acd.answered(self.call_id, leg.agent, talk.visit.queue, self.call.deliver):
+        if not leg.external and not self.acd.answered(
+            self.call_id, leg.agent, talk.visit.queue, self.call.deliver
+        ):
             await self._drop(leg.channel_id)
             talk.consult = None
             await self._unhold(talk)
@@ -817,6 +891,8 @@ class Talk:
     consult_up: bool = False
     attended: bool = False
     agent_done: bool = False
+    supervisor: Ringing | None = None
+    supervisor_up: bool = False
 
     def consult_ringing(self, channel_id: str) -> bool:
         return (

@@ -546,3 +546,101 @@ def test_feature_codes_from_the_agents_own_phone(center: Center, database_url: s
         )
     ]
     assert kinds == ["REGISTERED", "AGENTLOGIN", "PAUSE", "UNPAUSE", "AGENTLOGOFF"]
+
+
+def test_supervisor_joins_and_transfer_to_an_outside_number(
+    app_factory: AppFactory, asterisk: AsteriskInstance, database_url: str, tmp_path: Path
+) -> None:
+    forget_acd(database_url)
+    outside = SippAgent("outside", "", asterisk.params.sip_port, ring_ms=200)
+    outside.port = free_tcp_udp_port("127.0.0.1")
+    center = Center(app_factory, asterisk, database_url, tmp_path)
+    center.outbound_uri = f"sip:127.0.0.1:{outside.port}"
+    try:
+        outside.start(register=False)
+        center.agent("kim")
+        center.agent("sam")  # the supervisor
+        center.queue("sales2", ["kim"])
+        center.start("sales2")
+        center.phone("kim")
+        center.phone("sam")
+        center.login("kim")
+        caller = "+15558000012"
+        done = call_in_background(center, caller, 9000)
+        wait_state(center, "kim", "on_call")
+        status, answer = post(center, "/api/supervisors/nobody/join", {"agent": "kim"})
+        assert status == 404
+        assert post(center, "/api/supervisors/sam/join", {"agent": "kim"}) == (
+            200,
+            {"ringing": "sam"},
+        )
+        wait_until(
+            lambda: "SUPERVISORJOIN" in kinds_of(database_url, caller), 10, what="supervisor"
+        )
+        status, answer = post(center, "/api/agents/kim/call/transfer", {"target": "number:12x"})
+        assert status == 400 and "not a phone number" in answer["error"]
+        status, answer = post(
+            center, "/api/agents/kim/call/transfer", {"target": "number:+15550001111"}
+        )
+        assert status == 200, answer
+        wait_state(center, "kim", "available")
+        result = done.result(timeout=60)
+        assert result.ok, " ".join(kinds_of(database_url, caller))
+        (row,) = calls(database_url, caller, 1)
+        steps = events(database_url, row["id"])
+        kinds = [e["type"] for e in steps]
+        assert kinds.index("SUPERVISORJOIN") < kinds.index("BLINDTRANSFER")
+        blind = next(e["data"] for e in steps if e["type"] == "BLINDTRANSFER")
+        assert blind["target"] == "number:+15550001111" and blind["agent"] == "kim"
+        # The outside party answered and talked to the caller until the caller hung up.
+        connects = [e["data"] for e in steps if e["type"] == "CONNECT"]
+        assert connects[-1]["agent"] == "number:+15550001111"
+        assert "SUPERVISORLEAVE" in kinds
+    finally:
+        outside.stop()
+        center.close()
+        forget_acd(database_url)
+
+
+def kinds_of(database_url: str, caller: str) -> list[str]:
+    rows = query(
+        database_url,
+        "SELECT e.type FROM call_events e JOIN calls c ON c.id = e.call_id "
+        "WHERE c.caller_number = %s ORDER BY e.occurred_at, e.id",
+        caller,
+    )
+    return [r["type"] for r in rows]
+
+
+def test_empty_queue_and_unregistered_phone_never_leave_a_caller_in_silence(
+    center: Center, database_url: str
+) -> None:
+    center.agent("ghost")  # logged in, but no softphone registered
+    center.queue("nobody", [])
+    center.queue("phantom", ["ghost"])
+    center.start("nobody")
+    center.login("ghost")
+    assert center.state("ghost")["registered"] is False
+    # A queue without members refuses the caller: the flow's on_unavailable plays and hangs up.
+    caller = "+15558000013"
+    done = call_in_background(center, caller, 0)
+    assert done.result(timeout=60).ok
+    (row,) = calls(database_url, caller, 1)
+    steps = events(database_url, row["id"])
+    refused = next(e["data"] for e in steps if e["type"] == "JOINREFUSED")
+    assert refused["reason"] == "joinempty" and refused["queue"] == "nobody"
+    assert row["ivr_path"] == ["to_queue", "sorry"] and row["hangup_party"] == "system"
+    # A member whose phone is not registered is never rung.
+    assert center.app is not None
+    flows = center.tmp / "flows" / "front.yaml"
+    flows.write_text(FLOW % "phantom")
+    center.app.wait_for("ivr.flows_loaded", 10, 2)
+    caller = "+15558000014"
+    done = call_in_background(center, caller, 3000)
+    assert done.result(timeout=60).ok
+    (row,) = calls(database_url, caller, 1)
+    assert row["queue"] == "phantom" and row["queue_exit"] == "abandoned"
+    rung = query(
+        database_url, "SELECT 1 FROM agent_events WHERE agent = 'ghost' AND type = 'RINGING'"
+    )
+    assert rung == []
