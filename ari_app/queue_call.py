@@ -59,6 +59,7 @@ class QueueVisit:
     attempt: int = 0
     last_announce: datetime | None = None
     announcing: str | None = None  # the playback id of a position announcement
+    callback_offered: bool = False
 
 
 def _ms(since: datetime, now: datetime) -> int:
@@ -237,6 +238,12 @@ class QueueCall:
                 if settings.max_wait_seconds and waited >= settings.max_wait_seconds:
                     await self._stop_announcing(visit)
                     await self._cancel_others(visit, now)
+                    if settings.callback_key and not visit.callback_offered:
+                        # Before giving up on the wait: offer to call back (keeping the
+                        # place); declined, the caller moves on as the queue says.
+                        visit.callback_offered = True
+                        self._event("CALLBACKOFFER", now, queue=visit.queue, reason="max_wait")
+                        await self._offer_callback(visit)
                     self._leave(visit, "timeout", "EXITWITHTIMEOUT")
                     if settings.overflow_queue:
                         self.acd.leave(self.call_id)

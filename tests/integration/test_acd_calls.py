@@ -644,3 +644,39 @@ def test_empty_queue_and_unregistered_phone_never_leave_a_caller_in_silence(
         database_url, "SELECT 1 FROM agent_events WHERE agent = 'ghost' AND type = 'RINGING'"
     )
     assert rung == []
+
+
+def test_full_queue_refuses_and_a_key_leaves_it(center: Center, database_url: str) -> None:
+    center.agent("off")  # never logs in: nobody answers
+    center.queue("small", ["off"], max_callers=1, exit_key="0")
+    center.start("small")
+    first, second = "+15558000015", "+15558000016"
+    waiting = call_in_background(center, first, 0, keys=((4000, "0"),))
+    time.sleep(1.5)
+    refused = call_in_background(center, second, 0)
+    assert refused.result(timeout=60).ok
+    (row,) = calls(database_url, second, 1)
+    reason = next(e["data"] for e in events(database_url, row["id"]) if e["type"] == "JOINREFUSED")
+    assert reason["reason"] == "full" and row["ivr_path"] == ["to_queue", "sorry"]
+    assert waiting.result(timeout=60).ok
+    (row,) = calls(database_url, first, 1)
+    assert row["queue_exit"] == "exitkey" and row["hangup_party"] == "system"
+    left = next(e["data"] for e in events(database_url, row["id"]) if e["type"] == "EXITWITHKEY")
+    assert left["key"] == "0" and 3.0 <= left["waittime"] <= 5.5
+
+
+def test_max_wait_offers_a_callback_first(center: Center, database_url: str) -> None:
+    center.agent("late")  # never logs in
+    center.queue("busyline", ["late"], max_wait_seconds=2, callback_key="*")
+    center.start("busyline")
+    caller = "+15558000017"
+    # At the maximum wait the caller is offered a callback, and takes it with 1.
+    done = call_in_background(center, caller, 0, keys=((4000, "1"),))
+    assert done.result(timeout=60).ok
+    (row,) = calls(database_url, caller, 1)
+    kinds = [e["type"] for e in events(database_url, row["id"])]
+    assert kinds.index("CALLBACKOFFER") < kinds.index("CALLBACK")
+    assert "EXITWITHTIMEOUT" not in kinds and "ABANDON" not in kinds
+    assert row["queue_exit"] == "callback"
+    pending = query(database_url, "SELECT status FROM callback_requests WHERE number = %s", caller)
+    assert pending == [{"status": "pending"}]
