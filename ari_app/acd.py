@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,11 @@ from switchboard.acd.routing import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+# The channels we make for agents: "<call id>-<agent>-<n>" (offers, transfers) and
+# "cba-<request>-..." (callbacks). Any other channel on an agent's phone is their own call.
+OUR_CHANNEL = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-|cba?-)")
 
 
 def utcnow() -> datetime:
@@ -306,14 +312,23 @@ class AcdRuntime:
         except AriError as exc:
             log.debug("acd.endpoints_unknown", error=str(exc))
             return
-        online = {
-            str(e.get("resource")): e.get("state") == "online"
-            for e in endpoints
-            if isinstance(e, dict)
-        }
+        online: dict[str, bool] = {}
+        channels: dict[str, bool] = {}
+        for e in endpoints:
+            if isinstance(e, dict):
+                online[str(e.get("resource"))] = e.get("state") == "online"
+                channels[str(e.get("resource"))] = any(
+                    not OUR_CHANNEL.match(str(c)) for c in e.get("channel_ids") or ()
+                )
         now = utcnow()
         for name, agent in self.agents.items():
             self._registration(agent, online.get(name, False), now)
+            # A channel on the phone while we are not offering or connecting a call: the
+            # agent is on a call of their own, and gets no offer until it ends.
+            busy = channels.get(name, False) and not agent.busy
+            if busy != agent.phone_busy:
+                agent.phone_busy = busy
+                self._agent_event(agent, "PHONEBUSY" if busy else "PHONEFREE", now)
         self.kick()
 
     def on_event(self, event: Event) -> None:

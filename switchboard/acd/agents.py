@@ -50,6 +50,7 @@ class Agent:
     since: datetime | None = None
     pause_reason: str | None = None
     registered: bool = True  # the softphone's registration, from Asterisk
+    phone_busy: bool = False  # the softphone is on a call that is not one of ours
     idle_since: datetime | None = None  # end of the last call (or login): longest idle
     wrap_up_until: datetime | None = None
     missed_in_a_row: int = 0  # offers not answered since the last answered one
@@ -62,7 +63,7 @@ class Agent:
         return self.state in BUSY
 
     def can_take_calls(self, now: datetime) -> bool:
-        if not self.registered:
+        if not self.registered or self.phone_busy:
             return False
         if self.state is S.AVAILABLE:
             return True

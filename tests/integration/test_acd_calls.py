@@ -542,7 +542,8 @@ def test_feature_codes_from_the_agents_own_phone(center: Center, database_url: s
         r["type"]
         for r in query(
             database_url,
-            "SELECT type FROM agent_events WHERE agent = 'fay' ORDER BY occurred_at, id",
+            "SELECT type FROM agent_events WHERE agent = 'fay' "
+            "AND type NOT IN ('PHONEBUSY', 'PHONEFREE') ORDER BY occurred_at, id",
         )
     ]
     assert kinds == ["REGISTERED", "AGENTLOGIN", "PAUSE", "UNPAUSE", "AGENTLOGOFF"]
@@ -680,3 +681,41 @@ def test_max_wait_offers_a_callback_first(center: Center, database_url: str) -> 
     assert row["queue_exit"] == "callback"
     pending = query(database_url, "SELECT status FROM callback_requests WHERE number = %s", caller)
     assert pending == [{"status": "pending"}]
+
+
+def test_an_agent_on_a_call_of_their_own_gets_no_offer(center: Center, database_url: str) -> None:
+    center.agent("own")
+    center.queue("direct", ["own"])
+    center.start("direct")
+    center.phone("own")
+    center.login("own")
+    # Someone rings the agent's phone directly (not through a queue), and she answers.
+    p = center.asterisk.params
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{p.http_port}/ari/channels?endpoint=PJSIP/own"
+        "&context=switchboard-selftest&extension=hold&priority=1&channelId=personal-call",
+        method="POST",
+    )
+    token = base64.b64encode(f"{p.ari_user}:{p.ari_password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    urllib.request.urlopen(request, timeout=10).close()
+    wait_until(
+        lambda: query(
+            database_url, "SELECT 1 FROM agent_events WHERE agent = 'own' AND type = 'PHONEBUSY'"
+        ),
+        10,
+        what="the phone seen busy",
+    )
+    caller = "+15558000018"
+    done = call_in_background(center, caller, 6000)
+    time.sleep(3)
+    assert center.state("own")["state"] == "available"  # not offered while on her own call
+    hang_up = urllib.request.Request(
+        f"http://127.0.0.1:{p.http_port}/ari/channels/personal-call", method="DELETE"
+    )
+    hang_up.add_header("Authorization", f"Basic {token}")
+    urllib.request.urlopen(hang_up, timeout=10).close()
+    wait_state(center, "own", "on_call", 10)  # free again: the waiting caller gets her
+    assert done.result(timeout=60).ok
+    (row,) = calls(database_url, caller, 1)
+    assert row["agent"] == "own" and (row["connected_at"] - row["queued_at"]).total_seconds() > 3
