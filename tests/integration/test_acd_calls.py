@@ -719,3 +719,36 @@ def test_an_agent_on_a_call_of_their_own_gets_no_offer(center: Center, database_
     assert done.result(timeout=60).ok
     (row,) = calls(database_url, caller, 1)
     assert row["agent"] == "own" and (row["connected_at"] - row["queued_at"]).total_seconds() > 3
+
+
+def test_provisioning_from_the_cli(database_url: str) -> None:
+    forget_acd(database_url)
+    cli = CliRunner()
+    env = {"DATABASE_URL": database_url}
+
+    def run(*args: str) -> Any:
+        return cli.invoke(main_app, list(args), env=env)
+
+    added = run("agents", "add", "lea", "--name", "Léa Dupont", "--skill", "french=90")
+    assert added.exit_code == 0 and "password" in added.output, added.output
+    secret = query(database_url, "SELECT sip_secret FROM agents WHERE name = 'lea'")[0]
+    assert len(secret["sip_secret"]) >= 20 and secret["sip_secret"] in added.output
+    assert run("agents", "add", "lea").exit_code == 1
+    assert "already exists" in run("agents", "add", "lea").output
+    assert run("agents", "add", "Bad Name").exit_code == 1
+    assert "level is a whole number" in run("agents", "add", "x1", "--skill", "french=200").output
+    made = run("queues", "add", "fr", "--strategy", "skills", "--wrap-up", "5", "--record")
+    assert made.exit_code == 0, made.output
+    assert "one of ringall" in run("queues", "add", "q2", "--strategy", "nope").output
+    assert run("queues", "add-member", "fr", "lea", "--penalty", "1").exit_code == 0
+    assert "no agent 'ghost'" in run("queues", "add-member", "fr", "ghost").output
+    assert "cannot overflow into itself" in run("queues", "set", "fr", "--overflow", "fr").output
+    listed = run("queues", "list")
+    assert "fr" in listed.output and "lea(1)" in listed.output and "skills" in listed.output
+    agents = run("agents", "list")
+    assert "lea" in agents.output and "french=90" in agents.output and "fr" in agents.output
+    row = query(database_url, "SELECT strategy, wrap_up_seconds, record_calls FROM queues")[0]
+    assert row == {"strategy": "skills", "wrap_up_seconds": 5.0, "record_calls": True}
+    assert run("agents", "remove", "lea").exit_code == 0
+    assert query(database_url, "SELECT * FROM queue_members") == []
+    forget_acd(database_url)
