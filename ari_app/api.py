@@ -36,6 +36,19 @@ def _agent(agent: Agent, call: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
+async def _body(request: web.Request) -> dict[str, Any] | web.Response:
+    """The request's JSON object (empty without a body), or the 400 answer to send."""
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, ValueError):
+        return _error(400, "the body is not JSON")
+    if not isinstance(body, dict):
+        return _error(400, "the body is a JSON object")
+    return body
+
+
 def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -56,14 +69,9 @@ def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
     async def agent_action(request: web.Request) -> web.Response:
         name = request.match_info["name"]
         action = request.match_info["action"]
-        body: dict[str, Any] = {}
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, ValueError):
-                return _error(400, "the body is not JSON")
-            if not isinstance(body, dict):
-                return _error(400, "the body is a JSON object")
+        body = await _body(request)
+        if isinstance(body, web.Response):
+            return body
         reason = body.get("reason")
         if reason is not None and not isinstance(reason, str):
             return _error(400, "reason is text")
@@ -89,14 +97,9 @@ def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
         cancel: on the agent's current call."""
         name = request.match_info["name"]
         action = request.match_info["action"]
-        body: dict[str, Any] = {}
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, ValueError):
-                return _error(400, "the body is not JSON")
-            if not isinstance(body, dict):
-                return _error(400, "the body is a JSON object")
+        body = await _body(request)
+        if isinstance(body, web.Response):
+            return body
         target = body.get("target")
         if action == "transfer" and not isinstance(target, str):
             return _error(400, "a transfer needs a target: agent:NAME or queue:NAME")

@@ -743,17 +743,7 @@ class QueueCall:
             if talk.consult is not None:
                 raise CommandRefused(409, "a consultation is already going on")
             self.acd.direct_offer(self.call_id, name)  # raises CommandRefused
-            if talk.held_since is None:
-                await self._hold(talk)
-            talk.consult = await self._ring_direct(name)
-            talk.attended = attended
-            if not attended:
-                # Blind: the first agent is done now; the caller hears music until the new
-                # agent answers.
-                self._event("BLINDTRANSFER", target=target, **self._summary(talk, utcnow()))
-                talk.agent_done = True
-                self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
-                await self._drop(talk.agent.channel_id)
+            await self._ring_transfer(talk, target, attended, name)
             return {"ringing": name, "attended": attended}
         if kind == "number":
             number = name.strip()
@@ -765,21 +755,35 @@ class QueueCall:
                 )
             if talk.consult is not None:
                 raise CommandRefused(409, "a consultation is already going on")
-            if talk.held_since is None:
-                await self._hold(talk)
-            talk.consult = await self._ring_direct(
-                target, endpoint=f"PJSIP/{number}@trunk-out", external=True
+            await self._ring_transfer(
+                talk, target, attended, target, endpoint=f"PJSIP/{number}@trunk-out"
             )
-            talk.attended = attended
-            if not attended:
-                self._event("BLINDTRANSFER", target=target, **self._summary(talk, utcnow()))
-                talk.agent_done = True
-                self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
-                await self._drop(talk.agent.channel_id)
             return {"ringing": target, "attended": attended}
         raise CommandRefused(
             400, f"unknown transfer target {target!r} (agent:NAME, queue:NAME or number:+...)"
         )
+
+    async def _ring_transfer(
+        self,
+        talk: Talk,
+        target: str,
+        attended: bool,
+        who: str,
+        endpoint: str | None = None,
+    ) -> None:
+        """Ring the transfer's target with the caller on hold. Blind: the first agent is
+        done at once, and the caller hears music until the target answers."""
+        if talk.held_since is None:
+            await self._hold(talk)
+        talk.consult = await self._ring_direct(
+            who, endpoint=endpoint, external=endpoint is not None
+        )
+        talk.attended = attended
+        if not attended:
+            self._event("BLINDTRANSFER", target=target, **self._summary(talk, utcnow()))
+            talk.agent_done = True
+            self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+            await self._drop(talk.agent.channel_id)
 
     async def _ring_direct(
         self, agent: str, endpoint: str | None = None, external: bool = False

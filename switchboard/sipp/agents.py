@@ -94,36 +94,7 @@ class SippAgent:
             .replace("@@CONTACT_PORT@@", str(self.port))
             .replace("@@EXPIRES@@", str(expires))
         )
-        scenario = self.folder / f"{self.name}-register.xml"
-        scenario.write_text(text, encoding="iso-8859-1")
-        done = subprocess.run(
-            [
-                self._sipp(),
-                f"{self.host}:{self.sip_port}",
-                "-sf",
-                str(scenario),
-                "-m",
-                "1",
-                "-i",
-                self.host,
-                "-p",
-                str(free_tcp_udp_port(self.host)),
-                "-nostdin",
-                "-timeout",
-                "10s",
-                "-timeout_error",
-                "-trace_err",
-                "-error_file",
-                str(self.folder / f"{self.name}-register.err"),
-            ],
-            capture_output=True,
-            cwd=self.folder,
-            timeout=30,
-        )
-        if done.returncode != 0:
-            errors = self.folder / f"{self.name}-register.err"
-            detail = errors.read_text(errors="replace")[-1500:] if errors.exists() else ""
-            raise RuntimeError(f"agent {self.name} could not register: {detail}")
+        self._client("register", text, [], "could not register")
 
     def dial(self, number: str) -> None:
         """Place a call from this softphone (a feature code such as *51), answering
@@ -133,42 +104,42 @@ class SippAgent:
             .replace("@@USER@@", escape(self.name))
             .replace("@@PASSWORD@@", escape(self.secret))
         )
-        scenario = self.folder / f"{self.name}-dial.xml"
+        media = ["-s", number, "-mi", self.host, "-mp", str(free_port())]
+        self._client("dial", text, media, f"could not dial {number}")
+
+    def _client(self, what: str, text: str, extra: list[str], failure: str) -> None:
+        """Run one sipp client scenario to its end from a port of its own."""
+        scenario = self.folder / f"{self.name}-{what}.xml"
         scenario.write_text(text, encoding="iso-8859-1")
+        errors = self.folder / f"{self.name}-{what}.err"
         done = subprocess.run(
             [
                 self._sipp(),
                 f"{self.host}:{self.sip_port}",
                 "-sf",
                 str(scenario),
-                "-s",
-                number,
                 "-m",
                 "1",
                 "-i",
                 self.host,
                 "-p",
                 str(free_tcp_udp_port(self.host)),
-                "-mi",
-                self.host,
-                "-mp",
-                str(free_port()),
+                *extra,
                 "-nostdin",
                 "-timeout",
                 "20s",
                 "-timeout_error",
                 "-trace_err",
                 "-error_file",
-                str(self.folder / f"{self.name}-dial.err"),
+                str(errors),
             ],
             capture_output=True,
             cwd=self.folder,
             timeout=40,
         )
         if done.returncode != 0:
-            errors = self.folder / f"{self.name}-dial.err"
             detail = errors.read_text(errors="replace")[-1500:] if errors.exists() else ""
-            raise RuntimeError(f"agent {self.name} could not dial {number}: {detail}")
+            raise RuntimeError(f"agent {self.name} {failure}: {detail}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
