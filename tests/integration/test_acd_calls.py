@@ -567,7 +567,7 @@ def test_supervisor_joins_and_transfer_to_an_outside_number(
         center.phone("sam")
         center.login("kim")
         caller = "+15558000012"
-        done = call_in_background(center, caller, 9000)
+        done = call_in_background(center, caller, 15000)
         wait_state(center, "kim", "on_call")
         status, answer = post(center, "/api/supervisors/nobody/join", {"agent": "kim"})
         assert status == 404
@@ -585,6 +585,11 @@ def test_supervisor_joins_and_transfer_to_an_outside_number(
         )
         assert status == 200, answer
         wait_state(center, "kim", "available")
+        wait_until(
+            lambda: kinds_of(database_url, caller).count("CONNECT") >= 2,
+            15,
+            what="the outside party answering",
+        )
         result = done.result(timeout=60)
         assert result.ok, " ".join(kinds_of(database_url, caller))
         (row,) = calls(database_url, caller, 1)
