@@ -282,7 +282,26 @@ class AcdRuntime:
         self._pushed.add(name)
 
     async def _push_trunk(self, uri: str) -> None:
-        """The outbound trunk customers are called through (callbacks)."""
+        """The outbound trunk customers are called through (callbacks, transfers out).
+        An AOR's contacts add up rather than replace each other: one with another contact
+        (an earlier setting) is removed first."""
+        path = "/asterisk/config/dynamic/res_pjsip/aor/trunk-out"
+        try:
+            fields = await self.ari.get(path)
+        except AriNotFound:
+            fields = None
+        if isinstance(fields, list):
+            contact = next(
+                (
+                    f.get("value")
+                    for f in fields
+                    if isinstance(f, dict) and f.get("attribute") == "contact"
+                ),
+                None,
+            )
+            if contact != uri:
+                with contextlib.suppress(AriNotFound):
+                    await self.ari.delete(path)
         objects: list[tuple[str, dict[str, str]]] = [
             ("aor", {"contact": uri}),
             (
