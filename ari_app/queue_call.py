@@ -383,25 +383,37 @@ class QueueCall:
         await self.call.play("sound:auth-thankyou")
         await self.call.hangup()
 
-    async def _ring(self, visit: QueueVisit, agent: str, timeout: float) -> None:
-        channel_id = f"{self.call_id}-{agent}-{visit.attempt}"
-        self.registry.attach(channel_id, self.call)
+    async def _originate(
+        self, channel_id: str, endpoint: str, timeout: float, variables: dict[str, str]
+    ) -> None:
+        """Ring a leg of this call (an agent, a supervisor, an outside number) into our app,
+        showing the caller's number; its events come to this call's handler. Raises
+        AriError when it cannot be placed (and then forgets it)."""
         record = self.call.record
-        now = utcnow()
+        self.registry.attach(channel_id, self.call)
         try:
             await self.call.ari.post(
                 "/channels",
-                body={"variables": {"SB_CALL_ID": self.call_id, "SB_QUEUE": visit.queue}},
-                endpoint=f"PJSIP/{agent}",
+                body={"variables": {"SB_CALL_ID": self.call_id, **variables}},
+                endpoint=endpoint,
                 app=self.call.ari.app,
                 appArgs=f"agent,{self.call_id}",
                 channelId=channel_id,
                 callerId=f'"{record.caller_name or ""}" <{record.caller_number or ""}>',
                 timeout=max(1, round(timeout)),
             )
+        except AriError:
+            self.registry.detach(channel_id, self.call)
+            raise
+
+    async def _ring(self, visit: QueueVisit, agent: str, timeout: float) -> None:
+        channel_id = f"{self.call_id}-{agent}-{visit.attempt}"
+        record = self.call.record
+        now = utcnow()
+        try:
+            await self._originate(channel_id, f"PJSIP/{agent}", timeout, {"SB_QUEUE": visit.queue})
         except AriError as exc:
             # The phone cannot be reached at all (not registered, unknown): not a ring.
-            self.registry.detach(channel_id, self.call)
             self.acd.rang_out(self.call_id, agent, visit.queue)
             self._event("RINGFAILED", now, queue=visit.queue, agent=agent, error=str(exc)[:200])
             return
@@ -791,22 +803,10 @@ class QueueCall:
         self._direct += 1
         label = "ext" if external else agent
         channel_id = f"{self.call_id}-{label}-t{self._direct}"
-        self.registry.attach(channel_id, self.call)
-        record = self.call.record
         now = utcnow()
         try:
-            await self.call.ari.post(
-                "/channels",
-                body={"variables": {"SB_CALL_ID": self.call_id}},
-                endpoint=endpoint or f"PJSIP/{agent}",
-                app=self.call.ari.app,
-                appArgs=f"agent,{self.call_id}",
-                channelId=channel_id,
-                callerId=f'"{record.caller_name or ""}" <{record.caller_number or ""}>',
-                timeout=30,
-            )
+            await self._originate(channel_id, endpoint or f"PJSIP/{agent}", 30, {})
         except AriError as exc:
-            self.registry.detach(channel_id, self.call)
             if not external:
                 self.acd.withdraw(self.call_id, agent)
             raise CommandRefused(502, f"could not ring {agent}: {exc}") from None

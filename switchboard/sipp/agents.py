@@ -12,6 +12,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from switchboard.pbx.ports import free_port, free_tcp_udp_port
+from switchboard.sipp.scenario import WAIT_FOR_BYE
 
 
 def _template(name: str) -> str:
@@ -47,7 +48,7 @@ class SippAgent:
             text = _template("agent_ignore.xml")
         else:
             ending = (
-                WAIT_FOR_BYE
+                WAIT_FOR_BYE.replace("@@TIMEOUT@@", str(self.talk_timeout_ms))
                 if self.hang_up_after_ms is None
                 else HANG_UP.replace("@@TALK_MS@@", str(self.hang_up_after_ms))
             )
@@ -56,7 +57,6 @@ class SippAgent:
                 .replace("@@ENDING@@", ending)
                 .replace("@@CAPTURE@@", "" if self.hang_up_after_ms is None else CAPTURE)
                 .replace("@@RING_MS@@", str(self.ring_ms))
-                .replace("@@TALK_TIMEOUT_MS@@", str(self.talk_timeout_ms))
             )
         scenario = self.folder / f"{self.name}-uas.xml"
         scenario.write_text(text, encoding="iso-8859-1")
@@ -151,20 +151,6 @@ class SippAgent:
                 self.process.wait()
         self.process = None
 
-
-WAIT_FOR_BYE = """  <recv request="BYE" timeout="@@TALK_TIMEOUT_MS@@"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-    ]]>
-  </send>"""
 
 # What the softphone must remember of the INVITE to hang up itself (sipp refuses a scenario
 # that captures variables it never uses, so this goes in only with HANG_UP).

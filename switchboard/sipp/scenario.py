@@ -9,7 +9,8 @@ from xml.sax.saxutils import escape
 
 from switchboard.sipp.dtmf import EVENT_CODES, write_pcap
 
-_WAIT_FOR_BYE = """  <recv request="BYE" timeout="@@TIMEOUT@@"/>
+# Wait for the far end's BYE (up to @@TIMEOUT@@ ms) and answer it: callers and softphones.
+WAIT_FOR_BYE = """  <recv request="BYE" timeout="@@TIMEOUT@@"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -78,7 +79,7 @@ def render(script: CallerScript, keys_pcap: Path | None = None) -> str:
         if last > first:
             key_lines.append(f'  <pause milliseconds="{last - first}"/>')
     if script.hang_up_after_ms is None:
-        ending = _WAIT_FOR_BYE.replace("@@TIMEOUT@@", str(script.bye_timeout_ms))
+        ending = WAIT_FOR_BYE.replace("@@TIMEOUT@@", str(script.bye_timeout_ms))
     else:
         ending = _HANG_UP.replace("@@AFTER@@", str(script.hang_up_after_ms))
     text = template.replace("@@KEYS@@", "\n".join(key_lines)).replace("@@ENDING@@", ending)
