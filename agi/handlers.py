@@ -16,8 +16,37 @@ class AgentControl(Protocol):
     def resume(self, name: str) -> Any: ...
 
 
-def build_registry(node_id: str, agents: AgentControl | None = None) -> AgiRegistry:
+class CodeDesk(Protocol):
+    """Where an agent's keyed disposition goes (ari_app/wrap_up.py)."""
+
+    async def code(self, agent: str, *, digits: str | None = None) -> tuple[Any, bool]: ...
+
+
+def build_registry(
+    node_id: str, agents: AgentControl | None = None, desk: CodeDesk | None = None
+) -> AgiRegistry:
     registry = AgiRegistry()
+
+    @registry.route("disposition")
+    async def disposition_feature(agi: AgiSession) -> None:
+        """``AGI(agi://host/disposition?digits=NN)`` from an agent's own softphone (*55):
+        codes the agent's latest call with the code keyed. Sets SB_DISPO_RESULT (ok or
+        error), SB_DISPO_CODE and SB_DISPO_ERROR."""
+        digits = agi.request.params.get("digits", "")
+        name = await agi.get_variable("CHANNEL(endpoint)") or ""
+        try:
+            if desk is None:
+                raise RuntimeError("no dispositions on this node")
+            if not digits.isdigit():
+                raise ValueError(f"key the code's digits, then # (got {digits!r})")
+            result, _ended = await desk.code(name, digits=digits)
+        except Exception as exc:  # refused, unknown, database away: the agent hears an error
+            message = str(exc.args[0]) if exc.args else type(exc).__name__
+            await agi.set_variable("SB_DISPO_RESULT", "error")
+            await agi.set_variable("SB_DISPO_ERROR", message[:120].replace('"', "'"))
+            return
+        await agi.set_variable("SB_DISPO_RESULT", "ok")
+        await agi.set_variable("SB_DISPO_CODE", str(result.code))
 
     @registry.route("agent")
     async def agent_feature(agi: AgiSession) -> None:

@@ -21,8 +21,7 @@ from typing import Any
 import psycopg
 import structlog
 from pydantic import ConfigDict
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -30,8 +29,9 @@ from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.events import EndpointStateChange, Event
 from db.acd_store import CHANNEL
 from db.models import Agent as AgentRow
-from db.models import AgentEvent, CallbackRequest, QueueMember
 from db.models import Queue as QueueRow
+from db.models import QueueMember
+from db.record_ops import RecordOp
 from db.writer import RecordWriter
 from switchboard.acd.agents import Agent, AgentState, AgentStateError
 from switchboard.acd.routing import (
@@ -147,6 +147,8 @@ class AcdRuntime:
         self.settings: dict[str, QueueSettings] = {}
         self.queues: dict[str, QueueState] = {}
         self.calls: dict[str, WaitingCall] = {}
+        # The call each agent in wrap-up is wrapping up.
+        self.wrapping: dict[str, str] = {}
         self.offering: set[str] = set()
         self.talking: dict[str, Callable[[Event], None]] = {}  # agent: their call's handler
         self.callbacks: dict[str, Any] = {}  # request id: its CallbackRunner
@@ -499,15 +501,7 @@ class AcdRuntime:
         return position
 
     def save_callback(self, row: dict[str, Any]) -> None:
-        engine = self.engine
-
-        async def write() -> None:
-            async with engine.begin() as connection:
-                await connection.execute(
-                    pg_insert(CallbackRequest).values(**row).on_conflict_do_nothing()
-                )
-
-        self.writer.submit(f"callback {row['id']}", write)
+        self.writer.submit(RecordOp("callback", row))
 
     def start_callback(self, runner: Any) -> None:
         key = str(runner.request_id)
@@ -690,17 +684,45 @@ class AcdRuntime:
             self.handle_seconds[queue] = handled if before is None else (before * 3 + handled) / 4
         agent.call_ended(now, wrap_up)
         self._agent_event(agent, "CALLEND", now, call_id=call_id, queue=queue)
-        if wrap_up > 0:
+        if agent.wrap_up_until is not None:  # in wrap-up now
+            self.wrapping[agent.name] = call_id
             asyncio.get_running_loop().call_later(wrap_up + 0.05, self._wrap_up_over, agent.name)
+        else:
+            self._wrap_up_done(call_id, now)
         self.kick()
 
     def _wrap_up_over(self, name: str) -> None:
         agent = self.agents.get(name)
         now = utcnow()
         if agent is not None and agent.state is AgentState.WRAP_UP and agent.can_take_calls(now):
-            agent.end_wrap_up(now)
-            self._agent_event(agent, "WRAPUPEND", now)
-            self.kick()
+            self._end_wrap_up(agent, now, "time")
+
+    def final_code_set(self, name: str, call_id: str) -> bool:
+        """A final disposition ends the agent's wrap-up of that call (True if it did)."""
+        agent = self.agents.get(name)
+        if (
+            agent is None
+            or agent.state is not AgentState.WRAP_UP
+            or self.wrapping.get(name) != call_id
+        ):
+            return False
+        self._end_wrap_up(agent, utcnow(), "disposition")
+        return True
+
+    def _end_wrap_up(self, agent: Agent, now: datetime, why: str) -> None:
+        agent.end_wrap_up(now)
+        call_id = self.wrapping.pop(agent.name, None)
+        self._agent_event(agent, "WRAPUPEND", now, reason=why, call_id=call_id)
+        if call_id is not None:
+            self._wrap_up_done(call_id, now)
+        self.kick()
+
+    def _wrap_up_done(self, call_id: str, now: datetime) -> None:
+        """The end of the after-call work goes on the call (its wrap-up duration)."""
+        with contextlib.suppress(ValueError):
+            self.writer.submit(
+                RecordOp("call_patch", {"id": uuid.UUID(call_id), "wrap_up_ended_at": now})
+            )
 
     # --- routing ----------------------------------------------------------------------------
 
@@ -773,6 +795,7 @@ class AcdRuntime:
             },
         )
         row = {
+            "uid": uuid.uuid4(),
             "agent": agent.name,
             "node_id": self.node_id,
             "occurred_at": at,
@@ -783,17 +806,10 @@ class AcdRuntime:
             "queue": queue,
         }
         state = {
+            "name": agent.name,
             "state": agent.state.value,
             "state_since": agent.since,
             "pause_reason": agent.pause_reason,
         }
-        engine = self.engine
-
-        async def write() -> None:
-            async with engine.begin() as connection:
-                await connection.execute(insert(AgentEvent).values(**row))
-                await connection.execute(
-                    update(AgentRow).where(AgentRow.name == agent.name).values(**state)
-                )
-
-        self.writer.submit(f"agent {agent.name} {kind}", write)
+        self.writer.submit(RecordOp("agent_event", row))
+        self.writer.submit(RecordOp("agent_state", state))

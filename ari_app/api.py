@@ -10,13 +10,16 @@ import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from ari_app.acd import AcdRuntime, CommandRefused
+from ari_app.wrap_up import DatabaseUnavailable, WrapUpDesk
 from switchboard.acd.agents import Agent, AgentStateError
+from switchboard.calls.dispositions import DispositionError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -49,7 +52,7 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
-def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
+def build_api(acd: AcdRuntime, token: str = "", desk: WrapUpDesk | None = None) -> web.Application:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if token and request.path.startswith("/api/"):
@@ -127,6 +130,58 @@ def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
             return _error(exc.status, str(exc))
         return web.json_response(result)
 
+    async def disposition(request: web.Request) -> web.Response:
+        """The agent codes a call: {"code": CODE, "call": ID (default: their latest),
+        "note": TEXT, "callback_at": ISO time}. A final code ends their wrap-up."""
+        name = request.match_info["name"]
+        body = await _body(request)
+        if isinstance(body, web.Response):
+            return body
+        if desk is None:
+            return _error(503, "dispositions are not available")
+        code, call, note, when = (body.get(k) for k in ("code", "call", "note", "callback_at"))
+        if not isinstance(code, str) or not code:
+            return _error(400, 'give the code: {"code": "resolved"}')
+        if not all(v is None or isinstance(v, str) for v in (call, note, when)):
+            return _error(400, "call, note and callback_at are text")
+        callback_at = None
+        if when:
+            try:
+                callback_at = datetime.fromisoformat(when)
+            except ValueError:
+                return _error(400, f"callback_at is not an ISO time: {when!r}")
+            if callback_at.tzinfo is None:
+                return _error(400, "callback_at needs a time zone, e.g. 2026-11-23T10:00:00+01:00")
+        try:
+            result, ended = await desk.code(
+                name, code=code, call_id=call, note=note, callback_at=callback_at
+            )
+        except DispositionError as exc:
+            return _error(404 if str(exc).startswith("no agent") else 422, str(exc))
+        except DatabaseUnavailable as exc:
+            return _error(503, str(exc))
+        return web.json_response(
+            {
+                "call": str(result.call_id),
+                "code": result.code,
+                "set": result.code_set,
+                "final": result.final,
+                "wrap_up_ended": ended,
+                "actions": [{"kind": a.kind, "id": str(a.uid)} for a in result.actions],
+            }
+        )
+
+    async def codes(request: web.Request) -> web.Response:
+        """The codes an agent may set on their latest call: {"call", "set", "codes"}."""
+        if desk is None:
+            return _error(503, "dispositions are not available")
+        try:
+            return web.json_response(await desk.choices(request.match_info["name"]))
+        except DispositionError as exc:
+            return _error(404, str(exc))
+        except DatabaseUnavailable as exc:
+            return _error(503, str(exc))
+
     async def one_agent(request: web.Request) -> web.Response:
         name = request.match_info["name"]
         try:
@@ -173,13 +228,17 @@ def build_api(acd: AcdRuntime, token: str = "") -> web.Application:
     app.router.add_get("/api/agents/{name}/events", agent_events)
     app.router.add_post("/api/agents/{name}/call/{action}", call_action)
     app.router.add_post("/api/supervisors/{name}/join", supervise)
+    app.router.add_post("/api/agents/{name}/disposition", disposition)
+    app.router.add_get("/api/agents/{name}/codes", codes)
     app.router.add_post("/api/agents/{name}/{action}", agent_action)
     return app
 
 
-async def start_api(acd: AcdRuntime, host: str, port: int, token: str) -> web.AppRunner:
+async def start_api(
+    acd: AcdRuntime, host: str, port: int, token: str, desk: WrapUpDesk | None = None
+) -> web.AppRunner:
     # Open event streams must not hold a shutdown up: they are cut after a second.
-    runner = web.AppRunner(build_api(acd, token), access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(build_api(acd, token, desk), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 from datetime import datetime
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -23,12 +24,17 @@ from ari_app.flows import refuse, walking_skeleton
 from ari_app.ivr import IvrBackend, run_ivr, watch_flows
 from ari_app.reconcile import Reconciler
 from ari_app.registry import CallRegistry
+from ari_app.scheduled_callbacks import CallbackScheduler
 from ari_app.session import CallSession, CallSink, Flow, utcnow
+from ari_app.wrap_up import WrapUpDesk
 from db import migrate
-from db.call_store import CallStore, leg_row
+from db.call_store import CallStore, call_op, event_op, leg_op, system_disposition_op
 from db.engine import async_engine
+from db.record_ops import RecordOp
+from db.spool import Spool, SpoolBusy
 from db.writer import RecordWriter
 from switchboard.ami import AmiAuthError, AmiUnavailable, check_login
+from switchboard.calls.caller_id import sip_display_name
 from switchboard.calls.record import CallEventRecord, CallRecord
 from switchboard.config import Settings
 from switchboard.ivr.library import FlowLibrary
@@ -44,28 +50,23 @@ class StartupError(Exception):
 class WriterSink(CallSink):
     """Snapshots taken now, written in order by the record writer."""
 
-    def __init__(self, store: CallStore, writer: RecordWriter) -> None:
+    def __init__(self, store: CallStore, writer: RecordWriter, region: str) -> None:
         self.store = store
         self.writer = writer
+        self.region = region
 
     def save(self, record: CallRecord, channel_name: str | None) -> None:
-        row = record.row()
-        leg = leg_row(record, channel_name, "caller")
-        store = self.store
-
-        async def write() -> None:
-            await store.save_call(row)
-            await store.save_leg(leg)
-
-        self.writer.submit(f"call {record.id}", write)
+        self.writer.submit(call_op(record))
+        self.writer.submit(leg_op(record, channel_name, "caller"))
 
     def log_event(self, event: CallEventRecord) -> None:
-        store = self.store
+        self.writer.submit(event_op(self.store.node_id, event))
 
-        async def write() -> None:
-            await store.append_event(event)
+    def ended(self, record: CallRecord) -> None:
+        self.writer.submit(system_disposition_op(record, self.region))
 
-        self.writer.submit(f"event {event.type} {event.call_id}", write)
+    def save_leg(self, row: dict[str, Any]) -> None:
+        self.writer.submit(RecordOp("leg", row))
 
 
 async def check_database(settings: Settings) -> None:
@@ -96,7 +97,11 @@ class Application:
         self.settings = settings
         self.engine = async_engine(settings.database_url)
         self.store = CallStore(self.engine, settings.node_id)
-        self.writer = RecordWriter()
+        try:
+            spool = Spool(settings.spool_path)
+        except (SpoolBusy, OSError) as exc:
+            raise StartupError(f"cannot use the record spool: {exc}") from exc
+        self.writer = RecordWriter(self.store.apply, spool)
         self.ari = AriClient(
             settings.ari_url,
             settings.ari_user,
@@ -105,7 +110,7 @@ class Application:
             heartbeat=settings.ari_heartbeat_seconds,
         )
         self.registry = CallRegistry(self._new_call)
-        self.sink = WriterSink(self.store, self.writer)
+        self.sink = WriterSink(self.store, self.writer, settings.default_region)
         self.reconciler = Reconciler(self.ari, self.registry, self.store, self.writer)
         self.library = FlowLibrary(settings.flows_dir) if settings.flows_dir else None
         self.ivr = IvrBackend(self.engine, self.store, self.writer)
@@ -120,13 +125,31 @@ class Application:
         self.acd.outbound_uri = settings.outbound_uri
         self.ivr.acd = self.acd
         self.ivr.registry = self.registry
+        self.desk = WrapUpDesk(
+            self.engine,
+            self.acd,
+            node_id=settings.node_id,
+            region=settings.default_region,
+            clock=self.business_now,
+        )
+        self.callbacks = CallbackScheduler(
+            self.acd,
+            self.registry,
+            self.ari,
+            self.engine,
+            self.writer,
+            node_id=settings.node_id,
+            region=settings.default_region,
+            clock=self.business_now,
+        )
         self.api: web.AppRunner | None = None
         self._reload_wanted = asyncio.Event()
+        self._reconciling: asyncio.Task[None] | None = None
         self._clock_offset = (
             settings.business_clock_start - utcnow() if settings.business_clock_start else None
         )
         self.agi = FastAgiServer(
-            build_registry(settings.node_id, self.acd),
+            build_registry(settings.node_id, self.acd, self.desk),
             settings.agi_host,
             settings.agi_port,
             header_timeout=settings.agi_header_timeout_seconds,
@@ -147,7 +170,11 @@ class Application:
             ),
             arrived_at=channel.creationtime or event.timestamp or utcnow(),
             caller_number=channel.caller.number or None,
-            caller_name=channel.caller.name or None,
+            caller_name=(
+                sip_display_name(channel.caller.name)
+                if channel.name.startswith("PJSIP/")
+                else channel.caller.name or None
+            ),
             dialed_number=dialed or None,
             linkedid=str(event.raw.get("channel", {}).get("linkedid") or channel.id),
         )
@@ -206,10 +233,9 @@ class Application:
         self.acd.on_event(event)
 
     async def _on_connect(self) -> None:
-        try:
-            await self.reconciler.run()
-        except Exception:
-            log.exception("reconcile.failed")
+        if self._reconciling is not None:
+            self._reconciling.cancel()
+        self._reconciling = asyncio.create_task(self._reconcile(), name="reconcile")
         self.acd.holding_bridges.clear()  # Asterisk may have restarted: bridges are gone
         if self.acd.loaded.is_set():
             try:
@@ -217,6 +243,23 @@ class Application:
                 await self.acd.push_endpoints()
             except Exception:
                 log.exception("acd.push_failed")
+
+    async def _reconcile(self) -> None:
+        """Settle every call the database thinks is live; while PostgreSQL is away (its
+        records wait in the spool), try again until it is done."""
+        while True:
+            try:
+                if (await self.reconciler.run()).complete:
+                    return
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("reconcile.database_unavailable", error=str(exc)[:200])
+            except (AriUnavailable, AriHttpError) as exc:
+                log.warning("reconcile.asterisk_unavailable", error=str(exc)[:200])
+                return  # the next connect runs it again
+            except Exception:
+                log.exception("reconcile.failed")
+                return
+            await asyncio.sleep(5)
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -265,17 +308,24 @@ class Application:
             await self.load_flows()
             await self.agi.start()
             self.api = await start_api(
-                self.acd, self.settings.api_host, self.settings.api_port, self.settings.api_token
+                self.acd,
+                self.settings.api_host,
+                self.settings.api_port,
+                self.settings.api_token,
+                self.desk,
             )
         except BaseException:
             await self.ari.close()
             await self.engine.dispose()
+            if self.writer.spool is not None:
+                self.writer.spool.close()
             raise
         self.writer.start()
         events = asyncio.create_task(self.ari.run(self._on_event, self._on_connect))
         acd_tasks = [
             asyncio.create_task(self.acd.listen(), name="acd-listen"),
             asyncio.create_task(self.acd.tick(), name="acd-tick"),
+            asyncio.create_task(self.callbacks.run(), name="scheduled-callbacks"),
         ]
         stopping = asyncio.create_task(stop.wait())
         watcher = None
@@ -310,6 +360,8 @@ class Application:
 
     async def shutdown(self, events: asyncio.Task[None] | None = None) -> None:
         log.info("switchboard.stopping", live_calls=len(self.registry))
+        if self._reconciling is not None:
+            self._reconciling.cancel()
         await self.registry.shutdown(self.settings.shutdown_grace_seconds)
         await self.ari.close()
         if events is not None:
@@ -321,5 +373,7 @@ class Application:
             await self.api.cleanup()
         await self.ivr.close()
         drained = await self.writer.stop(timeout=30)
+        if self.writer.spool is not None:
+            self.writer.spool.close()
         await self.engine.dispose()
         log.info("switchboard.stopped", records_complete=drained)

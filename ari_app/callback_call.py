@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,8 @@ class CallbackRunner:
         acd: AcdRuntime,
         registry: CallRegistry,
         ari: AriClient,
-        session: CallSession,
+        origin_call_id: uuid.UUID,
+        log_event: Callable[[str, dict[str, Any]], None],
         request_id: uuid.UUID,
         number: str,
         queue: str,
@@ -56,13 +58,14 @@ class CallbackRunner:
         self.acd = acd
         self.registry = registry
         self.ari = ari
-        self.origin = session  # the call that asked (ended by now): events go on its log
+        # The call that asked (ended by now): the callback's events go on its log.
+        self._log_event = log_event
         self.request_id = request_id
         self.number = number
         self.queue = queue
         self.joined = joined
         self.position = position
-        self.call_id = str(session.record.id)
+        self.call_id = str(origin_call_id)
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._ringing: dict[str, AgentLeg] = {}
         self.agent: AgentLeg | None = None
@@ -74,10 +77,7 @@ class CallbackRunner:
         self._events.put_nowait(event)
 
     def _event(self, kind: str, **data: Any) -> None:
-        record = self.origin.record
-        self.origin.sink.log_event(
-            record.event(utcnow(), kind, callback=str(self.request_id), **data)
-        )
+        self._log_event(kind, {"callback": str(self.request_id), **data})
 
     async def _status(self, status: str) -> None:
         async with self.acd.engine.begin() as connection:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ari_app.acd import AcdRuntime
     from ari_app.registry import CallRegistry
 from db.call_store import CallStore
+from db.record_ops import RecordOp
 from db.writer import RecordWriter
 from switchboard.ivr.library import FlowSet
 from switchboard.ivr.schema import LookupNode
@@ -188,12 +189,7 @@ class IvrBackend:
             "requested_at": utcnow(),
             "status": "pending",
         }
-        store = self.store
-
-        async def write() -> None:
-            await store.save_callback(row)
-
-        self.writer.submit(f"callback {row['id']}", write)
+        self.writer.submit(RecordOp("callback", row))
 
 
 class CallServices:

@@ -38,6 +38,7 @@ from ari_app.registry import CallRegistry
 from ari_app.screen_pop import screen_pop
 from ari_app.session import CallEnded, CallSession
 from switchboard.acd.agents import AgentStateError
+from switchboard.calls.record import CAUSE_NORMAL_CLEARING
 
 log = structlog.get_logger(__name__)
 
@@ -353,11 +354,16 @@ class QueueCall:
                 "status": "pending",
             }
         )
+
+        def log_event(kind: str, data: dict[str, Any]) -> None:
+            self.call.sink.log_event(record.event(utcnow(), kind, **data))
+
         runner = CallbackRunner(
             self.acd,
             self.registry,
             self.call.ari,
-            self.call,
+            record.id,
+            log_event,
             request_id,
             number,
             visit.queue,
@@ -391,6 +397,7 @@ class QueueCall:
         AriError when it cannot be placed (and then forgets it)."""
         record = self.call.record
         self.registry.attach(channel_id, self.call)
+        role = "callee" if "@" in endpoint else variables.get("SB_LEG_ROLE", "agent")
         try:
             await self.call.ari.post(
                 "/channels",
@@ -405,6 +412,7 @@ class QueueCall:
         except AriError:
             self.registry.detach(channel_id, self.call)
             raise
+        self.call.leg_started(channel_id, role, utcnow())
 
     async def _ring(self, visit: QueueVisit, agent: str, timeout: float) -> None:
         channel_id = f"{self.call_id}-{agent}-{visit.attempt}"
@@ -450,6 +458,7 @@ class QueueCall:
 
     async def _drop(self, channel_id: str) -> None:
         self.registry.detach(channel_id, self.call)  # its end is none of this call's business
+        self.call.leg_ended(channel_id, utcnow(), CAUSE_NORMAL_CLEARING)
         with contextlib.suppress(AriNotFound, AriError):
             await self.call.ari.delete(f"/channels/{channel_id}")
 
@@ -457,6 +466,7 @@ class QueueCall:
         now = utcnow()
         record = self.call.record
         record.queue_exit = exit_
+        record.queue_left_at = now
         self._save()
         self._event(
             kind,
@@ -508,6 +518,8 @@ class QueueCall:
             record.agent = agent.agent
             record.connected_at = now
             record.queue_exit = "connected"
+            record.queue_left_at = now
+            record.ring_seconds = _seconds(agent.started, now)
         self._save()
         self._event(
             "CONNECT",
@@ -592,6 +604,7 @@ class QueueCall:
     async def _agent_gone(self, talk: Talk) -> None:
         end = utcnow()
         self._close_hold(talk, end)
+        self.call.record.talk_ended_at = end
         self._event("COMPLETEAGENT", end, **self._summary(talk, end))
         self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
         self.call.record.note_hangup_party("agent")
@@ -603,6 +616,7 @@ class QueueCall:
             return
         end = utcnow()
         self._close_hold(talk, end)
+        record.talk_ended_at = end
         self._save()
         self._event("COMPLETECALLER", end, **self._summary(talk, end))
         self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)

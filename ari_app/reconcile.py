@@ -24,6 +24,7 @@ class ReconcileReport:
     kept: int = 0
     closed: list[str] = field(default_factory=list)
     hung_up: list[str] = field(default_factory=list)
+    complete: bool = False  # False: the database was behind; the caller tries again later
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -110,6 +111,7 @@ class Reconciler:
                 outcome=verdict.outcome,
             )
         self.runs += 1
+        report.complete = True
         log.info(
             "reconcile.done",
             asterisk_restarted=report.asterisk_restarted,

@@ -12,6 +12,7 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -25,6 +26,7 @@ from ari_app.events import (
     Event,
     PlaybackFinished,
     StasisEnd,
+    StasisStart,
 )
 from switchboard.calls.errors import CallEnded
 from switchboard.calls.record import (
@@ -75,6 +77,12 @@ class CallSink:
     def log_event(self, event: CallEventRecord) -> None:
         raise NotImplementedError
 
+    def ended(self, record: CallRecord) -> None:
+        """The call is over: its platform outcome code goes on it."""
+
+    def save_leg(self, row: dict[str, Any]) -> None:
+        """A snapshot of another leg of the call (an agent, a supervisor, a callee)."""
+
 
 Flow = Callable[["CallSession"], Awaitable[None]]
 
@@ -99,6 +107,7 @@ class CallSession:
         self._ended = False
         self._destroyed_wait = destroyed_wait
         self._pending_cause: tuple[int | None, str] = (None, "")
+        self._legs: dict[str, dict[str, Any]] = {}
         self._asterisk_shutdown = False
         self.log = log.bind(call_id=str(record.id), channel=channel.id)
 
@@ -190,10 +199,47 @@ class CallSession:
         # an ended call sees its whole event log.
         self._log(ended)
         self.sink.save(self.record, self.channel.name)
+        if ended is not None:
+            self.sink.ended(self.record)
 
     def _log(self, event: CallEventRecord | None) -> None:
         if event is not None:
             self.sink.log_event(event)
+
+    # --- the call's other legs ----------------------------------------------------------
+
+    def leg_started(self, channel_id: str, role: str, at: datetime) -> None:
+        self._legs[channel_id] = {
+            "call_id": self.record.id,
+            "channel_id": channel_id,
+            "channel_name": None,
+            "role": role,
+            "created_at": at,
+            "answered_at": None,
+            "ended_at": None,
+            "hangup_cause": None,
+            "hangup_cause_text": None,
+        }
+        self.sink.save_leg(dict(self._legs[channel_id]))
+
+    def leg_answered(self, channel_id: str, at: datetime, name: str | None = None) -> None:
+        leg = self._legs.get(channel_id)
+        if leg is None or leg["answered_at"] is not None or leg["ended_at"] is not None:
+            return
+        leg["answered_at"] = max(at, leg["created_at"])
+        leg["channel_name"] = name or leg["channel_name"]
+        self.sink.save_leg(dict(leg))
+
+    def leg_ended(
+        self, channel_id: str, at: datetime, cause: int | None, text: str | None = None
+    ) -> None:
+        leg = self._legs.get(channel_id)
+        if leg is None or leg["ended_at"] is not None:
+            return
+        leg["ended_at"] = max(at, leg["created_at"])
+        leg["hangup_cause"] = cause
+        leg["hangup_cause_text"] = text or (_cause_text(cause) if cause else None)
+        self.sink.save_leg(dict(leg))
 
     # --- events -----------------------------------------------------------------------
 
@@ -201,7 +247,13 @@ class CallSession:
         """Apply what every event means for the record; raise CallEnded when it is over."""
         other = getattr(event, "channel", None)
         if isinstance(other, Channel) and other.id != self.channel_id:
-            return event  # another leg of this call (an agent): the call's flow handles it
+            # Another leg of this call (an agent): its row follows; the flow handles it.
+            at = event.timestamp or utcnow()
+            if isinstance(event, StasisStart):
+                self.leg_answered(other.id, at, other.name)
+            elif isinstance(event, ChannelDestroyed):
+                self.leg_ended(other.id, at, event.cause, event.cause_txt)
+            return event
         at = event.timestamp or utcnow()
         if isinstance(event, ChannelDtmfReceived):
             try:

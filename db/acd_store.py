@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
-from db.models import STRATEGIES, Agent, Queue, QueueMember
+from db.models import STRATEGIES, Agent, DispositionSet, Queue, QueueMember
 
 CHANNEL = "switchboard_acd"
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
@@ -143,6 +143,7 @@ QUEUE_FIELDS = {
     "announce_seconds",
     "widening",
     "service_level_seconds",
+    "disposition_set",
     "record_calls",
 }
 
@@ -174,6 +175,7 @@ def add_queue(engine: Engine, name: str, settings: dict[str, Any]) -> None:
     values = _check_queue_settings({k: v for k, v in settings.items() if v is not None})
     with engine.begin() as connection:
         _check_overflow(connection, name, values.get("overflow_queue"))
+        _check_disposition_set(connection, values)
         inserted = connection.execute(
             insert(Queue).values(name=name, **values).on_conflict_do_nothing().returning(Queue.name)
         ).first()
@@ -188,12 +190,28 @@ def set_queue(engine: Engine, name: str, settings: dict[str, Any]) -> None:
         raise AcdError("nothing to change")
     with engine.begin() as connection:
         _check_overflow(connection, name, values.get("overflow_queue"))
+        _check_disposition_set(connection, values)
         changed = connection.execute(
             update(Queue).where(Queue.name == name).values(**values).returning(Queue.name)
         ).first()
         if changed is None:
             raise AcdError(f"no queue {name!r}")
         _notify(connection, f"queue:{name}")
+
+
+def _check_disposition_set(connection: Connection, values: dict[str, Any]) -> None:
+    wanted = values.get("disposition_set")
+    if wanted is None:
+        return
+    if wanted == "system":
+        raise AcdError("the system set is the platform's own: give agents another set")
+    if (
+        connection.execute(select(DispositionSet.name).where(DispositionSet.name == wanted)).first()
+        is None
+    ):
+        raise AcdError(
+            f"disposition set {wanted!r} does not exist ('switchboard dispositions sets')"
+        )
 
 
 def _check_overflow(connection: Connection, name: str, overflow: str | None) -> None:

@@ -12,7 +12,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.models import Call, CallbackRequest, CallEvent, CallLeg, Node
+from db.models import Call, CallDisposition, CallEvent, CallLeg, Node
+from db.record_ops import RecordOp, apply_ops
+from switchboard.calls.dispositions import SYSTEM_SET, system_code
+from switchboard.calls.numbers import normalize
 from switchboard.calls.record import CallEventRecord, CallRecord
 
 
@@ -46,45 +49,10 @@ class CallStore:
         async with self.engine.begin() as connection:
             await connection.execute(statement)
 
-    async def save_call(self, record_row: dict[str, Any]) -> None:
-        """Insert or update the call row from a full snapshot."""
-        statement = insert(Call).values(**record_row)
-        changing = {k: statement.excluded[k] for k in record_row if k != "id"}
-        statement = statement.on_conflict_do_update(index_elements=[Call.id], set_=changing)
+    async def apply(self, ops: list[RecordOp]) -> None:
+        """Store a batch of record operations in one transaction (the writer's path)."""
         async with self.engine.begin() as connection:
-            await connection.execute(statement)
-
-    async def save_leg(self, leg_row: dict[str, Any]) -> None:
-        statement = insert(CallLeg).values(**leg_row)
-        changing = {k: statement.excluded[k] for k in leg_row if k not in ("channel_id",)}
-        statement = statement.on_conflict_do_update(
-            index_elements=[CallLeg.channel_id], set_=changing
-        )
-        async with self.engine.begin() as connection:
-            await connection.execute(statement)
-
-    async def append_event(self, event: CallEventRecord) -> None:
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                insert(CallEvent).values(
-                    call_id=event.call_id,
-                    node_id=self.node_id,
-                    occurred_at=event.occurred_at,
-                    type=event.type,
-                    channel_id=event.channel_id,
-                    data=event.data,
-                )
-            )
-
-    async def save_callback(self, row: dict[str, Any]) -> None:
-        """Store a callback request; the id is ours, so a retried insert is a no-op."""
-        statement = (
-            insert(CallbackRequest)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=[CallbackRequest.id])
-        )
-        async with self.engine.begin() as connection:
-            await connection.execute(statement)
+            await apply_ops(connection, ops)
 
     async def live_calls(self) -> list[LiveCall]:
         last_event = (
@@ -131,6 +99,7 @@ class CallStore:
             )
             await connection.execute(
                 insert(CallEvent).values(
+                    uid=uuid.uuid5(call_id, "reconciled"),
                     call_id=call_id,
                     node_id=self.node_id,
                     occurred_at=ended_at,
@@ -138,7 +107,63 @@ class CallStore:
                     data={"cause": cause, "cause_text": cause_text, "party": party},
                 )
             )
+            await connection.execute(
+                insert(CallDisposition)
+                .values(
+                    uid=uuid.uuid5(call_id, "system-disposition"),
+                    call_id=call_id,
+                    code_set=SYSTEM_SET,
+                    code="interrupted",
+                    set_by="system",
+                    set_at=ended_at,
+                )
+                .on_conflict_do_nothing(index_elements=[CallDisposition.uid])
+            )
         return True
+
+
+def call_op(record: CallRecord) -> RecordOp:
+    return RecordOp("call", record.row())
+
+
+def event_op(node_id: str, event: CallEventRecord) -> RecordOp:
+    return RecordOp(
+        "event",
+        {
+            "uid": event.uid,
+            "call_id": event.call_id,
+            "node_id": node_id,
+            "occurred_at": event.occurred_at,
+            "type": event.type,
+            "channel_id": event.channel_id,
+            "data": event.data,
+        },
+    )
+
+
+def system_disposition_op(record: CallRecord, region: str) -> RecordOp:
+    """The platform's outcome code for a call that ended (one per call: its id is derived
+    from the call's, so a replay cannot add a second)."""
+    return RecordOp(
+        "disposition",
+        {
+            "uid": uuid.uuid5(record.id, "system-disposition"),
+            "call_id": record.id,
+            "code_set": SYSTEM_SET,
+            "code": system_code(record),
+            "set_by": "system",
+            "set_at": record.ended_at,
+            "number": normalize(
+                record.dialed_number if record.direction == "outbound" else record.caller_number,
+                region,
+            ),
+            "node_id": record.node_id,
+        },
+    )
+
+
+def leg_op(record: CallRecord, channel_name: str | None, role: str) -> RecordOp:
+    return RecordOp("leg", leg_row(record, channel_name, role))
 
 
 def leg_row(record: CallRecord, channel_name: str | None, role: str) -> dict[str, Any]:

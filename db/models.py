@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
@@ -53,6 +55,11 @@ QUEUE_EXITS = (
 def _in(column: str, values: tuple[str, ...]) -> str:
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({quoted})"
+
+
+def _span(start: str, end: str) -> str:
+    """Seconds from ``start`` to ``end`` (NULL while either is unknown)."""
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))::double precision"
 
 
 class Base(DeclarativeBase):
@@ -135,6 +142,33 @@ class Call(Base):
     # The conversation's recording: its name among Asterisk's stored recordings (ARI
     # /recordings/stored/NAME, a .wav in Asterisk's recording folder).
     recording: Mapped[str | None] = mapped_column(Text)
+    # When the caller left the queue (answered, abandoned, timed out...), how long the offer
+    # that connected rang, when the conversation with the (last) agent ended and when that
+    # agent's after-call work (wrap-up) ended.
+    queue_left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ring_seconds: Mapped[float | None] = mapped_column()
+    talk_ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    wrap_up_ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The durations, computed by the database from the timestamps above, one way for every
+    # reader (docs/records.md): IVR, wait in queue, talk (hold excluded), wrap-up, whole call.
+    ivr_seconds: Mapped[float | None] = mapped_column(
+        Computed(_span("ivr_started_at", "ivr_ended_at"), persisted=True)
+    )
+    wait_seconds: Mapped[float | None] = mapped_column(
+        Computed(_span("queued_at", "queue_left_at"), persisted=True)
+    )
+    talk_seconds: Mapped[float | None] = mapped_column(
+        Computed(
+            f"GREATEST({_span('connected_at', 'talk_ended_at')} - COALESCE(hold_seconds, 0), 0)",
+            persisted=True,
+        )
+    )
+    wrap_up_seconds: Mapped[float | None] = mapped_column(
+        Computed(_span("talk_ended_at", "wrap_up_ended_at"), persisted=True)
+    )
+    total_seconds: Mapped[float | None] = mapped_column(
+        Computed(_span("arrived_at", "ended_at"), persisted=True)
+    )
 
 
 class CallLeg(Base):
@@ -164,6 +198,9 @@ class CallEvent(Base):
     __table_args__ = (Index("ix_call_events_call_time", "call_id", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    # Chosen by the app when the event happens, so a write repeated after a crash or a lost
+    # acknowledgement stores the event once.
+    uid: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
     call_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("calls.id", ondelete="CASCADE"), nullable=False
     )
@@ -255,6 +292,10 @@ class Queue(Base):
         JSONB, nullable=False, server_default="[]"
     )
     service_level_seconds: Mapped[float] = mapped_column(nullable=False, server_default="20")
+    # The outcome codes its agents choose from in wrap-up (none: the system codes only).
+    disposition_set: Mapped[str | None] = mapped_column(
+        ForeignKey("disposition_sets.name", ondelete="SET NULL")
+    )
 
 
 class QueueMember(Base):
@@ -277,6 +318,7 @@ class AgentEvent(Base):
     __table_args__ = (Index("ix_agent_events_agent_time", "agent", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    uid: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
     agent: Mapped[str] = mapped_column(String(32), nullable=False)
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -285,3 +327,86 @@ class AgentEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     call_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     queue: Mapped[str | None] = mapped_column(String(32))
+
+
+# --- dispositions (outcome codes), their actions, do-not-call -----------------------------
+
+SYSTEM_SET = "system"
+DISPOSITION_FLAGS = ("human_answered", "contact", "success", "final", "callback", "dnc")
+
+
+class DispositionSet(Base):
+    """A named catalogue of outcome codes: ``system`` (set by the platform) or one that
+    queues and campaigns give their agents."""
+
+    __tablename__ = "disposition_sets"
+    __table_args__ = (CheckConstraint(NAME_CHECK.format(col="name"), name="name"),)
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class DispositionCode(Base):
+    """One outcome code with its flags and the actions it triggers (docs/records.md)."""
+
+    __tablename__ = "disposition_codes"
+    __table_args__ = (
+        CheckConstraint(NAME_CHECK.format(col="code"), name="code"),
+        CheckConstraint("digits IS NULL OR digits ~ '^[0-9]{1,6}$'", name="digits"),
+        Index("uq_disposition_codes_set_digits", "code_set", "digits", unique=True),
+    )
+
+    code_set: Mapped[str] = mapped_column(
+        ForeignKey("disposition_sets.name", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(Text, nullable=False)
+    # What an agent keys on the phone (then #) to choose this code.
+    digits: Mapped[str | None] = mapped_column(String(6))
+    human_answered: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    contact: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    success: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    final: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    callback: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    dnc: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, nullable=False, server_default="[]"
+    )
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+
+
+class CallDisposition(Base):
+    """A code set on a call: several per call, each with who set it and when."""
+
+    __tablename__ = "call_dispositions"
+    __table_args__ = (Index("ix_call_dispositions_call", "call_id", "set_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    uid: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False, unique=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), nullable=False
+    )
+    code_set: Mapped[str] = mapped_column(String(32), nullable=False)
+    code: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    # "system", "agent:NAME" or "operator:NAME".
+    set_by: Mapped[str] = mapped_column(Text, nullable=False)
+    agent: Mapped[str | None] = mapped_column(String(32))
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    callback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DncEntry(Base):
+    """A number that must not be dialed, on one list, until it expires (NULL: for good)."""
+
+    __tablename__ = "dnc_entries"
+
+    list_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    call_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))

@@ -1,48 +1,93 @@
-"""The one ordered path by which call records reach PostgreSQL.
+"""The one ordered, durable path by which call records reach PostgreSQL.
 
-Call handlers hand over snapshots and events and go on with the call: a slow or absent
-database never makes a caller wait. Writes are applied in order; a failed write is retried
-with backoff until it succeeds (a write the database refuses for good, such as a broken
-constraint, is logged and set aside so that it cannot block the records behind it), and
-``drain()`` waits for everything handed over, which is how a clean shutdown loses no record.
+Call handlers hand over operations (db/record_ops.py) and go on with the call: a slow or
+absent database never makes a caller wait. Each operation is appended to the local spool
+(db/spool.py) as it is handed over; the writer takes what has piled up as one batch, syncs
+the spool to disk, applies the batch in one transaction and then marks it applied. While
+the database is unreachable the batch is retried with backoff and the spool keeps growing;
+when it returns, everything is flushed in order, once (operations are idempotent). After a
+crash, a new writer replays what the spool holds past its mark before anything new.
+
+A batch the database refuses for good (a broken constraint: a bug) is retried one
+operation at a time, so only the culprit is set aside (in the spool's rejected.log, loudly)
+and the records behind it go on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError, SQLAlchemyError
 
+from db.record_ops import BadRecordOp, RecordOp, decode, encode
+from db.spool import Spool
+
 log = structlog.get_logger(__name__)
 
-Write = Callable[[], Awaitable[None]]
+Apply = Callable[[list[RecordOp]], Awaitable[None]]
+PERMANENT = (IntegrityError, DataError, ProgrammingError)
 
 
 @dataclass
 class _Item:
-    what: str
-    write: Write
+    op: RecordOp
+    offset: int  # in the spool, just past this operation (0 without a spool)
+    line: bytes
 
 
 class RecordWriter:
-    def __init__(self, *, max_backoff: float = 5.0) -> None:
+    def __init__(
+        self,
+        apply: Apply,
+        spool: Spool | None = None,
+        *,
+        batch_max: int = 1000,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._apply = apply
+        self.spool = spool
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._batch_max = batch_max
         self._max_backoff = max_backoff
         self.written = 0
+        self.batches = 0
         self.retries = 0
+        self.replayed = 0
         self.rejected: list[str] = []
+        self.down_since: float | None = None
+        # Called with each applied batch (the time from hand-over to stored, for metrics).
+        self.on_applied: Callable[[list[RecordOp]], None] | None = None
+        if spool is not None:
+            self._recover(spool)
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="record-writer")
 
-    def submit(self, what: str, write: Write) -> None:
-        self._queue.put_nowait(_Item(what, write))
+    def _recover(self, spool: Spool) -> None:
+        """What the spool holds past its mark goes first, before anything new."""
+        for offset, line in spool.pending():
+            try:
+                op = decode(line)
+            except BadRecordOp as exc:
+                spool.reject(line, str(exc))
+                self.rejected.append(str(exc))
+                continue
+            self._queue.put_nowait(_Item(op, offset, line))
+            self.replayed += 1
+        if self.replayed:
+            log.warning("records.replaying_spool", operations=self.replayed)
+
+    def submit(self, op: RecordOp) -> None:
+        line = encode(op)
+        offset = self.spool.append(line) if self.spool is not None else 0
+        self._queue.put_nowait(_Item(op, offset, line))
 
     @property
     def pending(self) -> int:
@@ -50,42 +95,75 @@ class RecordWriter:
 
     async def _run(self) -> None:
         while True:
-            item = await self._queue.get()
-            delay = 0.1
-            while True:
-                try:
-                    await item.write()
-                    self.written += 1
-                    break
-                except (IntegrityError, DataError, ProgrammingError) as exc:
-                    # The database refuses this write for good; retrying would block every
-                    # record behind it. Keep it aside, loudly, and go on.
-                    self.rejected.append(item.what)
-                    log.error(
-                        "records.write_rejected",
-                        what=item.what,
-                        error=_first_line(getattr(exc, "orig", exc)),
-                    )
-                    break
-                except (SQLAlchemyError, OSError) as exc:
-                    self.retries += 1
-                    log.warning(
-                        "records.write_failed",
-                        what=item.what,
-                        error=_first_line(exc),
-                        retry_in_s=delay,
-                        pending=self._queue.qsize() + 1,
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(self._max_backoff, delay * 2)
-                except Exception:  # a bug in the write itself: set aside, go on
-                    self.rejected.append(item.what)
-                    log.exception("records.write_bug", what=item.what)
-                    break
-            self._queue.task_done()
+            batch = [await self._queue.get()]
+            while len(batch) < self._batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            if self.spool is not None:
+                await asyncio.to_thread(self.spool.sync)
+            await self._store(batch)
+            if self.spool is not None:
+                self.spool.applied(batch[-1].offset)
+                if self._queue.empty():
+                    self.spool.compact()
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _store(self, batch: list[_Item]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._apply([item.op for item in batch])
+            except PERMANENT as exc:
+                if len(batch) == 1:
+                    self._set_aside(batch[0], exc)
+                    return
+                # Find the culprit: one at a time, in order.
+                for item in batch:
+                    await self._store([item])
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                self.retries += 1
+                if self.down_since is None:
+                    self.down_since = time.monotonic()
+                log.warning(
+                    "records.write_failed",
+                    error=_first_line(exc),
+                    retry_in_s=delay,
+                    pending=self._queue.qsize() + len(batch),
+                )
+                await asyncio.sleep(delay)
+                delay = min(self._max_backoff, delay * 2)
+                continue
+            except Exception as exc:  # a bug in the write itself: set aside, go on
+                if len(batch) == 1:
+                    log.exception("records.write_bug", what=batch[0].op.what)
+                    self._set_aside(batch[0], exc)
+                    return
+                for item in batch:
+                    await self._store([item])
+                return
+            if self.down_since is not None:
+                log.warning(
+                    "records.database_back",
+                    after_s=round(time.monotonic() - self.down_since, 1),
+                    pending=self._queue.qsize() + len(batch),
+                )
+                self.down_since = None
+            self.written += len(batch)
+            self.batches += 1
+            if self.on_applied is not None:
+                self.on_applied([item.op for item in batch])
+            return
+
+    def _set_aside(self, item: _Item, exc: BaseException) -> None:
+        reason = _first_line(getattr(exc, "orig", exc))
+        self.rejected.append(item.op.what)
+        log.error("records.write_rejected", what=item.op.what, error=reason)
+        if self.spool is not None:
+            self.spool.reject(item.line, reason)
 
     async def drain(self, timeout: float | None = None) -> bool:
-        """Wait until every submitted write is stored; False if the timeout came first."""
+        """Wait until every submitted operation is stored; False if the timeout came first."""
         try:
             await asyncio.wait_for(self._queue.join(), timeout)
         except TimeoutError:
@@ -100,7 +178,14 @@ class RecordWriter:
                 await self._task
             self._task = None
         if not drained:
-            log.error("records.unwritten_at_stop", pending=self._queue.qsize())
+            # Nothing is lost: the spool keeps it for the next start.
+            log.error(
+                "records.unwritten_at_stop",
+                pending=self._queue.qsize(),
+                spooled=self.spool is not None,
+            )
+        if self.spool is not None:
+            self.spool.sync()
         return drained
 
 

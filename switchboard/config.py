@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -63,9 +64,14 @@ class Settings(BaseSettings):
     # it, calls get the built-in walking-skeleton flow.
     flows_dir: Path | None = None
     flows_poll_seconds: float = Field(2.0, gt=0)
-    # For rehearsals and tests: judge business hours as if the app had started at this time
-    # (it moves on from there). Timestamps in records are always real.
+    # For rehearsals and tests: judge business hours and do-not-call expiry as if the app
+    # had started at this time (it moves on from there). Timestamps in records are real.
     business_clock_start: datetime | None = None
+    # Where call records wait on local disk until PostgreSQL has them (docs/records.md).
+    # Default: $XDG_STATE_HOME (~/.local/state)/switchboard/NODE/spool. One process each.
+    spool_dir: Path | None = None
+    # The country whose numbering plan numbers without a + are read in (ISO 3166 code).
+    default_region: str = "US"
 
     # The HTTP API for agent desktops and the CLI (loopback unless a token is set).
     api_host: str = "127.0.0.1"
@@ -102,6 +108,13 @@ class Settings(BaseSettings):
         if value not in {"console", "json"}:
             raise ValueError("log_format must be 'console' or 'json'")
         return value
+
+    @property
+    def spool_path(self) -> Path:
+        if self.spool_dir is not None:
+            return self.spool_dir
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(state) / "switchboard" / self.node_id / "spool"
 
     @property
     def ari_ws_url(self) -> str:

@@ -110,6 +110,8 @@ class AppProcess:
         env.pop("DATABASE_URL", None)
         env.update(self.env)
         env.setdefault("SWITCHBOARD_LOG_FORMAT", "json")
+        # Each app keeps its record spool across its own restarts, and only its own.
+        env.setdefault("SWITCHBOARD_SPOOL_DIR", str(self.workdir / f"{self.name}.spool"))
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(

@@ -26,6 +26,8 @@ class CallEventRecord:
     type: str
     channel_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # Chosen now, so that a write repeated after a crash stores the event once.
+    uid: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 class CallRecordError(ValueError):
@@ -67,6 +69,9 @@ class CallRecord:
     hold_seconds: float | None = None
     hold_count: int | None = None
     recording: str | None = None
+    queue_left_at: datetime | None = None
+    ring_seconds: float | None = None
+    talk_ended_at: datetime | None = None
 
     @property
     def is_live(self) -> bool:
@@ -162,4 +167,7 @@ class CallRecord:
             "hold_seconds": self.hold_seconds,
             "hold_count": self.hold_count,
             "recording": self.recording,
+            "queue_left_at": self.queue_left_at,
+            "ring_seconds": self.ring_seconds,
+            "talk_ended_at": self.talk_ended_at,
         }

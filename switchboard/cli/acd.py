@@ -115,6 +115,32 @@ def _agent_action(name: str, action: str, reason: str | None = None) -> None:
     console.print(f"{name}: {result.get('state', '?')}")
 
 
+@agents_app.command("code")
+def agents_code(
+    name: str,
+    code: str = typer.Argument(..., help="The disposition code, e.g. resolved."),
+    call: str | None = typer.Option(None, help="The call (default: the agent's latest)."),
+    note: str | None = typer.Option(None, help="A note kept with the code."),
+    callback_at: str | None = typer.Option(
+        None, help="When to call back (ISO time with zone) for a callback code."
+    ),
+) -> None:
+    """Code an agent's call (wrap-up); a final code ends the agent's wrap-up."""
+    from switchboard.api_client import ApiError, call_api
+
+    body = {"code": code, "call": call, "note": note, "callback_at": callback_at}
+    try:
+        result = call_api(Settings(), "POST", f"/api/agents/{name}/disposition", body)
+    except ApiError as exc:
+        raise _fail(str(exc)) from None
+    actions = ", ".join(a["kind"] for a in result.get("actions", [])) or "none"
+    ended = " (wrap-up ended)" if result.get("wrap_up_ended") else ""
+    console.print(
+        f"{escape(name)}: call {result.get('call')} coded {escape(str(result.get('code')))}"
+        f"{ended}; actions: {actions}"
+    )
+
+
 @agents_app.command("login")
 def agents_login(name: str, paused: str | None = typer.Option(None, help="Start paused.")) -> None:
     """Log an agent in (through the running app)."""
@@ -143,6 +169,9 @@ def _queue_settings(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+DispositionsOpt = typer.Option(
+    None, help="The disposition set its agents code calls with (e.g. default)."
+)
 StrategyOpt = typer.Option(
     None, help="ringall, leastrecent, fewestcalls, random, rrmemory, linear or skills."
 )
@@ -167,6 +196,7 @@ def queues_add(
     record: bool | None = typer.Option(None, help="Record every conversation."),
     overflow: str | None = typer.Option(None, help="Queue to send callers to on max wait."),
     announce: float | None = typer.Option(None, help="Announce position every N seconds."),
+    dispositions: str | None = DispositionsOpt,
 ) -> None:
     """Create a queue."""
     from db.acd_store import add_queue
@@ -190,6 +220,7 @@ def queues_add(
                 record_calls=record,
                 overflow_queue=overflow,
                 announce_seconds=announce,
+                disposition_set=dispositions,
             ),
         )
     console.print(f"queue {name} created")
@@ -212,6 +243,7 @@ def queues_set(
     record: bool | None = typer.Option(None),
     overflow: str | None = typer.Option(None),
     announce: float | None = typer.Option(None),
+    dispositions: str | None = DispositionsOpt,
 ) -> None:
     """Change a queue's settings."""
     from db.acd_store import set_queue
@@ -235,6 +267,7 @@ def queues_set(
                 record_calls=record,
                 overflow_queue=overflow,
                 announce_seconds=announce,
+                disposition_set=dispositions,
             ),
         )
     console.print(f"queue {name} changed")

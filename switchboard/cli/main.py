@@ -16,6 +16,8 @@ from rich.table import Table
 
 from switchboard import logs
 from switchboard.cli.acd import agents_app, queues_app
+from switchboard.cli.calls import calls_app, export_app
+from switchboard.cli.dispositions import dispositions_app, dnc_app
 from switchboard.config import Settings
 
 if TYPE_CHECKING:
@@ -30,6 +32,10 @@ app.add_typer(ivr_app, name="ivr")
 app.add_typer(asterisk_app, name="asterisk")
 app.add_typer(agents_app, name="agents")
 app.add_typer(queues_app, name="queues")
+app.add_typer(calls_app, name="calls")
+app.add_typer(export_app, name="export")
+app.add_typer(dispositions_app, name="dispositions")
+app.add_typer(dnc_app, name="dnc")
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True, soft_wrap=True)

@@ -17,7 +17,7 @@ from tests.integration.test_acd_calls import (
     center,  # noqa: F401  (the fixture)
     wait_state,
 )
-from tests.support import wait_until
+from tests.support import query, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def test_agent_page_follows_a_call_and_holds_it(
     tmp_path: Path,
 ) -> None:
     center.agent("zoe")
-    center.queue("web", ["zoe"])
+    center.queue("web", ["zoe"], disposition_set="default", wrap_up_seconds=60)
     app = center.start("web")
     center.phone("zoe")
     port = app.env["SWITCHBOARD_API_PORT"]
@@ -80,7 +80,23 @@ def test_agent_page_follows_a_call_and_holds_it(
     wait_state(center, "zoe", "on_call", 5)
     browser.save_screenshot(str(tmp_path / "agent-page.png"))
     assert done.result(timeout=60).ok
-    wait_until(lambda: text(browser, "state") == "available", 10, what="the call over")
+    wait_until(lambda: text(browser, "state") == "wrap up", 10, what="wrap-up on the page")
     assert not browser.find_element("id", "call").is_displayed()
     (row,) = calls(database_url, caller, 1)
     assert row["agent"] == "zoe" and row["hold_count"] == 1
+    # Wrap-up: the agent picks a code of the queue's set; a final one ends the wrap-up.
+    wait_until(lambda: "Resolved" in browser.find_element("id", "code").text, 10, what="the codes")
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("id", "code")).select_by_value("resolved")
+    browser.find_element("id", "note").send_keys("fixed on the first call")
+    browser.find_element("id", "dispose").click()
+    wait_until(lambda: text(browser, "state") == "available", 10, what="wrap-up ended")
+    assert text(browser, "coded") == "coded resolved"
+    coded = query(
+        database_url,
+        "SELECT code, set_by, note FROM call_dispositions WHERE call_id = %s AND set_by <> "
+        "'system'",
+        row["id"],
+    )
+    assert coded == [{"code": "resolved", "set_by": "agent:zoe", "note": "fixed on the first call"}]

@@ -79,3 +79,11 @@ def test_only_dtmf_keys_are_accepted(key: str) -> None:
     else:
         with pytest.raises(CallRecordError):
             call.add_digit(key, T0)
+
+
+def test_sip_display_names_lose_their_escapes_and_nothing_else() -> None:
+    from switchboard.calls.caller_id import sip_display_name
+
+    assert sip_display_name('O\'Brien \\"Bobby\\" \\\\ Zoë') == 'O\'Brien "Bobby" \\ Zoë'
+    assert sip_display_name("'); DROP TABLE calls; --") == "'); DROP TABLE calls; --"
+    assert sip_display_name("") is None and sip_display_name(None) is None

@@ -1,0 +1,351 @@
+"""Setting outcome codes on calls and carrying out their actions, in one transaction each.
+
+Agents (HTTP API, CLI, phone feature code) and operators set codes here; the platform's own
+codes arrive through the record writer and use the same action path. Every action has an id
+derived from its disposition's, so doing it twice stores it once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from db.models import (
+    Call,
+    CallbackRequest,
+    CallDisposition,
+    CallEvent,
+    DispositionCode,
+    DncEntry,
+    Queue,
+)
+from switchboard.calls.dispositions import (
+    SYSTEM_SET,
+    DispositionError,
+    PlannedAction,
+    check_agent_may_set,
+    plan_actions,
+)
+from switchboard.calls.numbers import normalize
+
+
+@dataclass(frozen=True)
+class SetDisposition:
+    uid: uuid.UUID
+    call_id: uuid.UUID
+    code: str
+    code_set: str
+    label: str
+    final: bool
+    agent: str | None
+    actions: list[PlannedAction]
+
+
+def _json_safe(detail: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in detail.items()}
+
+
+def customer_number(call: Any) -> str | None:
+    """The customer's side of a call: who called in, or whom we called."""
+    return str(call.dialed_number if call.direction == "outbound" else call.caller_number or "")
+
+
+async def _call_for(connection: AsyncConnection, call_id: str | None, agent: str | None) -> Any:
+    if call_id is None:
+        if agent is None:
+            raise DispositionError("which call? give a call id")
+        # The agent's most recent call: the one their wrap-up is about.
+        connected = (
+            select(CallEvent.call_id)
+            .where(CallEvent.type == "CONNECT", CallEvent.data["agent"].astext == agent)
+            .order_by(CallEvent.occurred_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = select(Call).where(Call.id == connected)
+    else:
+        try:
+            wanted = uuid.UUID(call_id)
+        except ValueError:
+            raise DispositionError(f"not a call id: {call_id!r}") from None
+        query = select(Call).where(Call.id == wanted)
+    row = (await connection.execute(query.with_for_update())).first()
+    if row is None:
+        raise DispositionError(
+            f"no call {call_id}" if call_id else f"{agent} has not talked on any call yet"
+        )
+    return row
+
+
+async def _agents_on(connection: AsyncConnection, call: Any) -> set[str]:
+    rows = await connection.execute(
+        select(CallEvent.data["agent"].astext).where(
+            CallEvent.call_id == call.id,
+            CallEvent.type.in_(("CONNECT", "CALLBACKANSWERED")),
+        )
+    )
+    agents = {r[0] for r in rows if r[0]}
+    if call.agent:
+        agents.add(call.agent)
+    return agents
+
+
+async def set_disposition(
+    engine: AsyncEngine,
+    *,
+    code: str | None = None,
+    digits: str | None = None,
+    call_id: str | None = None,
+    agent: str | None = None,
+    operator: str | None = None,
+    note: str | None = None,
+    callback_at: datetime | None = None,
+    now: datetime,
+    region: str,
+) -> SetDisposition:
+    """Set a code on a call. An agent gives a code of their call's set (by name, or by the
+    digits keyed on the phone); an operator may also give a system code."""
+    if (code is None) == (digits is None):
+        raise DispositionError("give a code or its digits")
+    async with engine.begin() as connection:
+        call = await _call_for(connection, call_id, agent)
+        allowed = None
+        if call.queue:
+            allowed = (
+                await connection.execute(
+                    select(Queue.disposition_set).where(Queue.name == call.queue)
+                )
+            ).scalar()
+        sets = [allowed] if allowed else []
+        if agent is None:
+            sets.append(SYSTEM_SET)
+        match = (
+            DispositionCode.code == code if code is not None else (DispositionCode.digits == digits)
+        )
+        found = (
+            await connection.execute(
+                select(DispositionCode).where(
+                    match, DispositionCode.code_set.in_(sets), DispositionCode.active
+                )
+            )
+        ).first()
+        shown = code if code is not None else f"keyed {digits}"
+        if agent is not None:
+            known_in = list(
+                (await connection.execute(select(DispositionCode.code_set).where(match))).scalars()
+            )
+            check_agent_may_set(
+                agent=agent,
+                call_agents=await _agents_on(connection, call),
+                code=shown,
+                code_set=found.code_set if found else None,
+                allowed_set=allowed,
+                known_in=known_in,
+            )
+        if found is None:
+            where = " or ".join(repr(s) for s in sets)
+            raise DispositionError(f"unknown code {shown!r} (set {where})")
+        uid = uuid.uuid4()
+        await connection.execute(
+            insert(CallDisposition).values(
+                uid=uid,
+                call_id=call.id,
+                code_set=found.code_set,
+                code=found.code,
+                set_by=f"agent:{agent}" if agent else f"operator:{operator or 'cli'}",
+                agent=agent,
+                set_at=now,
+                note=note,
+                callback_at=callback_at,
+            )
+        )
+        await _event(
+            connection,
+            uuid.uuid5(uid, "event"),
+            call.id,
+            call.node_id,
+            now,
+            "DISPOSITION",
+            {"code": found.code, "set": found.code_set, "agent": agent, "final": found.final},
+        )
+        planned = plan_actions(
+            uid,
+            found.actions,
+            number=normalize(customer_number(call), region),
+            now=now,
+            callback_at=callback_at,
+            has_lead=False,
+        )
+        await apply_actions(connection, planned, call, call.node_id, now)
+    return SetDisposition(
+        uid, call.id, found.code, found.code_set, found.label, found.final, agent, planned
+    )
+
+
+async def apply_actions(
+    connection: AsyncConnection,
+    planned: list[PlannedAction],
+    call: Any,
+    node_id: str,
+    now: datetime,
+) -> None:
+    for action in planned:
+        detail = action.detail
+        if action.kind == "dnc":
+            statement = insert(DncEntry).values(
+                list_name=detail["list"],
+                number=detail["number"],
+                added_at=now,
+                expires_at=detail["expires_at"],
+                reason="disposition",
+                call_id=call.id,
+            )
+            old, new = DncEntry.expires_at, statement.excluded.expires_at
+            statement = statement.on_conflict_do_update(
+                index_elements=[DncEntry.list_name, DncEntry.number],
+                # The longer ban wins; "for good" (NULL) beats any date.
+                set_={
+                    "expires_at": case(
+                        (or_(old.is_(None), new.is_(None)), None),
+                        else_=func.greatest(old, new),
+                    ),
+                    "call_id": statement.excluded.call_id,
+                },
+            )
+            await connection.execute(statement)
+        elif action.kind == "callback":
+            await connection.execute(
+                insert(CallbackRequest)
+                .values(
+                    id=action.uid,
+                    call_id=call.id,
+                    number=detail["number"],
+                    queue=detail["queue"] or call.queue,
+                    source="disposition",
+                    requested_at=now,
+                    due_at=detail["due_at"],
+                    status="pending",
+                )
+                .on_conflict_do_nothing(index_elements=[CallbackRequest.id])
+            )
+        await _event(
+            connection,
+            action.uid,
+            call.id,
+            node_id,
+            now,
+            f"ACTION_{action.kind.upper()}",
+            _json_safe(detail),
+        )
+
+
+async def _event(
+    connection: AsyncConnection,
+    uid: uuid.UUID,
+    call_id: uuid.UUID,
+    node_id: str,
+    at: datetime,
+    kind: str,
+    data: dict[str, Any],
+) -> None:
+    await connection.execute(
+        insert(CallEvent)
+        .values(uid=uid, call_id=call_id, node_id=node_id, occurred_at=at, type=kind, data=data)
+        .on_conflict_do_nothing(index_elements=[CallEvent.uid])
+    )
+
+
+async def system_dispositions(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """The writer's path for the platform's codes: stored once, actions (if an operator gave
+    the system code some) carried out once."""
+    numbers = {row["uid"]: row.pop("number", None) for row in rows}
+    node_ids = {row["uid"]: row.pop("node_id", None) for row in rows}
+    inserted = await connection.execute(
+        insert(CallDisposition)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[CallDisposition.uid])
+        .returning(CallDisposition.uid, CallDisposition.call_id, CallDisposition.code)
+    )
+    fresh = inserted.all()
+    if not fresh:
+        return
+    codes = {
+        r.code: r.actions
+        for r in await connection.execute(
+            select(DispositionCode.code, DispositionCode.actions).where(
+                DispositionCode.code_set == SYSTEM_SET,
+                DispositionCode.code.in_({f.code for f in fresh}),
+                func.jsonb_array_length(DispositionCode.actions) > 0,
+            )
+        )
+    }
+    for uid, call_id, code in fresh:
+        if code not in codes:
+            continue
+        call = (await connection.execute(select(Call).where(Call.id == call_id))).first()
+        if call is None:
+            continue
+        row = next(r for r in rows if r["uid"] == uid)
+        planned = plan_actions(
+            uid,
+            codes[code],
+            number=numbers[uid],
+            now=row["set_at"],
+            callback_at=None,
+            has_lead=False,
+        )
+        await apply_actions(connection, planned, call, node_ids[uid] or call.node_id, row["set_at"])
+
+
+async def dnc_entry(connection: AsyncConnection, number: str, at: datetime) -> Any:
+    """The entry that forbids dialing ``number`` at ``at`` (the latest expiry), or None."""
+    return (
+        await connection.execute(
+            select(DncEntry)
+            .where(
+                DncEntry.number == number,
+                or_(DncEntry.expires_at.is_(None), DncEntry.expires_at > at),
+            )
+            .order_by(and_(DncEntry.expires_at.is_(None)).desc(), DncEntry.expires_at.desc())
+            .limit(1)
+        )
+    ).first()
+
+
+async def codes_for_agent(engine: AsyncEngine, agent: str) -> dict[str, Any]:
+    """The codes an agent may set on their latest call (for the agent's desktop)."""
+    async with engine.connect() as connection:
+        try:
+            call = await _call_for(connection, None, agent)
+        except DispositionError:
+            return {"call": None, "set": None, "codes": []}
+        allowed = None
+        if call.queue:
+            allowed = (
+                await connection.execute(
+                    select(Queue.disposition_set).where(Queue.name == call.queue)
+                )
+            ).scalar()
+        rows = (
+            await connection.execute(
+                select(
+                    DispositionCode.code,
+                    DispositionCode.label,
+                    DispositionCode.digits,
+                    DispositionCode.final,
+                )
+                .where(DispositionCode.code_set == allowed, DispositionCode.active)
+                .order_by(DispositionCode.digits.nulls_last(), DispositionCode.code)
+            )
+        ).all()
+    return {
+        "call": str(call.id),
+        "set": allowed,
+        "codes": [dict(r._mapping) for r in rows],
+    }

@@ -1,0 +1,175 @@
+"""Record operations: what the app asks to be stored, as data that can be spooled to disk,
+replayed after a crash and applied to PostgreSQL in batches.
+
+Every operation is idempotent (an upsert keyed by an id the app chose, or an insert that
+ignores an id it already holds), so applying one twice stores it once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.disposition_store import system_dispositions
+from db.models import Agent as AgentRow
+from db.models import AgentEvent, Call, CallbackRequest, CallEvent, CallLeg
+
+Kind = Literal[
+    "call", "leg", "callback", "event", "disposition", "call_patch", "agent_event", "agent_state"
+]
+KINDS: tuple[str, ...] = get_args(Kind)
+
+
+@dataclass(frozen=True)
+class RecordOp:
+    kind: Kind
+    row: dict[str, Any]
+
+    @property
+    def what(self) -> str:
+        key = self.row.get("id") or self.row.get("uid") or self.row.get("channel_id") or ""
+        return f"{self.kind} {key}"
+
+
+class BadRecordOp(ValueError):
+    """A spooled line that is not an operation (a bug, or a damaged file)."""
+
+
+# --- the spool's line format ----------------------------------------------------------------
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"$uuid": str(value)}
+    raise TypeError(f"cannot spool a {type(value).__name__}")
+
+
+def _untag(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        if "$dt" in obj:
+            return datetime.fromisoformat(obj["$dt"])
+        if "$uuid" in obj:
+            return uuid.UUID(obj["$uuid"])
+    return obj
+
+
+def encode(op: RecordOp) -> bytes:
+    text = json.dumps([op.kind, op.row], default=_tag, ensure_ascii=True, separators=(",", ":"))
+    return text.encode("ascii")
+
+
+def decode(line: bytes) -> RecordOp:
+    try:
+        kind, row = json.loads(line, object_hook=_untag)
+    except (ValueError, TypeError) as exc:
+        raise BadRecordOp(f"not a record operation: {line[:80]!r}") from exc
+    if kind not in KINDS or not isinstance(row, dict):
+        raise BadRecordOp(f"unknown record operation {kind!r}")
+    return RecordOp(kind, row)
+
+
+# --- applying a batch -----------------------------------------------------------------------
+
+# Rows that others point to go first; within a kind, the order of hand-over is kept.
+_ORDER: dict[str, int] = {kind: i for i, kind in enumerate(KINDS)}
+
+
+def _last_by(rows: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Snapshots of the same row: only the last counts (each one is complete)."""
+    latest: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        latest.pop(row[key], None)
+        latest[row[key]] = row
+    return list(latest.values())
+
+
+async def apply_ops(connection: AsyncConnection, ops: list[RecordOp]) -> None:
+    """Apply a batch in the caller's transaction."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for op in sorted(ops, key=lambda o: _ORDER[o.kind]):  # sorted() is stable
+        by_kind.setdefault(op.kind, []).append(op.row)
+    for kind, rows in by_kind.items():
+        await _APPLY[kind](connection, rows)
+
+
+async def _upsert(
+    connection: AsyncConnection, table: Any, key: Any, rows: list[dict[str, Any]]
+) -> None:
+    # One statement per set of columns (snapshots of one kind normally share them all).
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in _last_by(rows, key.key):
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    for columns, group in groups.items():
+        statement = insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=[key],
+            set_={c: statement.excluded[c] for c in columns if c != key.key},
+        )
+        await connection.execute(statement, group)
+
+
+async def _insert_new(
+    connection: AsyncConnection, table: Any, key: Any, rows: list[dict[str, Any]]
+) -> None:
+    await connection.execute(insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
+
+
+async def _calls(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await _upsert(connection, Call, Call.id, rows)
+
+
+async def _legs(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await _upsert(connection, CallLeg, CallLeg.channel_id, rows)
+
+
+async def _callbacks(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await _insert_new(connection, CallbackRequest, CallbackRequest.id, rows)
+
+
+async def _events(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await _insert_new(connection, CallEvent, CallEvent.uid, rows)
+
+
+async def _dispositions(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    # Copies: the rows stay as they are for a retry of the batch.
+    await system_dispositions(connection, [dict(row) for row in rows])
+
+
+async def _call_patches(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        values = {k: v for k, v in row.items() if k != "id"}
+        await connection.execute(update(Call).where(Call.id == row["id"]).values(**values))
+
+
+async def _agent_events(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await _insert_new(connection, AgentEvent, AgentEvent.uid, rows)
+
+
+async def _agent_states(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    for row in _last_by(rows, "name"):
+        values = {k: v for k, v in row.items() if k != "name"}
+        await connection.execute(
+            update(AgentRow).where(AgentRow.name == row["name"]).values(**values)
+        )
+
+
+_APPLY = {
+    "call": _calls,
+    "leg": _legs,
+    "callback": _callbacks,
+    "event": _events,
+    "disposition": _dispositions,
+    "call_patch": _call_patches,
+    "agent_event": _agent_events,
+    "agent_state": _agent_states,
+}

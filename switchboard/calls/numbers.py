@@ -1,0 +1,25 @@
+"""Telephone numbers in one form (E.164) for lists and matching, with phonenumbers."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+
+def normalize(number: str | None, region: str = "US") -> str | None:
+    """E.164 when the number parses in ``region``'s plan (or has a +); otherwise its digits
+    (an internal extension, a short code), so the same input always gives the same key."""
+    if number is None:
+        return None
+    text = number.strip()
+    if not text:
+        return None
+    try:
+        parsed = phonenumbers.parse(text, region.upper())
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is not None and phonenumbers.is_possible_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    digits = re.sub(r"[^0-9+]", "", text)
+    return digits or None
