@@ -161,44 +161,54 @@ def test_database_stopped_for_30_s_while_50_calls_run(
 ) -> None:
     server, url = private_database
     app = AppProcess(app_env(asterisk, url, agi_port), tmp_path, "outage").start()
-    app.wait_for("reconcile.done")
-    caller = "+15550108000"
-    # 50 calls over about 35 s, each about 3 s long (a key, the answer, goodbye).
-    callers = Callers(asterisk, caller, 50, rate=1.5, concurrent=10).start()
-    wait_until(lambda: rows(url, caller, "ended_at IS NOT NULL"), 20, what="a first call")
-    server.stop()
-    time.sleep(30)
-    server.start()
-    result = callers.join()
-    assert result.successful == 50, result.output
-    app.wait_for("records.database_back", timeout=60)
+    try:
+        app.wait_for("reconcile.done")
+        caller = "+15550108000"
+        # 50 calls over about 35 s, each about 3 s long (a key, the answer, goodbye).
+        callers = Callers(
+            asterisk, caller, 50, rate=1.5, concurrent=10, keys=((1000, "7"),)
+        ).start()
+        wait_until(lambda: rows(url, caller, "ended_at IS NOT NULL"), 20, what="a first call")
+        server.stop()
+        time.sleep(30)
+        server.start()
+        result = callers.join()
+        assert result.successful == 50, result.output
+        app.wait_for("records.database_back", timeout=60)
 
-    def all_there() -> list[dict[str, Any]] | None:
-        found = rows(url, caller, "ended_at IS NOT NULL")
-        return found if len(found) >= 50 else None
+        def all_there() -> list[dict[str, Any]] | None:
+            found = rows(url, caller, "ended_at IS NOT NULL")
+            return found if len(found) >= 50 else None
 
-    complete = wait_until(all_there, 60, what="50 complete records")
-    assert len(complete) == 50 and len({r["channel_id"] for r in complete}) == 50
-    for row in complete:
-        assert row["answered_at"] is not None and row["digits"] == "7", row
-        assert row["hangup_party"] is not None and row["outcome"] == "completed", row
-    # Each call's events once: the ANSWER, the key, the HANGUP; no duplicates anywhere.
-    counts = query(
-        url,
-        "SELECT c.id, count(*) FILTER (WHERE e.type = 'ANSWER') AS answers, "
-        "count(*) FILTER (WHERE e.type = 'DTMF') AS keys, "
-        "count(*) FILTER (WHERE e.type = 'HANGUP') AS hangups, "
-        "count(*) AS events, count(DISTINCT e.uid) AS distinct_events "
-        "FROM calls c JOIN call_events e ON e.call_id = c.id "
-        "WHERE c.caller_number = %s GROUP BY c.id",
-        caller,
-    )
-    assert len(counts) == 50
-    for count in counts:
-        assert (count["answers"], count["keys"], count["hangups"]) == (1, 1, 1), count
-        assert count["events"] == count["distinct_events"], count
-    codes = system_codes(url, caller)
-    assert len(codes) == 50 and {c["code"] for c in codes} == {"ivr_completed"}
-    # The outage was real: the app saw the database go and come back.
-    assert app.count("records.write_failed") > 0
-    app.stop()
+        complete = wait_until(all_there, 60, what="50 complete records")
+        assert len(complete) == 50 and len({r["channel_id"] for r in complete}) == 50
+        wrong = [
+            {k: row[k] for k in ("channel_id", "answered_at", "digits", "hangup_party", "outcome")}
+            for row in complete
+            if row["answered_at"] is None
+            or row["digits"] != "7"
+            or row["hangup_party"] is None
+            or row["outcome"] != "completed"
+        ]
+        assert not wrong, wrong
+        # Each call's events once: the ANSWER, the key, the HANGUP; no duplicates anywhere.
+        counts = query(
+            url,
+            "SELECT c.id, count(*) FILTER (WHERE e.type = 'ANSWER') AS answers, "
+            "count(*) FILTER (WHERE e.type = 'DTMF') AS keys, "
+            "count(*) FILTER (WHERE e.type = 'HANGUP') AS hangups, "
+            "count(*) AS events, count(DISTINCT e.uid) AS distinct_events "
+            "FROM calls c JOIN call_events e ON e.call_id = c.id "
+            "WHERE c.caller_number = %s GROUP BY c.id",
+            caller,
+        )
+        assert len(counts) == 50
+        for count in counts:
+            assert (count["answers"], count["keys"], count["hangups"]) == (1, 1, 1), count
+            assert count["events"] == count["distinct_events"], count
+        codes = system_codes(url, caller)
+        assert len(codes) == 50 and {c["code"] for c in codes} == {"ivr_completed"}
+        # The outage was real: the app saw the database go and come back.
+        assert app.count("records.write_failed") > 0
+    finally:
+        app.stop()
