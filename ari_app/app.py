@@ -19,6 +19,7 @@ from ari_app.acd import AcdRuntime
 from ari_app.api import start_api
 from ari_app.callback_call import callback_answered
 from ari_app.client import AriAuthError, AriClient, AriHttpError, AriUnavailable
+from ari_app.dialer import Dialer
 from ari_app.events import Event, StasisStart
 from ari_app.flows import refuse, walking_skeleton
 from ari_app.ivr import IvrBackend, run_ivr, watch_flows
@@ -142,6 +143,16 @@ class Application:
             region=settings.default_region,
             clock=self.business_now,
         )
+        self.dialer = Dialer(
+            self.acd,
+            self.registry,
+            self.ari,
+            self.engine,
+            self.writer,
+            self.sink,
+            node_id=settings.node_id,
+            clock=self.business_now,
+        )
         self.api: web.AppRunner | None = None
         self._reload_wanted = asyncio.Event()
         self._reconciling: asyncio.Task[None] | None = None
@@ -161,6 +172,10 @@ class Application:
     def _new_call(self, event: StasisStart) -> tuple[CallSession, Flow] | None:
         channel = event.channel
         role = event.args[0] if event.args else ""
+        if role in ("campaign-dial", "campaign"):
+            made = self.dialer.session_for(event)
+            if made is not None:
+                return made
         dialed = event.args[1] if len(event.args) > 1 else channel.dialplan.exten
         record = CallRecord(
             node_id=self.settings.node_id,
@@ -326,6 +341,7 @@ class Application:
             asyncio.create_task(self.acd.listen(), name="acd-listen"),
             asyncio.create_task(self.acd.tick(), name="acd-tick"),
             asyncio.create_task(self.callbacks.run(), name="scheduled-callbacks"),
+            asyncio.create_task(self.dialer.run(), name="dialer"),
         ]
         stopping = asyncio.create_task(stop.wait())
         watcher = None

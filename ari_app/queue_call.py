@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -61,6 +62,7 @@ class QueueVisit:
     last_announce: datetime | None = None
     announcing: str | None = None  # the playback id of a position announcement
     callback_offered: bool = False
+    deadline: datetime | None = None  # an agent must answer by then (outbound live answers)
 
 
 def _ms(since: datetime, now: datetime) -> int:
@@ -94,9 +96,17 @@ class QueueCall:
         priority: int,
         skills: dict[str, int],
         arrived: datetime | None = None,
+        *,
+        connect_within: float | None = None,
+        music: bool = True,
+        on_connect: Callable[[], None] | None = None,
     ) -> bool:
         """The caller waits in ``queue`` until an agent talks to them (True), or the queue
-        refuses them at once (False: the IVR goes on). Raises CallEnded when the call ends."""
+        refuses them at once (False: the IVR goes on). Raises CallEnded when the call ends.
+
+        ``connect_within``: seconds an agent has to answer (an outbound call's live answer
+        has 2); past them the caller leaves the queue with exit ``timeout``, still on the
+        line, and ``serve`` returns True with no agent on the record."""
         record = self.call.record
         try:
             position = self.acd.join(
@@ -113,9 +123,12 @@ class QueueCall:
         self._save()
         self._event("ENTERQUEUE", now, queue=queue, position=position, priority=priority)
         visit = QueueVisit(queue, now, position)
+        if connect_within is not None:
+            visit.deadline = now + timedelta(seconds=connect_within)
         try:
             try:
-                await self._hold_music(queue)
+                if music:
+                    await self._hold_music(queue)
             except AriError as exc:
                 # No music is better than no queue: the caller keeps their place (and if
                 # their channel is gone, the hangup arrives next).
@@ -130,6 +143,8 @@ class QueueCall:
         if connected is None:
             return True
         await self._stop_announcing(visit)
+        if on_connect is not None:
+            on_connect()
         try:
             await self._talk(visit, connected)
         except _Rejoin as again:
@@ -183,8 +198,16 @@ class QueueCall:
         """Until an agent answers (their Ringing), or the caller leaves by rule (None)."""
         settings = self.acd.settings[visit.queue]
         while True:
-            event = await self.call.next_event(timeout=None)
+            timeout = None
+            if visit.deadline is not None:
+                timeout = max(0.0, (visit.deadline - utcnow()).total_seconds())
+            event = await self.call.next_event(timeout=timeout)
             now = utcnow()
+            if event is None:
+                # No agent in time (an outbound live answer): out of the queue, on the line.
+                await self._cancel_others(visit, now)
+                self._leave(visit, "timeout", "EXITWITHTIMEOUT", limit="connect_within")
+                return None
             if isinstance(event, AcdOffer):
                 visit.attempt += 1
                 for agent in event.agents:

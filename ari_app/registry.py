@@ -77,6 +77,11 @@ class CallRegistry:
         self._targets.pop(channel_id, None)
         self._may_start.discard(channel_id)
 
+    def start_call(self, event: StasisStart) -> None:
+        """Make a call of a channel a target holds (an answered outbound dial)."""
+        if event.channel.id not in self._by_channel:
+            self._start(event)
+
     def _start(self, event: StasisStart) -> None:
         made = self._factory(event)
         if made is None:

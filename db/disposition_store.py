@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -21,8 +21,11 @@ from db.models import (
     CallbackRequest,
     CallDisposition,
     CallEvent,
+    Campaign,
+    DialAttempt,
     DispositionCode,
     DncEntry,
+    Lead,
     Queue,
 )
 from switchboard.calls.dispositions import (
@@ -115,13 +118,7 @@ async def set_disposition(
         raise DispositionError("give a code or its digits")
     async with engine.begin() as connection:
         call = await _call_for(connection, call_id, agent)
-        allowed = None
-        if call.queue:
-            allowed = (
-                await connection.execute(
-                    select(Queue.disposition_set).where(Queue.name == call.queue)
-                )
-            ).scalar()
+        allowed = await _code_set_of(connection, call)
         sets = [allowed] if allowed else []
         if agent is None:
             sets.append(SYSTEM_SET)
@@ -180,12 +177,57 @@ async def set_disposition(
             number=normalize(customer_number(call), region),
             now=now,
             callback_at=callback_at,
-            has_lead=False,
+            has_lead=call.attempt_id is not None,
         )
         await apply_actions(connection, planned, call, call.node_id, now)
     return SetDisposition(
         uid, call.id, found.code, found.code_set, found.label, found.final, agent, planned
     )
+
+
+async def _code_set_of(connection: AsyncConnection, call: Any) -> str | None:
+    """The set an agent codes this call from: its campaign's, else its queue's."""
+    if call.campaign:
+        found = (
+            await connection.execute(
+                select(Campaign.disposition_set).where(Campaign.name == call.campaign)
+            )
+        ).scalar()
+        if found:
+            return str(found)
+    if call.queue:
+        found = (
+            await connection.execute(select(Queue.disposition_set).where(Queue.name == call.queue))
+        ).scalar()
+        return str(found) if found else None
+    return None
+
+
+async def _lead_of(connection: AsyncConnection, call: Any) -> int | None:
+    if call.attempt_id is None:
+        return None
+    found = (
+        await connection.execute(
+            select(DialAttempt.lead_id).where(DialAttempt.id == call.attempt_id)
+        )
+    ).scalar()
+    return int(found) if found is not None else None
+
+
+async def _lead_action(
+    connection: AsyncConnection, lead_id: int, kind: str, detail: dict[str, Any]
+) -> None:
+    """A code's action on the campaign lead the call was dialed for. The lease is dropped, so
+    the attempt's own (later) verdict on the lead no longer applies."""
+    values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+    if kind == "callback":
+        # Called back at the time asked, before any other lead of the campaign.
+        values |= {"state": "pending", "priority": 0, "next_attempt_at": detail["due_at"]}
+    elif kind == "retry":
+        values |= {"state": "pending", "priority": 1, "next_attempt_at": detail["due_at"]}
+    else:
+        values |= {"state": "done", "closed_reason": "closed by a disposition"}
+    await connection.execute(update(Lead).where(Lead.id == lead_id).values(**values))
 
 
 async def apply_actions(
@@ -195,8 +237,22 @@ async def apply_actions(
     node_id: str,
     now: datetime,
 ) -> None:
+    lead_id = await _lead_of(connection, call)
     for action in planned:
         detail = action.detail
+        if action.kind in ("callback", "retry", "close_lead") and lead_id is not None:
+            await _lead_action(connection, lead_id, action.kind, detail)
+            detail = {**detail, "lead": lead_id}
+            await _event(
+                connection,
+                action.uid,
+                call.id,
+                node_id,
+                now,
+                f"ACTION_{action.kind.upper()}",
+                _json_safe(detail),
+            )
+            continue
         if action.kind == "dnc":
             statement = insert(DncEntry).values(
                 list_name=detail["list"],
@@ -325,13 +381,7 @@ async def codes_for_agent(engine: AsyncEngine, agent: str) -> dict[str, Any]:
             call = await _call_for(connection, None, agent)
         except DispositionError:
             return {"call": None, "set": None, "codes": []}
-        allowed = None
-        if call.queue:
-            allowed = (
-                await connection.execute(
-                    select(Queue.disposition_set).where(Queue.name == call.queue)
-                )
-            ).scalar()
+        allowed = await _code_set_of(connection, call)
         rows = (
             await connection.execute(
                 select(

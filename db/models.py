@@ -7,7 +7,7 @@ bug in the application cannot store an impossible call.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -142,6 +143,9 @@ class Call(Base):
     # The conversation's recording: its name among Asterisk's stored recordings (ARI
     # /recordings/stored/NAME, a .wav in Asterisk's recording folder).
     recording: Mapped[str | None] = mapped_column(Text)
+    # Outbound calls: the campaign and the dial attempt that placed them.
+    campaign: Mapped[str | None] = mapped_column(String(32), index=True)
+    attempt_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     # When the caller left the queue (answered, abandoned, timed out...), how long the offer
     # that connected rang, when the conversation with the (last) agent ended and when that
     # agent's after-call work (wrap-up) ended.
@@ -410,3 +414,177 @@ class DncEntry(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(Text)
     call_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+
+
+# --- outbound: campaigns, leads, dial attempts, do-not-call lists -----------------------------
+
+DIAL_MODES = ("preview", "progressive", "predictive")
+CAMPAIGN_STATES = ("draft", "running", "paused", "stopped")
+AMD_ACTIONS = ("off", "hangup", "message", "agent")
+LEAD_STATES = ("pending", "dialing", "done")
+ATTEMPT_RESULTS = (
+    "dialing",
+    "connected",
+    "dropped",
+    "machine",
+    "no_answer",
+    "busy",
+    "congestion",
+    "failed",
+    "interrupted",
+)
+DNC_LIST_KINDS = ("internal", "national")
+
+
+class DncList(Base):
+    """A do-not-call list: ``internal`` (the company's own, kept by dispositions and the CLI) or
+    ``national`` (imported from a registry, with the date of its data)."""
+
+    __tablename__ = "dnc_lists"
+    __table_args__ = (
+        CheckConstraint(NAME_CHECK.format(col="name"), name="name"),
+        CheckConstraint(_in("kind", DNC_LIST_KINDS), name="kind"),
+    )
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, server_default="internal")
+    # The date of the registry's data (national lists): older than 31 days, nobody is dialed.
+    data_date: Mapped[date | None] = mapped_column(Date)
+    imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    entries: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class Campaign(Base):
+    """An outbound campaign: who to call (its leads), how (dial mode, pacing, AMD), with which
+    agents (the members of its queue) and under which rules (docs/outbound.md)."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(NAME_CHECK.format(col="name"), name="name"),
+        CheckConstraint(_in("mode", DIAL_MODES), name="mode"),
+        CheckConstraint(_in("state", CAMPAIGN_STATES), name="state"),
+        CheckConstraint(_in("amd", AMD_ACTIONS), name="amd"),
+        CheckConstraint("abandon_limit > 0 AND abandon_limit <= 0.05", name="abandon_limit"),
+        CheckConstraint("ring_seconds >= 15 AND ring_seconds <= 120", name="ring_seconds"),
+        CheckConstraint("max_attempts >= 1", name="max_attempts"),
+    )
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16), nullable=False, server_default="progressive")
+    state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="draft")
+    # Its agents are the members of this queue; live answers are handed to them through it.
+    queue: Mapped[str] = mapped_column(ForeignKey("queues.name"), nullable=False)
+    disposition_set: Mapped[str | None] = mapped_column(
+        ForeignKey("disposition_sets.name", ondelete="SET NULL")
+    )
+    caller_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    caller_name: Mapped[str | None] = mapped_column(Text)
+    region: Mapped[str] = mapped_column(String(2), nullable=False, server_default="US")
+    abandon_limit: Mapped[float] = mapped_column(nullable=False, server_default="0.03")
+    ring_seconds: Mapped[int] = mapped_column(Integer, nullable=False, server_default="25")
+    amd: Mapped[str] = mapped_column(String(8), nullable=False, server_default="off")
+    # Prompt played to a live answer no agent could take within 2 s (and to machines when
+    # amd = message), followed by the campaign's caller ID read as digits.
+    message_prompt: Mapped[str] = mapped_column(
+        Text, nullable=False, server_default="sound:please-try-call-later"
+    )
+    uk_mode: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    # Calling hours in the callee's local time: {"days": {"mon": [["08:00", "21:00"]], ...},
+    # "holidays": ["2026-12-25", ...]}; empty: 08:00-21:00 every day.
+    hours: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    max_calls_24h: Mapped[int | None] = mapped_column(Integer, server_default="3")
+    max_calls_30d: Mapped[int | None] = mapped_column(Integer)
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="5")
+    # Seconds before a retry, per attempt result ({"busy": 600, ...}); absent: no retry.
+    retry_delays: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    # The national do-not-call list this campaign must honour (NULL: none required).
+    national_dnc: Mapped[str | None] = mapped_column(
+        ForeignKey("dnc_lists.name", ondelete="RESTRICT")
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Lead(Base):
+    """A person to call for a campaign. Dialer instances claim leads with a lease
+    (``FOR UPDATE SKIP LOCKED``); a crashed instance's lease runs out and the lead comes back."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        CheckConstraint(_in("state", LEAD_STATES), name="state"),
+        Index("uq_leads_campaign_number", "campaign", "number", unique=True),
+        Index(
+            "ix_leads_due",
+            "campaign",
+            "priority",
+            "next_attempt_at",
+            postgresql_where="state <> 'done'",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    campaign: Mapped[str] = mapped_column(
+        ForeignKey("campaigns.name", ondelete="CASCADE"), nullable=False
+    )
+    number: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The callee's time zones (from a column, or every zone the number may be in).
+    time_zones: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    region: Mapped[str | None] = mapped_column(String(2))
+    name: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    source: Mapped[str | None] = mapped_column(Text)  # file and line it was imported from
+    state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
+    # 0 = a callback set by a disposition (dialed first), 1 = retry, 2 = first attempt.
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, server_default="2")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    last_result: Mapped[str | None] = mapped_column(String(16))
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class DialAttempt(Base):
+    """One outbound dial of a lead: how it rang, who answered (a person, a machine), whether
+    an agent took it within 2 s (else it was dropped: an abandoned call)."""
+
+    __tablename__ = "dial_attempts"
+    __table_args__ = (
+        CheckConstraint(_in("result", ATTEMPT_RESULTS), name="result"),
+        Index("ix_dial_attempts_number_time", "number", "placed_at"),
+        Index("ix_dial_attempts_campaign_time", "campaign", "placed_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(32), nullable=False)
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="SET NULL"), index=True
+    )
+    number: Mapped[str] = mapped_column(String(32), nullable=False)
+    node_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    call_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    channel_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[str] = mapped_column(String(16), nullable=False, server_default="dialing")
+    # A person answered (AMD said HUMAN, or AMD off): the base of the abandonment rate.
+    live: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    dropped: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    message_played: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    amd_status: Mapped[str | None] = mapped_column(String(16))
+    amd_cause: Mapped[str | None] = mapped_column(Text)
+    agent: Mapped[str | None] = mapped_column(String(32))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    ring_seconds: Mapped[float | None] = mapped_column(
+        Computed(_span("placed_at", "coalesce(answered_at, ended_at)"), persisted=True)
+    )

@@ -20,10 +20,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.disposition_store import system_dispositions
 from db.models import Agent as AgentRow
-from db.models import AgentEvent, Call, CallbackRequest, CallEvent, CallLeg
+from db.models import AgentEvent, Call, CallbackRequest, CallEvent, CallLeg, DialAttempt, Lead
 
 Kind = Literal[
-    "call", "leg", "callback", "event", "disposition", "call_patch", "agent_event", "agent_state"
+    "call",
+    "leg",
+    "callback",
+    "event",
+    "disposition",
+    "call_patch",
+    "agent_event",
+    "agent_state",
+    "attempt",
+    "lead",
 ]
 KINDS: tuple[str, ...] = get_args(Kind)
 
@@ -163,6 +172,26 @@ async def _agent_states(connection: AsyncConnection, rows: list[dict[str, Any]])
         )
 
 
+async def _attempts(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    # Updates of an attempt row the claim wrote; later ones add to earlier ones.
+    for row in rows:
+        values = {k: v for k, v in row.items() if k != "id"}
+        await connection.execute(
+            update(DialAttempt).where(DialAttempt.id == row["id"]).values(**values)
+        )
+
+
+async def _leads(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    # A lead's fate after an attempt; only while the lease is still this attempt's.
+    for row in rows:
+        values = {k: v for k, v in row.items() if k not in ("id", "lease_owner_was")}
+        await connection.execute(
+            update(Lead)
+            .where(Lead.id == row["id"], Lead.lease_owner == row["lease_owner_was"])
+            .values(**values)
+        )
+
+
 _APPLY = {
     "call": _calls,
     "leg": _legs,
@@ -172,4 +201,6 @@ _APPLY = {
     "call_patch": _call_patches,
     "agent_event": _agent_events,
     "agent_state": _agent_states,
+    "attempt": _attempts,
+    "lead": _leads,
 }

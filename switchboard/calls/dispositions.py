@@ -28,6 +28,10 @@ def system_code(record: CallRecord) -> str:
     """The platform's code for a call that ended (docs/records.md has the table)."""
     if record.outcome in ("interrupted", "lost"):
         return "interrupted"
+    if record.outcome == "dropped":
+        return "dropped"  # a live answer no agent took within 2 s: an abandoned call
+    if record.outcome == "machine":
+        return "answering_machine"
     exits = {
         "connected": "answered",
         "abandoned": "abandoned",

@@ -72,6 +72,8 @@ class CallRecord:
     queue_left_at: datetime | None = None
     ring_seconds: float | None = None
     talk_ended_at: datetime | None = None
+    campaign: str | None = None
+    attempt_id: uuid.UUID | None = None
 
     @property
     def is_live(self) -> bool:
@@ -170,4 +172,6 @@ class CallRecord:
             "queue_left_at": self.queue_left_at,
             "ring_seconds": self.ring_seconds,
             "talk_ended_at": self.talk_ended_at,
+            "campaign": self.campaign,
+            "attempt_id": self.attempt_id,
         }

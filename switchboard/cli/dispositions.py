@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -360,3 +361,30 @@ def dnc_check(
         until = row["expires_at"].isoformat(timespec="seconds") if row["expires_at"] else "never"
         console.print(f"{normalized}: on {row['list_name']} until {until}")
     raise typer.Exit(1)
+
+
+@dnc_app.command("import")
+def dnc_import(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    data_date: datetime = typer.Option(
+        ..., "--date", formats=["%Y-%m-%d"], help="The date of the registry's data"
+    ),
+    list_name: str = typer.Option("national", "--list"),
+    region: str = typer.Option("US", help="Region for numbers without a +"),
+) -> None:
+    """Load a national do-not-call list (one number per line), replacing its last copy.
+    Campaigns that honour it refuse to dial once its data is older than 31 days."""
+    from db.campaign_admin import CampaignError, import_national
+
+    with file.open(encoding="utf-8", errors="replace") as handle, _engine() as engine:
+        try:
+            result = import_national(engine, list_name, handle, data_date.date(), region.upper())
+        except CampaignError as exc:
+            raise _fail(str(exc)) from None
+    console.print(
+        f"list [bold]{escape(list_name)}[/]: {result.entries} numbers, data of {data_date.date()}"
+    )
+    for line, text in result.bad[:20]:
+        errors.print(f"line {line}: not a phone number: {escape(text)}", highlight=False)
+    if result.bad:
+        errors.print(f"{len(result.bad)} lines skipped", highlight=False)

@@ -1,0 +1,115 @@
+"""An answered campaign dial: a machine is handled as the campaign says; a person is handed to
+one of the campaign's agents within 2 s of the answer (the end of the greeting, with AMD), or
+hears the campaign's message (its prompt and the number to call back) and the call counts as
+abandoned (dropped).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+
+from ari_app.queue_call import QueueCall
+from ari_app.session import CallEnded, CallSession, utcnow
+
+if TYPE_CHECKING:
+    from ari_app.dialer import Attempt
+
+# The law's limit (US TSR, UK Ofcom) from the answer to a live agent.
+CONNECT_WITHIN_SECONDS = 2.0
+# Live answers jump the campaign queue's callers.
+OUTBOUND_PRIORITY = 100
+
+
+async def play_message(session: CallSession, attempt: Attempt) -> bool:
+    campaign = attempt.campaign
+    digits = re.sub(r"[^0-9]", "", campaign.caller_id)
+    media = [campaign.message_prompt] + ([f"digits:{digits}"] if digits else [])
+    await session.play(*media)
+    return True
+
+
+async def campaign_answered(
+    session: CallSession, *, attempt: Attempt, amd: tuple[str, str] | None
+) -> None:
+    dialer, campaign, record = attempt.dialer, attempt.campaign, session.record
+    pacer = dialer.pacer(campaign)
+    started = time.monotonic()
+    ring = (attempt.answered or started) - attempt.placed
+    if record.answered_at is None:
+        record.answer(utcnow())
+    session.sink.log_event(
+        record.event(utcnow(), "ANSWER", campaign=campaign.name, amd=amd[0] if amd else None)
+    )
+    facts: dict[str, object] = {}
+    if amd is not None:
+        facts = {"amd_status": amd[0][:16] or None, "amd_cause": amd[1] or None}
+    if amd is not None and amd[0] == "MACHINE" and campaign.amd != "agent":
+        pacer.on_dial_ended(time.monotonic(), "machine", ring)
+        played = False
+        record.outcome = "machine"
+        try:
+            if campaign.amd == "message":
+                played = await play_message(session, attempt)
+        finally:
+            attempt.finish("machine", message_played=played, **facts)
+        return
+    pacer.on_dial_ended(time.monotonic(), "live", ring)
+    attempt.live_waiting = True
+    dialer.write_attempt(attempt, live=True, **facts)
+
+    def connected() -> None:
+        attempt.live_waiting = False
+        wait = time.monotonic() - started
+        pacer.on_connected(time.monotonic(), wait)
+
+    remaining = max(0.5, CONNECT_WITHIN_SECONDS - (time.monotonic() - started))
+    queue_call = QueueCall(dialer.acd, dialer.registry, session)
+    try:
+        joined = await queue_call.serve(
+            campaign.queue,
+            OUTBOUND_PRIORITY,
+            {},
+            connect_within=remaining,
+            music=False,
+            on_connect=connected,
+        )
+    except CallEnded:
+        attempt.live_waiting = False
+        if record.agent is not None:
+            _talk_over(attempt, record.connected_at, started)
+        else:
+            # They hung up before an agent came: a drop once the 2 s had passed.
+            late = time.monotonic() - started >= CONNECT_WITHIN_SECONDS
+            if late:
+                pacer.on_drop(time.monotonic())
+            attempt.finish("dropped" if late else "interrupted", live=True, dropped=late, **facts)
+        raise
+    attempt.live_waiting = False
+    if record.agent is not None:
+        _talk_over(attempt, record.connected_at, started)
+        return
+    # Nobody took them in time (or the queue refused them): the message, then goodbye.
+    pacer.on_drop(time.monotonic())
+    record.outcome = "dropped"
+    session.sink.log_event(record.event(utcnow(), "DROPPED", campaign=campaign.name, joined=joined))
+    played = False
+    try:
+        played = await play_message(session, attempt)
+    finally:
+        attempt.finish("dropped", live=True, dropped=True, message_played=played, **facts)
+
+
+def _talk_over(attempt: Attempt, connected_at: object, started: float) -> None:
+    record = attempt.record
+    handle = time.monotonic() - started
+    settings = attempt.dialer.acd.settings.get(attempt.campaign.queue)
+    wrap_up = settings.wrap_up_seconds if settings is not None else 0.0
+    attempt.dialer.pacer(attempt.campaign).on_agent_released(time.monotonic(), handle + wrap_up)
+    attempt.finish(
+        "connected",
+        live=True,
+        agent=record.agent,
+        connected_at=connected_at,
+    )

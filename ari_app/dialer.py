@@ -1,0 +1,461 @@
+"""The outbound dialer: for each running campaign, asks its pacer how many calls to place,
+claims that many leads through the compliance gate (db/campaign_store.py), and dials them
+through the outbound trunk.
+
+A dial is an ``Attempt`` until the callee answers: it gets the channel's events (a busy or
+unanswered dial ends with a ChannelDestroyed and its cause). When the callee answers, the
+channel runs answering-machine detection in dialplan if the campaign asks for it
+([switchboard-amd] in extensions.conf), then becomes a call of its own whose flow hands the
+live customer to an agent within 2 s, or plays the campaign's message and counts a drop
+(ari_app/campaign_call.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ari_app.acd import AcdRuntime
+from ari_app.client import AriClient, AriError, AriNotFound
+from ari_app.events import ChannelDestroyed, Event, StasisStart
+from ari_app.session import CallSession, Flow, utcnow
+from db.campaign_store import (
+    CampaignConfig,
+    Claimed,
+    abandonment_counts,
+    active_campaigns,
+    claim_leads,
+    interrupted_attempts,
+    lead_after,
+)
+from db.record_ops import RecordOp
+from db.writer import RecordWriter
+from switchboard.acd.agents import AgentState
+from switchboard.calls.dispositions import CAUSE_BUSY, CONGESTION_CAUSES, NO_ANSWER_CAUSES
+from switchboard.calls.record import CallRecord
+from switchboard.outbound.pacing import DialResult, Pacer, PacerView, make_pacer
+
+if TYPE_CHECKING:
+    from ari_app.registry import CallRegistry
+    from ari_app.session import CallSink
+
+log = structlog.get_logger(__name__)
+
+TRUNK = "trunk-out"
+AMD_CONTEXT = "switchboard-amd"
+BUSY_STATES = (AgentState.RINGING, AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.WRAP_UP)
+
+
+def unanswered_result(cause: int | None) -> str:
+    """An attempt's result from the cause of a dial that was never answered."""
+    if cause == CAUSE_BUSY:
+        return "busy"
+    if cause in NO_ANSWER_CAUSES or cause in (0, 16, None):
+        return "no_answer"
+    if cause in CONGESTION_CAUSES:
+        return "congestion"
+    return "failed"
+
+
+@dataclass
+class Attempt:
+    """One dial, from the claim to its end."""
+
+    dialer: Dialer
+    campaign: CampaignConfig
+    claimed: Claimed
+    record: CallRecord
+    placed: float  # monotonic
+    answered: float | None = None
+    live_waiting: bool = False  # answered by a person, not yet with an agent
+    done: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return str(self.claimed.attempt_id)
+
+    def deliver(self, event: Event) -> None:
+        # Events arrive from the websocket reader: handle them on a task of their own.
+        self.dialer.spawn(self._handle(event))
+
+    async def _handle(self, event: Event) -> None:
+        if self.done:
+            return
+        if isinstance(event, StasisStart) and event.channel.id == self.claimed.channel_id:
+            role = event.args[0] if event.args else ""
+            if role != "campaign-dial":
+                return  # back from AMD: the registry makes it a call (may_start)
+            self.answered = time.monotonic()
+            self.record.answer(utcnow())
+            if self.campaign.amd != "off":
+                await self._detect_machine()
+            else:
+                self.dialer.registry.start_call(event)
+        elif isinstance(event, ChannelDestroyed) and event.channel.id == self.claimed.channel_id:
+            if self.dialer.registry.get(self.claimed.channel_id) is not None:
+                return  # a call now: its flow reports the end
+            self.unanswered(event.cause, event.cause_txt)
+
+    async def _detect_machine(self) -> None:
+        registry = self.dialer.registry
+        registry.attach_target(self.claimed.channel_id, self, starts_call=True)
+        try:
+            await self.dialer.ari.post(
+                f"/channels/{self.claimed.channel_id}/continue",
+                context=AMD_CONTEXT,
+                extension="s",
+                priority=1,
+            )
+        except AriError as exc:
+            log.warning("dialer.amd_failed", attempt=self.id, error=str(exc)[:200])
+
+    def unanswered(self, cause: int | None, cause_text: str | None) -> None:
+        """The dial ended before a call began (busy, no answer, refused, hung up in AMD)."""
+        now = utcnow()
+        result = unanswered_result(cause) if self.answered is None else "interrupted"
+        record = self.record
+        self.dialer.sink.save(record, None)
+        ended = record.end(now, cause=cause, cause_text=cause_text or None, party="callee")
+        if ended is not None:
+            self.dialer.sink.log_event(ended)
+        self.dialer.sink.save(record, None)
+        self.dialer.sink.ended(record)
+        ring = (self.answered or time.monotonic()) - self.placed
+        seen: DialResult = "failed"
+        if result in ("busy", "no_answer"):
+            seen = "busy" if result == "busy" else "no_answer"
+        self.dialer.pacer(self.campaign).on_dial_ended(time.monotonic(), seen, ring)
+        self.finish(result, ended_at=now, hangup_cause=cause)
+
+    def finish(self, result: str, **values: Any) -> None:
+        """Write the attempt's result and what becomes of its lead; forget the attempt."""
+        if self.done:
+            return
+        self.done = True
+        values.setdefault("ended_at", utcnow())
+        if self.record.answered_at is not None:
+            values.setdefault("answered_at", self.record.answered_at)
+        self.dialer.write(
+            RecordOp("attempt", {"id": self.claimed.attempt_id, "result": result, **values})
+        )
+        lead = lead_after(self.campaign, result, self.claimed.attempts, self.dialer.clock())
+        lead.update(id=self.claimed.lead_id, lease_owner_was=str(self.claimed.attempt_id))
+        self.dialer.write(RecordOp("lead", lead))
+        self.dialer.forget(self)
+        log.info(
+            "dialer.attempt_done",
+            campaign=self.campaign.name,
+            attempt=self.id,
+            number=self.claimed.number,
+            result=result,
+        )
+
+
+class Dialer:
+    def __init__(
+        self,
+        acd: AcdRuntime,
+        registry: CallRegistry,
+        ari: AriClient,
+        engine: AsyncEngine,
+        writer: RecordWriter,
+        sink: CallSink,
+        *,
+        node_id: str,
+        clock: Callable[[], datetime],
+        tick_seconds: float = 0.5,
+        refresh_seconds: float = 2.0,
+    ) -> None:
+        self.acd = acd
+        self.registry = registry
+        self.ari = ari
+        self.engine = engine
+        self.writer = writer
+        self.sink = sink
+        self.node_id = node_id
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.refresh_seconds = refresh_seconds
+        self.campaigns: dict[str, CampaignConfig] = {}
+        self.attempts: dict[str, Attempt] = {}
+        self._pacers: dict[str, Pacer] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._refreshed = 0.0
+        self._warned: set[str] = set()
+        self._held: dict[str, str] = {}  # campaign: the rule that holds all its dials
+        self._kick = asyncio.Event()  # a dial ended: pace again now, not at the next tick
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def write(self, op: RecordOp) -> None:
+        self.writer.submit(op)
+
+    def write_attempt(self, attempt: Attempt, **values: Any) -> None:
+        self.write(RecordOp("attempt", {"id": attempt.claimed.attempt_id, **values}))
+
+    def forget(self, attempt: Attempt) -> None:
+        self.attempts.pop(attempt.id, None)
+        self._kick.set()
+        self.registry.detach_target(attempt.claimed.channel_id)
+
+    def pacer(self, campaign: CampaignConfig) -> Pacer:
+        pacer = self._pacers.get(campaign.name)
+        if pacer is None or pacer.mode != self._pacer_mode(campaign):
+            pacer = make_pacer(
+                self._pacer_mode(campaign),  # type: ignore[arg-type]
+                abandon_limit=campaign.abandon_limit,
+            )
+            self._pacers[campaign.name] = pacer
+        return pacer
+
+    @staticmethod
+    def _pacer_mode(campaign: CampaignConfig) -> str:
+        return "predictive" if campaign.mode == "predictive" else "progressive"
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.acd.loaded.wait()
+        await self._recover()
+        while True:
+            try:
+                await self.once()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("dialer.database_unavailable", error=str(exc)[:200])
+            except Exception:
+                log.exception("dialer.failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self.tick_seconds)
+            self._kick.clear()
+
+    async def _recover(self) -> None:
+        """Attempts a killed instance of ours left 'dialing' are closed as interrupted."""
+        try:
+            channels = await self.ari.get("/channels")
+            live = (
+                {c["id"] for c in channels if isinstance(c, dict)}
+                if isinstance(channels, list)
+                else set()
+            )
+            closed = await interrupted_attempts(self.engine, self.node_id, live)
+            if closed:
+                log.info("dialer.recovered", interrupted=closed)
+        except Exception as exc:
+            log.warning("dialer.recover_failed", error=str(exc)[:200])
+
+    async def once(self) -> int:
+        """One pacing round over every running campaign; returns the dials placed."""
+        now = time.monotonic()
+        if now - self._refreshed >= self.refresh_seconds:
+            await self._refresh()
+            self._refreshed = now
+        placed = 0
+        for campaign in list(self.campaigns.values()):
+            if campaign.state == "running" and campaign.mode != "preview":
+                placed += await self._pace(campaign)
+        return placed
+
+    async def _refresh(self) -> None:
+        found = {c.name: c for c in await active_campaigns(self.engine)}
+        for name, campaign in found.items():
+            if name not in self._pacers:
+                pacer = self.pacer(campaign)
+                live30, drops30, live24, drops24 = await abandonment_counts(
+                    self.engine, name, self.clock()
+                )
+                pacer.seed(
+                    now=time.monotonic(),
+                    live_30d=live30,
+                    drops_30d=drops30,
+                    live_24h=live24,
+                    drops_24h=drops24,
+                )
+        self.campaigns = found
+
+    def view(self, campaign: CampaignConfig) -> PacerView:
+        now = utcnow()
+        state = self.acd.queues.get(campaign.queue)
+        members = state.members if state is not None else set()
+        free = 0
+        busy: list[float] = []
+        for name in members:
+            agent = self.acd.agents.get(name)
+            if agent is None or not agent.registered:
+                continue
+            if agent.can_take_calls(now):
+                free += 1
+            elif agent.state in BUSY_STATES:
+                since = agent.since or now
+                busy.append(max(0.0, (now - since).total_seconds()))
+        mono = time.monotonic()
+        ringing = [
+            mono - a.placed
+            for a in self.attempts.values()
+            if a.campaign.name == campaign.name and a.answered is None
+        ]
+        waiting = sum(
+            1 for a in self.attempts.values() if a.campaign.name == campaign.name and a.live_waiting
+        )
+        return PacerView(
+            free_agents=free, busy_agents=busy, dials_in_progress=ringing, waiting_live=waiting
+        )
+
+    async def _pace(self, campaign: CampaignConfig) -> int:
+        if not self.acd.outbound_uri:
+            if campaign.name not in self._warned:
+                self._warned.add(campaign.name)
+                log.error("dialer.no_trunk", campaign=campaign.name)
+            return 0
+        pacer = self.pacer(campaign)
+        view = self.view(campaign)
+        wanted = pacer.dials_to_place(time.monotonic(), view)
+        if wanted <= 0:
+            return 0
+        # Dials beyond the free agents can be dropped: only while the campaign's abandonment
+        # is under its limit (the gate refuses them otherwise).
+        in_flight = len(view.dials_in_progress) + wanted
+        abandonment = pacer.abandonment(time.monotonic()) if in_flight > view.free_agents else None
+        report = await claim_leads(
+            self.engine,
+            campaign,
+            wanted,
+            node_id=self.node_id,
+            now=self.clock(),
+            abandonment=abandonment,
+        )
+        safe = view.free_agents - len(view.dials_in_progress)
+        if report.held is not None and abandonment is not None and safe > 0:
+            # Over the limit: only dials an agent is free for (progressive) until it drops.
+            held = report.held
+            report = await claim_leads(
+                self.engine,
+                campaign,
+                min(safe, wanted),
+                node_id=self.node_id,
+                now=self.clock(),
+                abandonment=None,
+            )
+            report.held = report.held or held
+        if report.held is not None:
+            if self._held.get(campaign.name) != report.held.rule:
+                log.warning(
+                    "dialer.campaign_held",
+                    campaign=campaign.name,
+                    rule=report.held.rule,
+                    reason=report.held.reason,
+                )
+            self._held[campaign.name] = report.held.rule
+        else:
+            self._held.pop(campaign.name, None)
+        for lead_id, number, verdict in report.refused:
+            if verdict is report.held:
+                continue
+            log.info(
+                "dialer.refused",
+                campaign=campaign.name,
+                lead=lead_id,
+                number=number,
+                rule=verdict.rule,
+                reason=verdict.reason,
+                retry_at=verdict.retry_at.isoformat() if verdict.retry_at else None,
+            )
+        for claimed in report.claimed:
+            await self._dial(campaign, claimed)
+        return len(report.claimed)
+
+    async def _dial(self, campaign: CampaignConfig, claimed: Claimed) -> None:
+        record = CallRecord(
+            node_id=self.node_id,
+            channel_id=claimed.channel_id,
+            direction="outbound",
+            arrived_at=utcnow(),
+            caller_number=campaign.caller_id,
+            caller_name=campaign.caller_name,
+            dialed_number=claimed.number,
+            linkedid=claimed.channel_id,
+            id=claimed.call_id,
+        )
+        record.campaign = campaign.name
+        record.attempt_id = claimed.attempt_id
+        attempt = Attempt(self, campaign, claimed, record, time.monotonic())
+        self.attempts[attempt.id] = attempt
+        self.registry.attach_target(claimed.channel_id, attempt)
+        self.sink.save(record, None)
+        name = (campaign.caller_name or "").replace('"', "")
+        try:
+            await self.ari.post(
+                "/channels",
+                body={
+                    "variables": {
+                        "SB_CALL_ID": str(record.id),
+                        "SB_CAMPAIGN_ID": campaign.name,
+                        "SB_ATTEMPT_ID": attempt.id,
+                    }
+                },
+                endpoint=f"PJSIP/{claimed.number}@{TRUNK}",
+                app=self.ari.app,
+                appArgs=f"campaign-dial,{attempt.id}",
+                channelId=claimed.channel_id,
+                callerId=f'"{name}" <{campaign.caller_id}>' if name else campaign.caller_id,
+                timeout=campaign.ring_seconds,
+            )
+        except AriError as exc:
+            log.warning("dialer.originate_failed", attempt=attempt.id, error=str(exc)[:200])
+            attempt.unanswered(None, f"originate failed: {str(exc)[:100]}")
+            return
+        self.sink.log_event(
+            record.event(record.arrived_at, "DIAL", campaign=campaign.name, number=claimed.number)
+        )
+
+    # --- calls ----------------------------------------------------------------------------
+
+    def session_for(self, event: StasisStart) -> tuple[CallSession, Flow] | None:
+        """The call an answered dial becomes (its record is the attempt's)."""
+        from ari_app.campaign_call import campaign_answered
+
+        attempt_id = event.args[1] if len(event.args) > 1 else ""
+        attempt = self.attempts.get(attempt_id)
+        if attempt is None:
+            return None
+        self.registry.detach_target(attempt.claimed.channel_id)
+        session = CallSession(event.channel, attempt.record, self.ari, self.sink)
+        amd = (event.args[2], event.args[3]) if len(event.args) > 3 else None
+        return session, functools.partial(campaign_answered, attempt=attempt, amd=amd)
+
+    async def hang_up_strays(self, channel_id: str) -> None:
+        with contextlib.suppress(AriNotFound, AriError):
+            await self.ari.delete(f"/channels/{channel_id}")
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        out: dict[str, Any] = {}
+        for name, campaign in self.campaigns.items():
+            view = self.view(campaign)
+            day, month = self.pacer(campaign).abandonment(now)
+            out[name] = {
+                "state": campaign.state,
+                "mode": campaign.mode,
+                "dialing": len(view.dials_in_progress),
+                "waiting_live": view.waiting_live,
+                "free_agents": view.free_agents,
+                "busy_agents": len(view.busy_agents),
+                "abandonment_24h": day,
+                "abandonment_30d": month,
+            }
+        return out

@@ -1,0 +1,1 @@
+"""Outbound dialing: campaigns, pacing, the dialer."""

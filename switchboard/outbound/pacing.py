@@ -1,0 +1,794 @@
+"""How many calls the outbound dialer places now: progressive and predictive pacing.
+
+Pure code: no I/O, no clock, no asyncio. Time is a float in seconds handed in by the caller
+(any monotonic origin); every method takes ``now``.
+
+The dialer tells the pacer what happened (``on_dial_ended``, ``on_connected``, ``on_drop``,
+``on_agent_released``) and asks ``dials_to_place(now, view)`` whenever something changed
+and on a timer (about once a second), with a ``PacerView`` of the campaign's agents and
+dials. ``ring_seconds`` is the time from placing a dial to its end (for a live answer, to
+the answer): the age the dial had in ``dials_in_progress`` when it left.
+
+Abandonment = drops / live answers, over a rolling 24 h (Ofcom) and a rolling 30 days
+(FTC, FCC). A live answer counts when ``on_dial_ended(result="live")`` is called, a drop
+when ``on_drop`` is (a live answer that got no agent within 2 s). Both windows can be seeded
+from the campaign's history at start (``seed``; the history is spread evenly over each
+window, its exact times being unknown).
+
+progressive
+    One dial per free agent not already covered by a dial in progress or by a live answer
+    waiting for an agent: never more dials in flight than free agents, so no drops.
+
+predictive
+    The drop risk of one more dial (answered live and no agent within the 2 s grace) is
+    estimated from what is known now, and dials are added while it stays under a ceiling:
+
+    - the live-answer probability of a fresh dial (decayed counts, prior 25%);
+    - the distribution of the time to a live answer and of the duration of the other dials:
+      a dial still ringing after ``a`` seconds has a posterior chance of turning live, and
+      of doing so within any horizon (a dial ringing for 20 s is most likely a no-answer);
+    - the handle-time distribution (talk + wrap-up), from which an agent busy for ``e``
+      seconds has a chance of being released within any horizon. When the dialer knows
+      which busy agents are in wrap-up and when their wrap-up ends (``wrap_up_left``), those
+      releases are certain, and agents still talking are predicted from the talk-time and
+      wrap-up distributions (learnt from ``wrap_seconds`` in ``on_agent_released``);
+
+    At a few points of the new dial's own time to answer (quantiles), agents available by
+    then + grace (free + released, a sum of Bernoullis) are set against live answers by
+    then (waiting + dials in flight + the other new dials), in a normal approximation.
+
+    The ceiling comes from the abandonment budget B = limit x live - drops of the tighter
+    window (the drops left before it reaches the limit): the pacer aims to drop
+    limit x min(1.5, sqrt(B / 6)) of live answers from now on, less as the budget runs low,
+    more while it is ample; so B is held around a reserve of ~6 drops and a burst of drops
+    does not take the window over the limit. A calibration factor, learnt online by
+    stochastic approximation (per live answer: up when connected, down when dropped),
+    turns that aim into the ceiling on the modelled risk. Nothing is tuned offline per
+    campaign. With no history the budget starts at zero, so a new campaign starts close
+    to progressive and speeds up as live answers accumulate.
+
+    While either window is at or over the limit it falls back to progressive (never more
+    dials in flight than free agents). Never more dials in flight than ``max_ratio`` x
+    (free + busy agents); nothing without agents; never a negative number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+DialResult = Literal["live", "machine", "no_answer", "busy", "failed"]
+Mode = Literal["progressive", "predictive"]
+DIAL_RESULTS: tuple[DialResult, ...] = ("live", "machine", "no_answer", "busy", "failed")
+
+DAY = 86_400.0
+MONTH = 30 * DAY
+GRACE_SECONDS = 2.0  # a live answer must reach an agent within this, or it is abandoned
+
+
+@dataclass(frozen=True)
+class PacerView:
+    """What the dialer sees right now."""
+
+    free_agents: int  # logged in, ready, not on a call, not in wrap-up
+    # per busy agent: seconds since their current call (talk) began; wrap-up counts as busy
+    busy_agents: Sequence[float]
+    dials_in_progress: Sequence[float]  # per dial placed, not yet ended: seconds since placed
+    waiting_live: int = 0  # live-answered customers not yet connected to an agent
+    # Optional, aligned with busy_agents: for an agent in wrap-up, seconds until its wrap-up
+    # ends (it is free then); None for an agent still talking. Empty when not known.
+    wrap_up_left: Sequence[float | None] = ()
+
+    def __post_init__(self) -> None:
+        if self.wrap_up_left and len(self.wrap_up_left) != len(self.busy_agents):
+            raise ValueError("wrap_up_left must be empty or have one entry per busy agent")
+
+
+class Pacer(Protocol):
+    mode: str
+
+    def seed(
+        self, *, now: float, live_30d: int, drops_30d: int, live_24h: int, drops_24h: int
+    ) -> None: ...
+
+    def on_dial_ended(self, now: float, result: DialResult, ring_seconds: float) -> None: ...
+
+    def on_connected(self, now: float, wait_seconds: float) -> None: ...
+
+    def on_drop(self, now: float) -> None: ...
+
+    def on_agent_released(
+        self, now: float, handle_seconds: float, wrap_seconds: float | None = None
+    ) -> None: ...
+
+    def dials_to_place(self, now: float, view: PacerView) -> int: ...
+
+    def abandonment(self, now: float) -> tuple[float, float]: ...
+
+
+def make_pacer(mode: Mode, *, abandon_limit: float = 0.03, max_ratio: float = 5.0) -> Pacer:
+    """A pacer for a campaign; ``abandon_limit`` as a share of live answers (0.03 = 3%)."""
+    if mode == "progressive":
+        return ProgressivePacer(abandon_limit=abandon_limit, max_ratio=max_ratio)
+    if mode == "predictive":
+        return PredictivePacer(abandon_limit=abandon_limit, max_ratio=max_ratio)
+    raise ValueError(f"unknown pacing mode {mode!r}")
+
+
+def _check(abandon_limit: float, max_ratio: float) -> None:
+    if not 0 < abandon_limit < 1:
+        raise ValueError("abandon_limit is a share of live answers, between 0 and 1")
+    if not max_ratio >= 1:
+        raise ValueError("max_ratio must be at least 1")
+
+
+# --- abandonment over rolling windows -----------------------------------------------------
+
+
+class RollingCount:
+    """Live answers and drops over the last ``span`` seconds, in buckets of ``bucket`` s.
+
+    An event stays counted until the end of its bucket is ``span`` seconds old: at least
+    ``span`` seconds, at most ``span + bucket``.
+    """
+
+    def __init__(self, span: float, bucket: float) -> None:
+        if span <= 0 or bucket <= 0 or bucket > span:
+            raise ValueError("need 0 < bucket <= span")
+        self.span = span
+        self.bucket = bucket
+        self._buckets: deque[list[float]] = deque()  # [start, live, drops], oldest first
+        self._live = 0.0
+        self._drops = 0.0
+
+    def _roll(self, now: float) -> None:
+        horizon = now - self.span
+        buckets = self._buckets
+        while buckets and buckets[0][0] + self.bucket <= horizon:
+            _, live, drops = buckets.popleft()
+            self._live -= live
+            self._drops -= drops
+        if not buckets:
+            self._live = self._drops = 0.0
+
+    def add(self, at: float, live: float = 0.0, drops: float = 0.0) -> None:
+        start = math.floor(at / self.bucket) * self.bucket
+        buckets = self._buckets
+        if not buckets or buckets[-1][0] < start:
+            buckets.append([start, live, drops])
+        elif buckets[-1][0] == start:
+            buckets[-1][1] += live
+            buckets[-1][2] += drops
+        else:  # an older bucket (a late event): rare, keep the order
+            merged = {b[0]: b for b in buckets}
+            entry = merged.setdefault(start, [start, 0.0, 0.0])
+            entry[1] += live
+            entry[2] += drops
+            self._buckets = deque(sorted(merged.values()))
+        self._live += live
+        self._drops += drops
+
+    def counts(self, now: float) -> tuple[float, float]:
+        """(live answers, drops) in the window ending at ``now``."""
+        self._roll(now)
+        return max(0.0, self._live), max(0.0, self._drops)
+
+    def rate(self, now: float) -> float:
+        live, drops = self.counts(now)
+        return drops / live if live > 0 else 0.0
+
+    def spread(self, now: float, first: float, last: float, live: float, drops: float) -> None:
+        """Spreads ``live`` and ``drops`` evenly over the buckets from ``first`` to ``last``
+        seconds before ``now`` (history whose exact times are unknown)."""
+        if live <= 0 and drops <= 0:
+            return
+        starts: set[float] = set()
+        age = first
+        while age < last:
+            starts.add(math.floor((now - age) / self.bucket) * self.bucket)
+            age += self.bucket
+        if not starts:
+            return
+        merged = {b[0]: b for b in self._buckets}
+        share_live, share_drops = live / len(starts), drops / len(starts)
+        for start in starts:
+            entry = merged.setdefault(start, [start, 0.0, 0.0])
+            entry[1] += share_live
+            entry[2] += share_drops
+        self._buckets = deque(sorted(merged.values()))
+        self._live += live
+        self._drops += drops
+
+
+class Abandonment:
+    """Rolling 24 h and 30 d abandonment (drops / live answers)."""
+
+    def __init__(self) -> None:
+        self.day = RollingCount(DAY, 60.0)
+        self.month = RollingCount(MONTH, 3600.0)
+
+    def seed(
+        self, *, now: float, live_30d: int, drops_30d: int, live_24h: int, drops_24h: int
+    ) -> None:
+        """History of the campaign, spread evenly over each window (times are unknown)."""
+        if min(live_30d, drops_30d, live_24h, drops_24h) < 0:
+            raise ValueError("history counts cannot be negative")
+        if drops_24h > live_24h or drops_30d > live_30d:
+            raise ValueError("more drops than live answers")
+        # The 30 days include the last 24 h; accept a 30-day count that says otherwise.
+        live_30d, drops_30d = max(live_30d, live_24h), max(drops_30d, drops_24h)
+        self.day.spread(now, 0.0, DAY, live_24h, drops_24h)
+        self.month.spread(now, 0.0, DAY, live_24h, drops_24h)
+        self.month.spread(now, DAY, MONTH, live_30d - live_24h, drops_30d - drops_24h)
+
+    def live(self, now: float) -> None:
+        self.day.add(now, live=1.0)
+        self.month.add(now, live=1.0)
+
+    def drop(self, now: float) -> None:
+        self.day.add(now, drops=1.0)
+        self.month.add(now, drops=1.0)
+
+    def rates(self, now: float) -> tuple[float, float]:
+        return self.day.rate(now), self.month.rate(now)
+
+    def windows(self, now: float) -> tuple[tuple[float, float], tuple[float, float]]:
+        """((live, drops) over 24 h, (live, drops) over 30 d)."""
+        return self.day.counts(now), self.month.counts(now)
+
+
+# --- progressive ---------------------------------------------------------------------------
+
+
+def _agents(view: PacerView) -> int:
+    return max(0, view.free_agents) + len(view.busy_agents)
+
+
+def progressive_dials(view: PacerView, max_ratio: float = math.inf) -> int:
+    """One dial per free agent not covered by a dial in flight or a waiting live answer."""
+    in_flight = len(view.dials_in_progress)
+    wanted = max(0, view.free_agents) - max(0, view.waiting_live) - in_flight
+    cap = math.floor(max_ratio * _agents(view)) - in_flight
+    return max(0, min(wanted, cap))
+
+
+class ProgressivePacer:
+    """One dial per free agent; keeps the abandonment figures all the same."""
+
+    mode: str = "progressive"
+
+    def __init__(self, *, abandon_limit: float = 0.03, max_ratio: float = 5.0) -> None:
+        _check(abandon_limit, max_ratio)
+        self.abandon_limit = abandon_limit
+        self.max_ratio = max_ratio
+        self._abandonment = Abandonment()
+
+    def seed(
+        self, *, now: float, live_30d: int, drops_30d: int, live_24h: int, drops_24h: int
+    ) -> None:
+        self._abandonment.seed(
+            now=now,
+            live_30d=live_30d,
+            drops_30d=drops_30d,
+            live_24h=live_24h,
+            drops_24h=drops_24h,
+        )
+
+    def on_dial_ended(self, now: float, result: DialResult, ring_seconds: float) -> None:
+        if result == "live":
+            self._abandonment.live(now)
+
+    def on_connected(self, now: float, wait_seconds: float) -> None:
+        pass
+
+    def on_drop(self, now: float) -> None:
+        self._abandonment.drop(now)
+
+    def on_agent_released(
+        self, now: float, handle_seconds: float, wrap_seconds: float | None = None
+    ) -> None:
+        pass
+
+    def dials_to_place(self, now: float, view: PacerView) -> int:
+        return progressive_dials(view, self.max_ratio)
+
+    def abandonment(self, now: float) -> tuple[float, float]:
+        return self._abandonment.rates(now)
+
+
+# --- estimators -----------------------------------------------------------------------------
+
+
+class Histogram:
+    """A distribution of durations learnt online: bins of ``width`` seconds (the last one
+    takes everything beyond), older observations decaying with a half-life counted in
+    observations, plus a fixed prior of ``prior_weight`` pseudo-observations shaped by
+    ``prior_cdf`` (so that it is usable, if rough, before any data)."""
+
+    def __init__(
+        self,
+        width: float,
+        bins: int,
+        prior_cdf: Callable[[float], float],
+        prior_weight: float,
+        halflife: float,
+    ) -> None:
+        self.width = width
+        self.bins = bins
+        edges = [prior_cdf(i * width) for i in range(bins)] + [1.0]
+        self._prior = [prior_weight * max(0.0, edges[i + 1] - edges[i]) for i in range(bins)]
+        self._counts = [0.0] * bins
+        self._growth = 2.0 ** (1.0 / halflife)
+        self._gain = 1.0  # lazy decay: newer observations weigh more, rescaled when large
+        self.observations = 0
+
+    def observe(self, seconds: float) -> None:
+        if not math.isfinite(seconds):
+            return
+        i = min(self.bins - 1, max(0, int(seconds / self.width)))
+        self._counts[i] += self._gain
+        self._gain *= self._growth
+        self.observations += 1
+        if self._gain > 1e100:
+            self._counts = [c / self._gain for c in self._counts]
+            self._gain = 1.0
+
+    def masses(self) -> list[float]:
+        scale = self._growth / self._gain  # the newest observation weighs 1
+        return [c * scale + p for c, p in zip(self._counts, self._prior, strict=True)]
+
+    def cdf_on_grid(self, step: float, points: int) -> list[float]:
+        """CDF at 0, step, 2*step, ... (piecewise linear within bins, 1 beyond)."""
+        masses = self.masses()
+        total = sum(masses) or 1.0
+        cum = [0.0]
+        for m in masses:
+            cum.append(cum[-1] + m / total)
+        cum[-1] = 1.0
+        if step == self.width:
+            return cum[:points] + [1.0] * max(0, points - len(cum))
+        bins = self.bins
+        ratio = step / self.width
+        out = []
+        for j in range(points):
+            x = j * ratio
+            i = int(x)
+            out.append(cum[i] + (x - i) * (cum[i + 1] - cum[i]) if i < bins else 1.0)
+        return out
+
+
+def lognormal_cdf(median: float, sigma: float) -> Callable[[float], float]:
+    def cdf(x: float) -> float:
+        if x <= 0:
+            return 0.0
+        return 0.5 * math.erfc(-math.log(x / median) / (sigma * math.sqrt(2.0)))
+
+    return cdf
+
+
+def exponential_cdf(mean: float) -> Callable[[float], float]:
+    return lambda x: 1.0 - math.exp(-max(0.0, x) / mean)
+
+
+def uniform_cdf(high: float) -> Callable[[float], float]:
+    return lambda x: min(1.0, max(0.0, x / high))
+
+
+def _shifted(grid: Sequence[float], offset: float, count: int) -> list[float]:
+    """Values at grid points i + ``offset`` (in steps, >= 0) for i < ``count``, linear
+    between points and flat beyond the last one."""
+    whole = int(offset)
+    frac = offset - whole
+    ext = [*grid, *([grid[-1]] * (whole + count + 2))]
+    return [ext[i] + frac * (ext[i + 1] - ext[i]) for i in range(whole, whole + count)]
+
+
+def _at(grid: Sequence[float], step: float, x: float) -> float:
+    """Linear interpolation in values sampled at 0, step, 2*step, ...; flat outside."""
+    if x <= 0:
+        return grid[0]
+    pos = x / step
+    i = int(pos)
+    if i >= len(grid) - 1:
+        return grid[-1]
+    return grid[i] + (pos - i) * (grid[i + 1] - grid[i])
+
+
+def _phi(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+Rows = list[tuple[float, ...]]  # per age: K chances by the K horizons, then K variances
+
+
+# --- predictive -----------------------------------------------------------------------------
+
+
+class PredictivePacer:
+    """See the module docstring. The knobs have defaults meant to be left alone."""
+
+    mode: str = "predictive"
+
+    DIAL_STEP = 0.5  # s, age grid of dials in flight (the bins of the ring histograms)
+    DIAL_AGES = 120  # 60 s; an older dial is not expected to turn live
+    BUSY_STEP = 2.0  # s, elapsed grid of busy agents (the bins of the handle histograms)
+    BUSY_AGES = 1800  # one hour; longer calls use the last row
+    WRAP_STEP = 1.0  # s, bins of the wrap-up histogram (up to 10 minutes)
+
+    def __init__(
+        self,
+        *,
+        abandon_limit: float = 0.03,
+        max_ratio: float = 5.0,
+        reserve: float = 6.0,
+        overspend: float = 1.5,
+        calibration_step: float = 0.1,
+        quantiles: int = 4,
+        prior_live: float = 0.25,
+        prior_dials: float = 20.0,
+        live_halflife: float = 300.0,
+    ) -> None:
+        _check(abandon_limit, max_ratio)
+        if reserve <= 0 or overspend < 1:
+            raise ValueError("need reserve > 0 and overspend >= 1")
+        if calibration_step < 0 or quantiles < 1 or not 0 < prior_live < 1:
+            raise ValueError("need calibration_step >= 0, quantiles >= 1, 0 < prior_live < 1")
+        self.abandon_limit = abandon_limit
+        self.max_ratio = max_ratio
+        self.reserve = reserve
+        self.overspend = overspend
+        self._abandonment = Abandonment()
+        # live-answer probability of a fresh dial: decayed counts over dials + a prior
+        self._prior_live = prior_live
+        self._prior_dials = prior_dials
+        self._decay = 0.5 ** (1.0 / live_halflife)
+        self._live_w = 0.0
+        self._dials_w = 0.0
+        self._ended = 0.0  # dials ended, decayed with DIAL_RATE_TAU: the pace of dialling
+        self._ended_at = 0.0
+        # time from placing to a live answer; duration of the other dials
+        self._ring_live = Histogram(self.DIAL_STEP, 120, lognormal_cdf(8.0, 0.5), 5.0, 2000.0)
+        self._ring_other = Histogram(self.DIAL_STEP, 120, uniform_cdf(30.0), 5.0, 2000.0)
+        # handle time (talk + wrap-up); and, when the dialer tells wrap-ups apart, each part
+        self._handle = Histogram(self.BUSY_STEP, 1800, exponential_cdf(180.0), 5.0, 1000.0)
+        self._talk = Histogram(self.BUSY_STEP, 1800, exponential_cdf(180.0), 5.0, 1000.0)
+        self._wrap = Histogram(self.WRAP_STEP, 600, uniform_cdf(30.0), 2.0, 1000.0)
+        self._quantiles = quantiles
+        self._log_gain = 0.0  # log kappa: drops observed per unit of modelled risk
+        self._step = calibration_step
+        self._predictive = False  # the last decision was allowed to overdial
+        # derived tables, rebuilt as the estimates move
+        self._dial_dirty = 1 << 30
+        self._handle_dirty = 1 << 30
+        self._talk_dirty = 1 << 30
+        self._horizons: list[float] = []  # h_k: quantiles of the time to a live answer
+        self._live_share_by: list[float] = []  # c_k: a fresh dial answered live by h_k
+        self._early_area: list[float] = []
+        self.future_dials = True
+        self._dial_rows: Rows = []
+        self._handle_rows: Rows = []
+        self._handle_horizons: list[float] = []
+        self._talk_rows: Rows = []
+        self._talk_horizons: list[float] = []
+        self._refresh()
+
+    # --- the callbacks ----------------------------------------------------------------------
+
+    def seed(
+        self, *, now: float, live_30d: int, drops_30d: int, live_24h: int, drops_24h: int
+    ) -> None:
+        self._abandonment.seed(
+            now=now,
+            live_30d=live_30d,
+            drops_30d=drops_30d,
+            live_24h=live_24h,
+            drops_24h=drops_24h,
+        )
+
+    def on_dial_ended(self, now: float, result: DialResult, ring_seconds: float) -> None:
+        live = result == "live"
+        self._ended = self._ended * math.exp(-max(0.0, now - self._ended_at) / 60.0) + 1.0
+        self._ended_at = max(self._ended_at, now)
+        self._live_w = self._live_w * self._decay + (1.0 if live else 0.0)
+        self._dials_w = self._dials_w * self._decay + 1.0
+        if live:
+            self._abandonment.live(now)
+            self._ring_live.observe(ring_seconds)
+        else:
+            self._ring_other.observe(ring_seconds)
+        self._dial_dirty += 1
+
+    def on_connected(self, now: float, wait_seconds: float) -> None:
+        if self._predictive:  # no wind-up while progressive: only overdialing is judged
+            self._calibrate(self.target(now))
+
+    def on_drop(self, now: float) -> None:
+        self._abandonment.drop(now)
+        self._calibrate(self.target(now) - 1.0)
+
+    def on_agent_released(
+        self, now: float, handle_seconds: float, wrap_seconds: float | None = None
+    ) -> None:
+        """``wrap_seconds``: the wrap-up part of ``handle_seconds``, when known."""
+        self._handle.observe(handle_seconds)
+        self._handle_dirty += 1
+        if wrap_seconds is not None and 0 <= wrap_seconds <= handle_seconds:
+            self._talk.observe(handle_seconds - wrap_seconds)
+            self._wrap.observe(wrap_seconds)
+            self._talk_dirty += 1
+
+    def abandonment(self, now: float) -> tuple[float, float]:
+        return self._abandonment.rates(now)
+
+    # --- what it has learnt, and the budget ----------------------------------------------
+
+    @property
+    def live_rate(self) -> float:
+        """Estimated probability that a fresh dial is answered live."""
+        return (self._live_w + self._prior_live * self._prior_dials) / (
+            self._dials_w + self._prior_dials
+        )
+
+    @property
+    def calibration(self) -> float:
+        """kappa: drops observed per unit of modelled risk, learnt online (1 at start)."""
+        return math.exp(self._log_gain)
+
+    def budget(self, now: float) -> float:
+        """Drops that would take the tighter window to the limit: limit x live - drops."""
+        return min(self.abandon_limit * live - drops for live, drops in self._windows(now))
+
+    def target(self, now: float) -> float:
+        """Share of live answers to drop from now on: limit x min(overspend,
+        sqrt(B / reserve)), B the budget; 0 without budget."""
+        budget = self.budget(now)
+        if budget <= 0:
+            return 0.0
+        return self.abandon_limit * min(self.overspend, math.sqrt(budget / self.reserve))
+
+    def risk_threshold(self, now: float) -> float:
+        """The ceiling on the modelled drop risk of the next dial: target / kappa."""
+        return self.target(now) / math.exp(self._log_gain)
+
+    def over_limit(self, now: float) -> bool:
+        """Either window at or over the limit (then progressive only)."""
+        return any(
+            drops > 0 and drops >= self.abandon_limit * live for live, drops in self._windows(now)
+        )
+
+    def _windows(self, now: float) -> tuple[tuple[float, float], tuple[float, float]]:
+        return self._abandonment.windows(now)
+
+    def _calibrate(self, delta: float) -> None:
+        """Stochastic approximation, per live answer: kappa down by step x target when it
+        was connected, up by step x (1 - target) when dropped; at equilibrium the share of
+        live answers dropped is the target."""
+        self._log_gain = max(-3.0, min(3.0, self._log_gain - self._step * delta))
+
+    # --- the decision -----------------------------------------------------------------------
+
+    def dials_to_place(self, now: float, view: PacerView) -> int:
+        agents = _agents(view)
+        if agents == 0:
+            self._predictive = False
+            return 0
+        safe = progressive_dials(view, self.max_ratio)
+        threshold = 0.0 if self.over_limit(now) else self.risk_threshold(now)
+        self._predictive = threshold > 0
+        cap = math.floor(self.max_ratio * agents) - len(view.dials_in_progress)
+        if threshold <= 0 or cap <= 0:
+            return safe
+        self._refresh()
+        margin, var = self._balance(view)
+        self._add_future(now, margin, var)
+        n = 0
+        while n < cap and self._risk(margin, var, n) <= threshold:
+            n += 1
+        return max(n, safe)
+
+    def _add_future(self, now: float, margin: list[float], var: list[float]) -> None:
+        """Dials placed after this one, at the present pace, but answered before it."""
+        if not self.future_dials:
+            return
+        rate = self._ended * math.exp(-max(0.0, now - self._ended_at) / 60.0) / 60.0
+        p = self.live_rate
+        for k, area in enumerate(self._early_area):
+            extra = rate * p * area
+            margin[k] -= extra
+            var[k] += extra
+
+    def drop_risk(self, now: float, view: PacerView, before: int = 0) -> float:
+        """Modelled chance that one more dial, placed now after ``before`` others, is
+        answered live and finds no agent within the grace, given it is answered live."""
+        self._refresh()
+        margin, var = self._balance(view)
+        self._add_future(now, margin, var)
+        return self._risk(margin, var, before)
+
+    def _balance(self, view: PacerView) -> tuple[list[float], list[float]]:
+        """At each horizon h_k: expected agents available by h_k + grace minus expected
+        live answers by h_k (without new dials), and the variance of that difference."""
+        k_n = self._quantiles
+        base = float(max(0, view.free_agents) - max(0, view.waiting_live))
+        margin = [base] * k_n
+        var = [0.04] * k_n  # keeps the normal approximation finite when all is certain
+        scale = 1.0 / self.BUSY_STEP
+        if view.wrap_up_left:
+            reach = [h + GRACE_SECONDS for h in self._horizons]
+            rows = self._talk_table()
+            talking = []
+            for elapsed, left in zip(view.busy_agents, view.wrap_up_left, strict=True):
+                if left is None:
+                    talking.append(elapsed)
+                else:  # in wrap-up: free for sure when it ends
+                    for k in range(k_n):
+                        if left <= reach[k]:
+                            margin[k] += 1.0
+        else:
+            rows = self._handle_table()
+            talking = list(view.busy_agents)
+        last = len(rows) - 1
+        picked = [rows[min(last, max(0, int(e * scale)))] for e in talking]
+        scale = 1.0 / self.DIAL_STEP
+        last_dial = len(self._dial_rows)
+        dialled = [
+            self._dial_rows[i]
+            for i in [int(a * scale) for a in view.dials_in_progress]
+            if 0 <= i < last_dial
+        ]
+        if picked:
+            sums = [sum(column) for column in zip(*picked, strict=True)]
+            for k in range(k_n):
+                margin[k] += sums[k]
+                var[k] += sums[k_n + k]
+        if dialled:
+            sums = [sum(column) for column in zip(*dialled, strict=True)]
+            for k in range(k_n):
+                margin[k] -= sums[k]
+                var[k] += sums[k_n + k]
+        return margin, var
+
+    def _risk(self, margin: Sequence[float], var: Sequence[float], before: int) -> float:
+        """Drop risk of a new dial given live, ``before`` other new dials placed with it:
+        averaged over its time to answer h_k, by which each of the others is answered with
+        probability c_k."""
+        risk = 0.0
+        for k, c in enumerate(self._live_share_by):
+            z = (0.5 - margin[k] + before * c) / math.sqrt(var[k] + before * c * (1.0 - c))
+            risk += _phi(z)
+        return risk / len(self._live_share_by)
+
+    # --- derived tables ---------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        seen = self._ring_live.observations + self._ring_other.observations
+        if self._dial_dirty >= (20 if seen < 1000 else 100):
+            self._build_dial_rows()
+
+    def _handle_table(self) -> Rows:
+        if self._moved(self._handle_horizons) or self._handle_dirty >= (
+            10 if self._handle.observations < 200 else 50
+        ):
+            self._build_handle_rows()
+        return self._handle_rows
+
+    def _talk_table(self) -> Rows:
+        if not self._talk.observations:
+            return self._handle_table()
+        if self._moved(self._talk_horizons) or self._talk_dirty >= (
+            10 if self._talk.observations < 200 else 100
+        ):
+            self._build_talk_rows()
+        return self._talk_rows
+
+    def _moved(self, built_for: Sequence[float]) -> bool:
+        return len(built_for) != len(self._horizons) or any(
+            abs(a - b) > 0.5 for a, b in zip(self._horizons, built_for, strict=True)
+        )
+
+    def _build_dial_rows(self) -> None:
+        """Per age of a dial in flight: the chance it is answered live by each horizon h_k
+        from now, given it has not ended yet; then the variances."""
+        self._dial_dirty = 0
+        p = self.live_rate
+        step = self.DIAL_STEP
+        ages = self.DIAL_AGES
+        points = ages + int(60.0 / step) + 2
+        live_cdf = self._ring_live.cdf_on_grid(step, points)
+        other_cdf = self._ring_other.cdf_on_grid(step, points)
+        k_n = self._quantiles
+        # the new dial's own time to a live answer: the middle quantiles of k_n slices
+        horizons = []
+        for k in range(k_n):
+            u = (k + 0.5) / k_n
+            j = next((j for j, v in enumerate(live_cdf) if v >= u), len(live_cdf) - 1)
+            below = live_cdf[j - 1] if j > 0 else 0.0
+            frac = (u - below) / (live_cdf[j] - below) if live_cdf[j] > below else 1.0
+            horizons.append(max(0.0, (j - 1 + frac) * step))
+        self._horizons = horizons
+        self._live_share_by = [p * (k + 0.5) / k_n for k in range(k_n)]
+        # integral of the live-answer CDF up to h_k: the share of a steady flow of dials
+        # placed between now and h_k that is answered by h_k, per dial per second
+        self._early_area = [
+            sum(_at(live_cdf, step, (j + 0.5) * step) for j in range(int(h / step))) * step
+            for h in horizons
+        ]
+        live_now = _shifted(live_cdf, 0.5, ages)  # ages at the middle of their grid cell
+        other_now = _shifted(other_cdf, 0.5, ages)
+        alive = [
+            p * (1.0 - g) + (1.0 - p) * (1.0 - o) for g, o in zip(live_now, other_now, strict=True)
+        ]
+        columns = []
+        for h in horizons:
+            later = _shifted(live_cdf, 0.5 + h / step, ages)
+            columns.append(
+                [
+                    min(1.0, max(0.0, p * (g_h - g) / z)) if z > 1e-9 else 0.0
+                    for g_h, g, z in zip(later, live_now, alive, strict=True)
+                ]
+            )
+        self._dial_rows = _with_variances(columns)
+
+    def _build_handle_rows(self) -> None:
+        """Per elapsed time of a busy agent: the chance of a release by each horizon
+        h_k + grace, given no release yet (handle-time distribution); then the variances."""
+        self._handle_dirty = 0
+        self._handle_horizons = list(self._horizons)
+        step = self.BUSY_STEP
+        ages = self.BUSY_AGES
+        reach = [h + GRACE_SECONDS for h in self._horizons]
+        cdf = self._handle.cdf_on_grid(step, ages + int(max(reach) / step) + 3)
+        done = _shifted(cdf, 0.5, ages)
+        columns = []
+        for r in reach:
+            later = _shifted(cdf, 0.5 + r / step, ages)
+            tail = 1.0 - math.exp(-r / 180.0)  # beyond anything seen
+            columns.append(
+                [
+                    min(1.0, max(0.0, (c_r - c) / (1.0 - c))) if c < 1.0 - 1e-6 else tail
+                    for c_r, c in zip(later, done, strict=True)
+                ]
+            )
+        self._handle_rows = _with_variances(columns)
+
+    def _build_talk_rows(self) -> None:
+        """Per elapsed time of an agent still talking: the chance that the talk ends and
+        the wrap-up after it too, by each horizon h_k + grace; then the variances."""
+        self._talk_dirty = 0
+        self._talk_horizons = list(self._horizons)
+        step = self.BUSY_STEP
+        ages = self.BUSY_AGES
+        reach = [h + GRACE_SECONDS for h in self._horizons]
+        slices = int(max(reach) / step) + 1
+        cdf = self._talk.cdf_on_grid(step, ages + slices + 3)
+        wrap_cdf = self._wrap.cdf_on_grid(self.WRAP_STEP, 602)
+        # talk ending within the m-th step after now, for each elapsed time
+        bounds = [_shifted(cdf, 0.5 + m, ages) for m in range(slices + 1)]
+        left = [1.0 - c for c in bounds[0]]
+        columns = []
+        for r in reach:
+            column = [0.0] * ages
+            for m in range(slices):
+                wrapped = _at(wrap_cdf, self.WRAP_STEP, r - (m + 0.5) * step)
+                if wrapped <= 0.0:
+                    break
+                column = [
+                    c + (hi - lo) * wrapped
+                    for c, lo, hi in zip(column, bounds[m], bounds[m + 1], strict=True)
+                ]
+            columns.append(
+                [
+                    min(1.0, max(0.0, c / s)) if s > 1e-6 else 1.0 - math.exp(-r / 180.0)
+                    for c, s in zip(column, left, strict=True)
+                ]
+            )
+        self._talk_rows = _with_variances(columns)
+
+
+def _with_variances(columns: list[list[float]]) -> Rows:
+    """Rows of (p_1..p_K, p_1(1-p_1)..p_K(1-p_K)) from K columns of chances."""
+    variances = [[x * (1.0 - x) for x in column] for column in columns]
+    return list(zip(*columns, *variances, strict=True))
