@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from ari_app.acd import AcdRuntime, CommandRefused
+from ari_app.dialer import Dialer
 from ari_app.wrap_up import DatabaseUnavailable, WrapUpDesk
 from switchboard.acd.agents import Agent, AgentStateError
 from switchboard.calls.dispositions import DispositionError
@@ -52,7 +53,12 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
-def build_api(acd: AcdRuntime, token: str = "", desk: WrapUpDesk | None = None) -> web.Application:
+def build_api(
+    acd: AcdRuntime,
+    token: str = "",
+    desk: WrapUpDesk | None = None,
+    dialer: Dialer | None = None,
+) -> web.Application:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if token and request.path.startswith("/api/"):
@@ -218,6 +224,24 @@ def build_api(acd: AcdRuntime, token: str = "", desk: WrapUpDesk | None = None) 
             acd.unwatch(name, queue)
         return response
 
+    async def preview(request: web.Request) -> web.Response:
+        """Preview dialing: GET shows the agent's next lead (claimed for them); POST
+        .../preview/dial rings the agent's phone, then the lead; .../preview/skip frees it."""
+        if dialer is None:
+            return _error(503, "outbound dialing is not available")
+        name = request.match_info["name"]
+        action = request.match_info.get("action", "")
+        try:
+            if request.method == "GET":
+                return web.json_response(await dialer.preview_next(name))
+            if action == "dial":
+                return web.json_response(await dialer.preview_dial(name))
+            if action == "skip":
+                return web.json_response(await dialer.preview_skip(name))
+        except CommandRefused as exc:
+            return _error(exc.status, str(exc))
+        return _error(404, f"no preview action {action!r} (dial, skip)")
+
     async def agent_page(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(Path(__file__).parent / "static" / "agent.html")
 
@@ -230,15 +254,24 @@ def build_api(acd: AcdRuntime, token: str = "", desk: WrapUpDesk | None = None) 
     app.router.add_post("/api/supervisors/{name}/join", supervise)
     app.router.add_post("/api/agents/{name}/disposition", disposition)
     app.router.add_get("/api/agents/{name}/codes", codes)
+    app.router.add_get("/api/agents/{name}/preview", preview)
+    app.router.add_post("/api/agents/{name}/preview/{action}", preview)
     app.router.add_post("/api/agents/{name}/{action}", agent_action)
     return app
 
 
 async def start_api(
-    acd: AcdRuntime, host: str, port: int, token: str, desk: WrapUpDesk | None = None
+    acd: AcdRuntime,
+    host: str,
+    port: int,
+    token: str,
+    desk: WrapUpDesk | None = None,
+    dialer: Dialer | None = None,
 ) -> web.AppRunner:
     # Open event streams must not hold a shutdown up: they are cut after a second.
-    runner = web.AppRunner(build_api(acd, token, desk), access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        build_api(acd, token, desk, dialer), access_log=None, shutdown_timeout=1.0
+    )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

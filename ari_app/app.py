@@ -328,6 +328,7 @@ class Application:
                 self.settings.api_port,
                 self.settings.api_token,
                 self.desk,
+                self.dialer,
             )
         except BaseException:
             await self.ari.close()

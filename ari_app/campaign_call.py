@@ -42,6 +42,9 @@ async def campaign_answered(
     session.sink.log_event(
         record.event(utcnow(), "ANSWER", campaign=campaign.name, amd=amd[0] if amd else None)
     )
+    if attempt.preview is not None:
+        await _with_previewing_agent(session, attempt, ring)
+        return
     facts: dict[str, object] = {}
     if amd is not None:
         facts = {"amd_status": amd[0][:16] or None, "amd_cause": amd[1] or None}
@@ -113,3 +116,27 @@ def _talk_over(attempt: Attempt, connected_at: object, started: float) -> None:
         agent=record.agent,
         connected_at=connected_at,
     )
+
+
+async def _with_previewing_agent(session: CallSession, attempt: Attempt, ring: float) -> None:
+    """A preview dial: the agent who dialed is on the line already; they talk."""
+    from ari_app.queue_call import QueueVisit, Ringing
+
+    assert attempt.preview is not None
+    dialer, campaign, record = attempt.dialer, attempt.campaign, session.record
+    dialer.pacer(campaign).on_dial_ended(time.monotonic(), "live", ring)
+    leg = attempt.preview.take_agent(session)
+    if leg is None:
+        attempt.finish("interrupted", live=True)
+        return
+    agent, channel, answered = leg
+    record.queue = campaign.queue
+    dialer.write_attempt(attempt, live=True, agent=agent)
+    started = time.monotonic()
+    visit = QueueVisit(campaign.queue, utcnow(), 0)
+    try:
+        await QueueCall(dialer.acd, dialer.registry, session)._talk(
+            visit, Ringing(agent, channel, answered)
+        )
+    finally:
+        _talk_over(attempt, record.connected_at, started)

@@ -25,9 +25,10 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ari_app.acd import AcdRuntime
+from ari_app.acd import AcdRuntime, CommandRefused
 from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.events import ChannelDestroyed, Event, StasisStart
+from ari_app.preview_call import Preview
 from ari_app.session import CallSession, Flow, utcnow
 from db.campaign_store import (
     CampaignConfig,
@@ -37,6 +38,8 @@ from db.campaign_store import (
     claim_leads,
     interrupted_attempts,
     lead_after,
+    preview_campaign_for,
+    release_claim,
 )
 from db.record_ops import RecordOp
 from db.writer import RecordWriter
@@ -79,6 +82,7 @@ class Attempt:
     answered: float | None = None
     live_waiting: bool = False  # answered by a person, not yet with an agent
     done: bool = False
+    preview: Preview | None = None  # an agent's preview dial: the agent is on the line
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -137,6 +141,8 @@ class Attempt:
             seen = "busy" if result == "busy" else "no_answer"
         self.dialer.pacer(self.campaign).on_dial_ended(time.monotonic(), seen, ring)
         self.finish(result, ended_at=now, hangup_cause=cause)
+        if self.preview is not None:
+            self.dialer.spawn(self.preview.customer_failed())
 
     def finish(self, result: str, **values: Any) -> None:
         """Write the attempt's result and what becomes of its lead; forget the attempt."""
@@ -194,6 +200,7 @@ class Dialer:
         self._refreshed = 0.0
         self._warned: set[str] = set()
         self._held: dict[str, str] = {}  # campaign: the rule that holds all its dials
+        self.previews: dict[str, Preview] = {}  # agent: the lead they are looking at
         self._kick = asyncio.Event()  # a dial ended: pace again now, not at the next tick
 
     # --- plumbing -------------------------------------------------------------------------
@@ -376,10 +383,12 @@ class Dialer:
                 retry_at=verdict.retry_at.isoformat() if verdict.retry_at else None,
             )
         for claimed in report.claimed:
-            await self._dial(campaign, claimed)
+            await self.dial(campaign, claimed)
         return len(report.claimed)
 
-    async def _dial(self, campaign: CampaignConfig, claimed: Claimed) -> None:
+    async def dial(
+        self, campaign: CampaignConfig, claimed: Claimed, preview: Preview | None = None
+    ) -> Attempt:
         record = CallRecord(
             node_id=self.node_id,
             channel_id=claimed.channel_id,
@@ -393,7 +402,7 @@ class Dialer:
         )
         record.campaign = campaign.name
         record.attempt_id = claimed.attempt_id
-        attempt = Attempt(self, campaign, claimed, record, time.monotonic())
+        attempt = Attempt(self, campaign, claimed, record, time.monotonic(), preview=preview)
         self.attempts[attempt.id] = attempt
         self.registry.attach_target(claimed.channel_id, attempt)
         self.sink.save(record, None)
@@ -418,9 +427,63 @@ class Dialer:
         except AriError as exc:
             log.warning("dialer.originate_failed", attempt=attempt.id, error=str(exc)[:200])
             attempt.unanswered(None, f"originate failed: {str(exc)[:100]}")
-            return
+            return attempt
         self.sink.log_event(
-            record.event(record.arrived_at, "DIAL", campaign=campaign.name, number=claimed.number)
+            record.event(
+                record.arrived_at,
+                "DIAL",
+                campaign=campaign.name,
+                number=claimed.number,
+                agent=preview.agent if preview is not None else None,
+            )
+        )
+        return attempt
+
+    # --- preview: the agent sees the lead, then dials it ------------------------------------
+
+    async def preview_next(self, agent: str) -> dict[str, Any]:
+        """The lead shown to ``agent`` (claimed for them), or {"lead": None, "why": ...}."""
+        shown = self.previews.get(agent)
+        if shown is not None:
+            return shown.describe()
+        if agent not in self.acd.agents:
+            raise CommandRefused(404, f"no agent {agent!r}")
+        campaign = await preview_campaign_for(self.engine, agent)
+        if campaign is None:
+            raise CommandRefused(409, f"{agent} is in no running preview campaign")
+        report = await claim_leads(
+            self.engine, campaign, 1, node_id=self.node_id, now=self.clock(), abandonment=None
+        )
+        if not report.claimed:
+            why = report.held.reason if report.held else "no lead may be called now"
+            return {"campaign": campaign.name, "lead": None, "why": why}
+        preview = Preview(self, agent, campaign, report.claimed[0])
+        self.previews[agent] = preview
+        return preview.describe()
+
+    async def preview_dial(self, agent: str) -> dict[str, Any]:
+        preview = self.previews.get(agent)
+        if preview is None:
+            raise CommandRefused(409, f"{agent} has no lead in preview (GET .../preview first)")
+        if preview.agent_channel is not None:
+            raise CommandRefused(409, f"{agent} is dialing {preview.claimed.number} already")
+        await preview.dial()
+        return preview.describe()
+
+    async def preview_skip(self, agent: str) -> dict[str, Any]:
+        preview = self.previews.get(agent)
+        if preview is None:
+            raise CommandRefused(409, f"{agent} has no lead in preview")
+        if preview.agent_channel is not None:
+            raise CommandRefused(409, f"{agent} is dialing {preview.claimed.number} already")
+        await self.release_preview(preview, "skipped by the agent")
+        return {"skipped": preview.claimed.lead_id}
+
+    async def release_preview(self, preview: Preview, why: str) -> None:
+        self.previews.pop(preview.agent, None)
+        await release_claim(self.engine, preview.claimed)
+        log.info(
+            "dialer.preview_released", agent=preview.agent, lead=preview.claimed.lead_id, why=why
         )
 
     # --- calls ----------------------------------------------------------------------------

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, insert, or_, select, true, update
+from sqlalchemy import and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.models import Campaign, DialAttempt, DncEntry, DncList, Lead
+from db.models import Campaign, DialAttempt, DncEntry, DncList, Lead, QueueMember
 from switchboard.outbound.compliance import (
     CallingHours,
     DncFacts,
@@ -337,3 +337,39 @@ async def interrupted_attempts(engine: AsyncEngine, node_id: str, live: set[str]
             .values(result="interrupted", ended_at=func.now())
         )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def release_claim(engine: AsyncEngine, claimed: Claimed) -> None:
+    """A claim that was never dialed (a preview the agent skipped): its attempt is removed
+    (it counts against no cap) and the lead is free again."""
+    async with engine.begin() as connection:
+        await connection.execute(delete(DialAttempt).where(DialAttempt.id == claimed.attempt_id))
+        await connection.execute(
+            update(Lead)
+            .where(Lead.id == claimed.lead_id, Lead.lease_owner == str(claimed.attempt_id))
+            .values(
+                state="pending",
+                attempts=Lead.attempts - 1,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+
+
+async def preview_campaign_for(engine: AsyncEngine, agent: str) -> CampaignConfig | None:
+    """The running preview campaign whose queue has ``agent`` as a member (the first by name)."""
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(Campaign)
+                .join(QueueMember, QueueMember.queue == Campaign.queue)
+                .where(
+                    QueueMember.agent == agent,
+                    Campaign.mode == "preview",
+                    Campaign.state == "running",
+                )
+                .order_by(Campaign.name)
+                .limit(1)
+            )
+        ).first()
+    return CampaignConfig.from_row(row) if row is not None else None

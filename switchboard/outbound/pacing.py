@@ -54,6 +54,7 @@ predictive
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -615,40 +616,37 @@ class PredictivePacer:
         base = float(max(0, view.free_agents) - max(0, view.waiting_live))
         margin = [base] * k_n
         var = [0.04] * k_n  # keeps the normal approximation finite when all is certain
-        scale = 1.0 / self.BUSY_STEP
         if view.wrap_up_left:
-            reach = [h + GRACE_SECONDS for h in self._horizons]
             rows = self._talk_table()
-            talking = []
-            for elapsed, left in zip(view.busy_agents, view.wrap_up_left, strict=True):
-                if left is None:
-                    talking.append(elapsed)
-                else:  # in wrap-up: free for sure when it ends
-                    for k in range(k_n):
-                        if left <= reach[k]:
-                            margin[k] += 1.0
+            talking = [
+                e
+                for e, left in zip(view.busy_agents, view.wrap_up_left, strict=True)
+                if left is None
+            ]
+            ending = sorted(left for left in view.wrap_up_left if left is not None)
+            for k, h in enumerate(self._horizons):  # in wrap-up: free for sure when it ends
+                margin[k] += bisect.bisect_right(ending, h + GRACE_SECONDS)
         else:
             rows = self._handle_table()
             talking = list(view.busy_agents)
         last = len(rows) - 1
-        picked = [rows[min(last, max(0, int(e * scale)))] for e in talking]
-        scale = 1.0 / self.DIAL_STEP
-        last_dial = len(self._dial_rows)
-        dialled = [
-            self._dial_rows[i]
-            for i in [int(a * scale) for a in view.dials_in_progress]
-            if 0 <= i < last_dial
+        picked = [
+            rows[i] if 0 <= i < last else rows[last if i > 0 else 0]
+            for i in [int(e / self.BUSY_STEP) for e in talking]
         ]
-        if picked:
-            sums = [sum(column) for column in zip(*picked, strict=True)]
-            for k in range(k_n):
-                margin[k] += sums[k]
-                var[k] += sums[k_n + k]
-        if dialled:
-            sums = [sum(column) for column in zip(*dialled, strict=True)]
-            for k in range(k_n):
-                margin[k] -= sums[k]
-                var[k] += sums[k_n + k]
+        dial_rows = self._dial_rows
+        ages = len(dial_rows)
+        dialled = [
+            dial_rows[i]
+            for i in [int(a / self.DIAL_STEP) for a in view.dials_in_progress]
+            if 0 <= i < ages
+        ]
+        for group, sign in ((picked, 1.0), (dialled, -1.0)):
+            if group:
+                sums = [sum(column) for column in zip(*group, strict=True)]
+                for k in range(k_n):
+                    margin[k] += sign * sums[k]
+                    var[k] += sums[k_n + k]
         return margin, var
 
     def _risk(self, margin: Sequence[float], var: Sequence[float], before: int) -> float:
@@ -679,7 +677,7 @@ class PredictivePacer:
         if not self._talk.observations:
             return self._handle_table()
         if self._moved(self._talk_horizons) or self._talk_dirty >= (
-            10 if self._talk.observations < 200 else 100
+            10 if self._talk.observations < 200 else 200
         ):
             self._build_talk_rows()
         return self._talk_rows

@@ -8,6 +8,7 @@ database dial each lead exactly once (sipp's own trace is the witness)."""
 from __future__ import annotations
 
 import json
+import urllib.error
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -303,3 +304,67 @@ def test_two_instances_dial_500_leads_each_exactly_once(
     assert set(received) == set(numbers) and set(received.values()) == {1}
     left = leads(database_url, "blitz")
     assert all(lead["state"] == "done" and lead["attempts"] == 1 for lead in left.values())
+
+
+def get(center: Center, path: str) -> tuple[int, Any]:
+    try:
+        return 200, center.api("GET", path)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_preview_the_agent_sees_the_lead_then_dials_or_skips(
+    center: Center,
+    database_url: str,
+    callees: SippCallees,
+    clean: None,
+    tmp_path: Path,
+) -> None:
+    center.outbound_uri = callees.uri
+    center.agent("vic")
+    center.queue("outq", ["vic"])
+    cli(
+        database_url,
+        "campaign", "create", "look", "--queue", "outq", "--caller-id", "+12125550000",
+        "--mode", "preview", "--retry", "busy=30m",
+    )  # fmt: skip
+    leads_csv = tmp_path / "leads.csv"
+    leads_csv.write_text("phone,name,plan\n+12125550301,Val,gold\n+12125550302,Wes,silver\n")
+    cli(database_url, "campaign", "import", "look", str(leads_csv))
+    start_app(center)
+    phone(center, "vic", ring_ms=200, hang_up_after_ms=1500)
+    center.login("vic")
+    status, answer = get(center, "/api/agents/vic/preview")
+    assert status == 409 and "no running preview campaign" in answer["error"]
+    cli(database_url, "campaign", "start", "look")
+
+    status, shown = get(center, "/api/agents/vic/preview")
+    assert status == 200 and shown["lead"]["number"] == "+12125550301", shown
+    assert shown["lead"]["name"] == "Val" and shown["lead"]["data"] == {"plan": "gold"}
+    # Skipped: nothing was dialed, the lead is free again and counts against no cap.
+    status, _ = post(center, "/api/agents/vic/preview/skip")
+    assert status == 200
+    assert attempts(database_url, "look") == []
+    assert leads(database_url, "look")["+12125550301"]["attempts"] == 0
+    status, shown = get(center, "/api/agents/vic/preview")
+    assert shown["lead"]["number"] == "+12125550301"
+    status, answer = post(center, "/api/agents/vic/preview/dial")
+    assert status == 200, answer
+    done = ended_attempts(database_url, "look", 1, 30)
+    talked = done["+12125550301"]
+    assert talked["result"] == "connected" and talked["agent"] == "vic" and not talked["dropped"]
+    (call,) = query(database_url, "SELECT * FROM calls WHERE attempt_id = %s", talked["id"])
+    assert call["agent"] == "vic" and call["connected_at"] is not None
+
+    # The next lead is busy: the agent is freed, the lead retried later.
+    wait_until(lambda: center.state("vic")["state"] == "available", 15, what="vic available")
+    status, shown = get(center, "/api/agents/vic/preview")
+    assert shown["lead"]["number"] == "+12125550302"
+    status, answer = post(center, "/api/agents/vic/preview/dial")
+    assert status == 200, answer
+    done = ended_attempts(database_url, "look", 2, 30)
+    assert done["+12125550302"]["result"] == "busy"
+    wait_until(lambda: center.state("vic")["state"] == "available", 15, what="vic freed")
+    assert leads(database_url, "look")["+12125550302"]["state"] == "pending"
+    status, shown = get(center, "/api/agents/vic/preview")
+    assert status == 200 and shown["lead"] is None  # the busy one is not due yet
