@@ -13,10 +13,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from switchboard.pbx.ports import free_port, free_tcp_udp_port
+from switchboard.sipp.greeting import write_greeting
 
-ANSWERS, BUSY, RINGS = "1", "2", "3"
+ANSWERS, BUSY, RINGS, MACHINE, HELLO = "1", "2", "3", "4", "5"
+MACHINE_GREETING_MS = 4000  # longer than AMD's greeting limit (1.5 s): a machine
+HELLO_MS = 400  # a short word, then quiet: a person
 _REQUEST = re.compile(r"^INVITE sip:([^@;>]+)@", re.MULTILINE)
 _CALL_ID = re.compile(r"^Call-ID:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 
@@ -44,7 +48,14 @@ class SippCallees:
         self.port = self.port or free_tcp_udp_port(self.host)
         text = (resources.files("switchboard.sipp") / "callees.xml").read_text("utf-8")
         scenario = self.folder / "callees.xml"
-        scenario.write_text(text.replace("@@RING_MS@@", str(self.ring_ms)), "iso-8859-1")
+        machine = write_greeting(self.folder / "machine.pcap", MACHINE_GREETING_MS)
+        hello = write_greeting(self.folder / "hello.pcap", HELLO_MS, quiet_after_ms=3000)
+        text = (
+            text.replace("@@RING_MS@@", str(self.ring_ms))
+            .replace("@@MACHINE_PCAP@@", escape(str(machine)))
+            .replace("@@HELLO_PCAP@@", escape(str(hello)))
+        )
+        scenario.write_text(text, "iso-8859-1")
         log = (self.folder / "callees.out").open("wb")
         self.process = subprocess.Popen(
             [

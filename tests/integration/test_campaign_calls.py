@@ -368,3 +368,44 @@ def test_preview_the_agent_sees_the_lead_then_dials_or_skips(
     assert leads(database_url, "look")["+12125550302"]["state"] == "pending"
     status, shown = get(center, "/api/agents/vic/preview")
     assert status == 200 and shown["lead"] is None  # the busy one is not due yet
+
+
+def test_answering_machines_are_detected_and_people_reach_the_agent(
+    center: Center,
+    database_url: str,
+    callees: SippCallees,
+    clean: None,
+    tmp_path: Path,
+) -> None:
+    center.outbound_uri = callees.uri
+    center.agent("max")
+    center.queue("outq", ["max"])
+    cli(
+        database_url,
+        "campaign", "create", "robo", "--queue", "outq", "--caller-id", "+12125550000",
+        "--amd", "hangup",
+    )  # fmt: skip
+    leads_csv = tmp_path / "leads.csv"
+    # A machine's long greeting; a person's short "hello" and then quiet.
+    leads_csv.write_text("phone\n+12125550404\n+12125550405\n")
+    cli(database_url, "campaign", "import", "robo", str(leads_csv))
+    start_app(center)
+    phone(center, "max", ring_ms=200, hang_up_after_ms=1500)
+    center.login("max")
+    cli(database_url, "campaign", "start", "robo")
+
+    done = ended_attempts(database_url, "robo", 2, 60)
+    machine, person = done["+12125550404"], done["+12125550405"]
+    assert machine["result"] == "machine" and machine["amd_status"] == "MACHINE", machine
+    assert not machine["live"] and machine["agent"] is None
+    assert person["result"] == "connected" and person["amd_status"] == "HUMAN", person["amd_cause"]
+    assert person["live"] and person["agent"] == "max"
+    rows = query(
+        database_url,
+        "SELECT c.dialed_number, c.outcome, d.code FROM calls c "
+        "JOIN call_dispositions d ON d.call_id = c.id AND d.set_by = 'system' "
+        "WHERE c.campaign = 'robo'",
+    )
+    codes = {r["dialed_number"]: (r["outcome"], r["code"]) for r in rows}
+    assert codes["+12125550404"] == ("machine", "answering_machine")
+    assert codes["+12125550405"][1] == "answered"
