@@ -10,12 +10,21 @@ from typing import Any
 
 import pytest
 
+from switchboard.sipp.callees import SippCallees
 from tests.integration.test_acd_calls import (
     Center,
     call_in_background,
     calls,
     center,  # noqa: F401  (the fixture)
     wait_state,
+)
+from tests.integration.test_campaign_calls import (
+    callees,  # noqa: F401  (the fixture)
+    clean,  # noqa: F401  (the fixture)
+    cli,
+    ended_attempts,
+    phone,
+    start_app,
 )
 from tests.support import query, wait_until
 
@@ -100,3 +109,42 @@ def test_agent_page_follows_a_call_and_holds_it(
         row["id"],
     )
     assert coded == [{"code": "resolved", "set_by": "agent:zoe", "note": "fixed on the first call"}]
+
+
+def test_agent_previews_a_lead_on_the_page_and_dials_it(
+    center: Center,  # noqa: F811
+    browser: Any,
+    database_url: str,
+    callees: SippCallees,  # noqa: F811
+    clean: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    center.outbound_uri = callees.uri
+    center.agent("una")
+    center.queue("outq", ["una"])
+    cli(
+        database_url,
+        "campaign", "create", "peek", "--queue", "outq", "--caller-id", "+12125550000",
+        "--mode", "preview",
+    )  # fmt: skip
+    leads_csv = tmp_path / "leads.csv"
+    leads_csv.write_text('phone,name,note\n+12125550301,Ida Lead,"<b>not bold</b>"\n')
+    cli(database_url, "campaign", "import", "peek", str(leads_csv))
+    cli(database_url, "campaign", "start", "peek")
+    app = start_app(center)
+    phone(center, "una", ring_ms=200, hang_up_after_ms=1500)
+    port = app.env["SWITCHBOARD_API_PORT"]
+    browser.get(f"http://127.0.0.1:{port}/agent?agent=una")
+    wait_until(lambda: text(browser, "state") == "logged out", 10, what="the page")
+    browser.find_element("id", "login").click()
+    wait_until(lambda: text(browser, "state") == "available", 10, what="logged in")
+    browser.find_element("id", "next-lead").click()
+    wait_until(lambda: text(browser, "lead-number") == "+12125550301", 10, what="the lead")
+    assert text(browser, "lead-name") == "Ida Lead"
+    assert "<b>not bold</b>" in text(browser, "lead-data")  # shown as text, never as markup
+    browser.find_element("id", "dial-lead").click()
+    wait_until(lambda: text(browser, "state") == "on call", 15, what="the call on the page")
+    browser.save_screenshot(str(tmp_path / "agent-preview.png"))
+    done = ended_attempts(database_url, "peek", 1, 30)
+    assert done["+12125550301"]["result"] == "connected"
+    assert done["+12125550301"]["agent"] == "una"
