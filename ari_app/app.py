@@ -252,6 +252,7 @@ class Application:
             self._reconciling.cancel()
         self._reconciling = asyncio.create_task(self._reconcile(), name="reconcile")
         self.acd.holding_bridges.clear()  # Asterisk may have restarted: bridges are gone
+        self.dialer.spawn(self.dialer.on_connect())
         if self.acd.loaded.is_set():
             try:
                 # Asterisk may have restarted: its in-memory softphone accounts are gone.
@@ -377,6 +378,7 @@ class Application:
 
     async def shutdown(self, events: asyncio.Task[None] | None = None) -> None:
         log.info("switchboard.stopping", live_calls=len(self.registry))
+        await self.dialer.stop()
         if self._reconciling is not None:
             self._reconciling.cancel()
         await self.registry.shutdown(self.settings.shutdown_grace_seconds)

@@ -33,6 +33,14 @@ async def play_message(session: CallSession, attempt: Attempt) -> bool:
 async def campaign_answered(
     session: CallSession, *, attempt: Attempt, amd: tuple[str, str] | None
 ) -> None:
+    try:
+        await _answered(session, attempt, amd)
+    finally:
+        if not attempt.done:  # the flow failed (an ARI error, a cancel): close it anyway
+            attempt.finish("interrupted", live=attempt.answered is not None and attempt.live)
+
+
+async def _answered(session: CallSession, attempt: Attempt, amd: tuple[str, str] | None) -> None:
     dialer, campaign, record = attempt.dialer, attempt.campaign, session.record
     pacer = dialer.pacer(campaign)
     started = time.monotonic()
@@ -48,7 +56,8 @@ async def campaign_answered(
     facts: dict[str, object] = {}
     if amd is not None:
         facts = {"amd_status": amd[0][:16] or None, "amd_cause": amd[1] or None}
-    if amd is not None and amd[0] == "MACHINE" and campaign.amd != "agent":
+    machine = amd is not None and amd[0] == "MACHINE"
+    if machine and campaign.amd != "agent":
         pacer.on_dial_ended(time.monotonic(), "machine", ring)
         played = False
         record.outcome = "machine"
@@ -58,14 +67,16 @@ async def campaign_answered(
         finally:
             attempt.finish("machine", message_played=played, **facts)
         return
-    pacer.on_dial_ended(time.monotonic(), "live", ring)
-    attempt.live_waiting = True
-    dialer.write_attempt(attempt, live=True, **facts)
+    # A person (or, with --amd agent, a machine handed to an agent: not a live answer, so
+    # never a drop either).
+    attempt.live = not machine
+    pacer.on_dial_ended(time.monotonic(), "machine" if machine else "live", ring)
+    dialer.write_attempt(attempt, live=attempt.live, **facts)
 
     def connected() -> None:
-        attempt.live_waiting = False
-        wait = time.monotonic() - started
-        pacer.on_connected(time.monotonic(), wait)
+        attempt.connected = True
+        if attempt.live:
+            pacer.on_connected(time.monotonic(), time.monotonic() - started)
 
     remaining = max(0.5, CONNECT_WITHIN_SECONDS - (time.monotonic() - started))
     queue_call = QueueCall(dialer.acd, dialer.registry, session)
@@ -79,9 +90,10 @@ async def campaign_answered(
             on_connect=connected,
         )
     except CallEnded:
-        attempt.live_waiting = False
-        if record.agent is not None:
+        if attempt.connected:
             _talk_over(attempt, record.connected_at, started)
+        elif not attempt.live:
+            attempt.finish("machine", **facts)
         else:
             # They hung up before an agent came: a drop once the 2 s had passed.
             late = time.monotonic() - started >= CONNECT_WITHIN_SECONDS
@@ -89,9 +101,12 @@ async def campaign_answered(
                 pacer.on_drop(time.monotonic())
             attempt.finish("dropped" if late else "interrupted", live=True, dropped=late, **facts)
         raise
-    attempt.live_waiting = False
-    if record.agent is not None:
+    if attempt.connected:
         _talk_over(attempt, record.connected_at, started)
+        return
+    if not attempt.live:
+        record.outcome = "machine"
+        attempt.finish("machine", **facts)
         return
     # Nobody took them in time (or the queue refused them): the message, then goodbye.
     pacer.on_drop(time.monotonic())
@@ -112,7 +127,7 @@ def _talk_over(attempt: Attempt, connected_at: object, started: float) -> None:
     attempt.dialer.pacer(attempt.campaign).on_agent_released(time.monotonic(), handle + wrap_up)
     attempt.finish(
         "connected",
-        live=True,
+        live=attempt.live,
         agent=record.agent,
         connected_at=connected_at,
     )
@@ -130,6 +145,7 @@ async def _with_previewing_agent(session: CallSession, attempt: Attempt, ring: f
         attempt.finish("interrupted", live=True)
         return
     agent, channel, answered = leg
+    attempt.connected = True
     record.queue = campaign.queue
     dialer.write_attempt(attempt, live=True, agent=agent)
     started = time.monotonic()

@@ -39,7 +39,9 @@ from db.campaign_store import (
     interrupted_attempts,
     lead_after,
     preview_campaign_for,
+    recheck_claim,
     release_claim,
+    renew_leases,
 )
 from db.record_ops import RecordOp
 from db.writer import RecordWriter
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 TRUNK = "trunk-out"
+ORIGINATE_BACKOFF_SECONDS = 10.0
+LEASE_RENEW_SECONDS = 60.0
 AMD_CONTEXT = "switchboard-amd"
 BUSY_STATES = (AgentState.RINGING, AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.WRAP_UP)
 
@@ -80,9 +84,10 @@ class Attempt:
     record: CallRecord
     placed: float  # monotonic
     answered: float | None = None
-    live_waiting: bool = False  # answered by a person, not yet with an agent
     done: bool = False
     preview: Preview | None = None  # an agent's preview dial: the agent is on the line
+    connected: bool = False  # an agent took the answered call
+    live: bool = True  # a person answered (not a machine)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -102,6 +107,7 @@ class Attempt:
                 return  # back from AMD: the registry makes it a call (may_start)
             self.answered = time.monotonic()
             self.record.answer(utcnow())
+            self.dialer.write_attempt(self, answered_at=self.record.answered_at)
             if self.campaign.amd != "off":
                 await self._detect_machine()
             else:
@@ -201,6 +207,10 @@ class Dialer:
         self._warned: set[str] = set()
         self._held: dict[str, str] = {}  # campaign: the rule that holds all its dials
         self.previews: dict[str, Preview] = {}  # agent: the lead they are looking at
+        self._backoff: dict[str, float] = {}  # campaign: no dials before (monotonic)
+        self._renewed = 0.0
+        self._preview_lock = asyncio.Lock()
+        self._pacing: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()  # a dial ended: pace again now, not at the next tick
 
     # --- plumbing -------------------------------------------------------------------------
@@ -222,14 +232,19 @@ class Dialer:
         self.registry.detach_target(attempt.claimed.channel_id)
 
     def pacer(self, campaign: CampaignConfig) -> Pacer:
+        """The campaign's pacer (seeded with its history on the dialer's refresh)."""
         pacer = self._pacers.get(campaign.name)
-        if pacer is None or pacer.mode != self._pacer_mode(campaign):
-            pacer = make_pacer(
-                self._pacer_mode(campaign),  # type: ignore[arg-type]
-                abandon_limit=campaign.abandon_limit,
-            )
-            self._pacers[campaign.name] = pacer
+        if pacer is None:
+            # Calls of a campaign this instance has not refreshed yet (a preview): figures
+            # only, it places no dial until seeded.
+            return self._new_pacer(campaign)
         return pacer
+
+    def _new_pacer(self, campaign: CampaignConfig) -> Pacer:
+        return make_pacer(
+            self._pacer_mode(campaign),  # type: ignore[arg-type]
+            abandon_limit=campaign.abandon_limit,
+        )
 
     @staticmethod
     def _pacer_mode(campaign: CampaignConfig) -> str:
@@ -280,20 +295,58 @@ class Dialer:
 
     async def _refresh(self) -> None:
         found = {c.name: c for c in await active_campaigns(self.engine)}
-        for name, campaign in found.items():
-            if name not in self._pacers:
-                pacer = self.pacer(campaign)
-                live30, drops30, live24, drops24 = await abandonment_counts(
-                    self.engine, name, self.clock()
-                )
-                pacer.seed(
-                    now=time.monotonic(),
-                    live_30d=live30,
-                    drops_30d=drops30,
-                    live_24h=live24,
-                    drops_24h=drops24,
-                )
         self.campaigns = found
+        for name, campaign in found.items():
+            pacer = self._pacers.get(name)
+            if pacer is not None and pacer.mode == self._pacer_mode(campaign):
+                continue
+            # A new pacer (first sight, or the mode changed) starts from the campaign's
+            # figures in the database; it is kept only once seeded.
+            fresh = self._new_pacer(campaign)
+            live30, drops30, live24, drops24 = await abandonment_counts(
+                self.engine, name, self.clock()
+            )
+            fresh.seed(
+                now=time.monotonic(),
+                live_30d=live30,
+                drops_30d=drops30,
+                live_24h=live24,
+                drops_24h=drops24,
+            )
+            self._pacers[name] = fresh
+        if time.monotonic() - self._renewed >= LEASE_RENEW_SECONDS:
+            await self._renew_leases()
+
+    async def _renew_leases(self) -> None:
+        """Leads of calls still going on (a long talk, a preview on screen) stay ours."""
+        owners = [a.id for a in self.attempts.values() if not a.done]
+        owners += [str(p.claimed.attempt_id) for p in self.previews.values()]
+        await renew_leases(self.engine, owners, self.clock())
+        self._renewed = time.monotonic()
+
+    async def on_connect(self) -> None:
+        """After every (re)connect: dials whose channel is gone (Asterisk restarted) end."""
+        try:
+            channels = await self.ari.get("/channels")
+        except Exception as exc:
+            log.warning("dialer.channels_unknown", error=str(exc)[:200])
+            return
+        alive = (
+            {c["id"] for c in channels if isinstance(c, dict)}
+            if isinstance(channels, list)
+            else set()
+        )
+        for attempt in list(self.attempts.values()):
+            channel = attempt.claimed.channel_id
+            if channel not in alive and self.registry.get(channel) is None and not attempt.done:
+                attempt.unanswered(38, "the channel was lost (Asterisk restarted)")
+
+    async def stop(self) -> None:
+        """Shutting down: no new dials; dials still ringing are cancelled (nobody would be
+        there to take a person who answers)."""
+        for attempt in list(self.attempts.values()):
+            if attempt.answered is None and not attempt.done:
+                await self.hang_up_strays(attempt.claimed.channel_id)
 
     def view(self, campaign: CampaignConfig) -> PacerView:
         now = utcnow()
@@ -316,8 +369,14 @@ class Dialer:
             for a in self.attempts.values()
             if a.campaign.name == campaign.name and a.answered is None
         ]
+        # Answered and not with an agent yet (in AMD, or waiting its 2 s): each may need one.
         waiting = sum(
-            1 for a in self.attempts.values() if a.campaign.name == campaign.name and a.live_waiting
+            1
+            for a in self.attempts.values()
+            if a.campaign.name == campaign.name
+            and a.answered is not None
+            and not a.connected
+            and a.preview is None
         )
         return PacerView(
             free_agents=free, busy_agents=busy, dials_in_progress=ringing, waiting_live=waiting
@@ -329,7 +388,11 @@ class Dialer:
                 self._warned.add(campaign.name)
                 log.error("dialer.no_trunk", campaign=campaign.name)
             return 0
-        pacer = self.pacer(campaign)
+        if self._backoff.get(campaign.name, 0.0) > time.monotonic():
+            return 0
+        pacer = self._pacers.get(campaign.name)
+        if pacer is None:
+            return 0  # not seeded with the campaign's history yet
         view = self.view(campaign)
         wanted = pacer.dials_to_place(time.monotonic(), view)
         if wanted <= 0:
@@ -425,8 +488,19 @@ class Dialer:
                 timeout=campaign.ring_seconds,
             )
         except AriError as exc:
+            # Nothing was dialed (Asterisk away, the trunk missing): the lead is given back
+            # untouched and the campaign waits a little before it tries again.
             log.warning("dialer.originate_failed", attempt=attempt.id, error=str(exc)[:200])
-            attempt.unanswered(None, f"originate failed: {str(exc)[:100]}")
+            attempt.done = True
+            self.attempts.pop(attempt.id, None)
+            self.registry.detach_target(claimed.channel_id)
+            self._backoff[campaign.name] = time.monotonic() + ORIGINATE_BACKOFF_SECONDS
+            record.end(utcnow(), cause=None, cause_text=f"not dialed: {str(exc)[:100]}")
+            record.outcome = "not_dialed"
+            self.sink.save(record, None)
+            await release_claim(self.engine, claimed)
+            if preview is not None:
+                self.spawn(preview.customer_failed())
             return attempt
         self.sink.log_event(
             record.event(
@@ -443,6 +517,10 @@ class Dialer:
 
     async def preview_next(self, agent: str) -> dict[str, Any]:
         """The lead shown to ``agent`` (claimed for them), or {"lead": None, "why": ...}."""
+        async with self._preview_lock:  # one claim per agent, however fast they click
+            return await self._preview_next(agent)
+
+    async def _preview_next(self, agent: str) -> dict[str, Any]:
         shown = self.previews.get(agent)
         if shown is not None:
             return shown.describe()
@@ -467,6 +545,11 @@ class Dialer:
             raise CommandRefused(409, f"{agent} has no lead in preview (GET .../preview first)")
         if preview.agent_channel is not None:
             raise CommandRefused(409, f"{agent} is dialing {preview.claimed.number} already")
+        # The lead was shown a while ago: the rules (hours, lists, the lease) again, now.
+        verdict = await recheck_claim(self.engine, preview.campaign, preview.claimed, self.clock())
+        if verdict is not None:
+            await self.release_preview(preview, f"refused at dial time: {verdict}")
+            raise CommandRefused(409, f"{preview.claimed.number} may not be called now: {verdict}")
         await preview.dial()
         return preview.describe()
 

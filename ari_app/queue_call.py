@@ -239,6 +239,8 @@ class QueueCall:
                 isinstance(event, ChannelDtmfReceived) and event.channel.id == self.call.channel_id
             ):
                 self.call.discard_digits()
+                if visit.deadline is not None:
+                    continue  # an outbound live answer's 2 s: no keys, no ways out
                 if settings.callback_key and event.digit == settings.callback_key:
                     await self._offer_callback(visit)
                 elif settings.exit_key and event.digit == settings.exit_key:
@@ -259,7 +261,11 @@ class QueueCall:
                     >= settings.announce_seconds
                 ):
                     await self._announce(visit, now)
-                if settings.max_wait_seconds and waited >= settings.max_wait_seconds:
+                if (
+                    settings.max_wait_seconds
+                    and visit.deadline is None
+                    and waited >= settings.max_wait_seconds
+                ):
                     await self._stop_announcing(visit)
                     await self._cancel_others(visit, now)
                     if settings.callback_key and not visit.callback_offered:
@@ -274,7 +280,11 @@ class QueueCall:
                         if await self.serve(settings.overflow_queue, 0, {}):
                             return None
                     await self.call.hangup()
-                if settings.leave_empty and not self.acd.staffed(visit.queue):
+                if (
+                    settings.leave_empty
+                    and visit.deadline is None
+                    and not self.acd.staffed(visit.queue)
+                ):
                     await self._stop_announcing(visit)
                     await self._cancel_others(visit, now)
                     self._leave(visit, "leaveempty", "EXITEMPTY")

@@ -89,6 +89,8 @@ class Reconciler:
         for live in await self.store.live_calls():
             if self.registry.get(live.channel_id) is not None:
                 continue
+            if self.registry.tracks(live.channel_id) and live.channel_id in alive:
+                continue  # an outbound dial of ours, still ringing
             verdict = settle(
                 handled_here=False,
                 channel_alive=live.channel_id in alive,

@@ -56,6 +56,10 @@ class CallRegistry:
             if session is not None:
                 session.deliver(event)
 
+    def tracks(self, channel_id: str) -> bool:
+        """A call or a target (an outbound dial, a callback's leg) of ours holds it."""
+        return channel_id in self._by_channel or channel_id in self._targets
+
     def attach(self, channel_id: str, session: CallSession) -> None:
         """Route another channel's events (an agent's leg) to this call's handler."""
         self._by_channel.setdefault(channel_id, session)

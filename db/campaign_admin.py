@@ -123,6 +123,9 @@ def _check_values(connection: Any, values: dict[str, Any]) -> dict[str, Any]:
         raise CampaignError("ring time: at least 15 s (the law's minimum) and at most 120 s")
     if values.get("max_attempts") is not None and values["max_attempts"] < 1:
         raise CampaignError("maximum attempts: at least 1")
+    for cap in ("max_calls_24h", "max_calls_30d"):
+        if values.get(cap) is not None and values[cap] < 1:
+            raise CampaignError(f"{cap.replace('_', ' ')}: at least 1 (leave it out for no cap)")
     region = values.get("region")
     if region is not None:
         region = values["region"] = region.upper()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+import structlog
 from sqlalchemy import and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,7 +29,13 @@ from switchboard.outbound.compliance import (
     check,
 )
 
+log = structlog.get_logger(__name__)
+
 LEASE = timedelta(minutes=15)
+# Another dial of the same number still going on: no second one (a stale 'dialing' row of a
+# crashed instance stops counting after this).
+DIALING_HOLD = timedelta(hours=1)
+ADVISORY_NAMESPACE = 0x5B0A
 # Leads looked at per lead wanted: some are refused by the gate and rescheduled.
 LOOK_AHEAD = 4
 
@@ -103,13 +110,21 @@ class ClaimReport:
 
 
 async def active_campaigns(engine: AsyncEngine) -> list[CampaignConfig]:
+    """Running and paused campaigns; one whose settings cannot be used (edited by hand in
+    the database, say) is left out and logged, and the others go on."""
     async with engine.connect() as connection:
         rows = (
             await connection.execute(
                 select(Campaign).where(Campaign.state.in_(("running", "paused")))
             )
         ).all()
-    return [CampaignConfig.from_row(row) for row in rows]
+    found = []
+    for row in rows:
+        try:
+            found.append(CampaignConfig.from_row(row))
+        except (ValueError, TypeError) as exc:
+            log.error("dialer.campaign_unusable", campaign=row.name, error=str(exc)[:300])
+    return found
 
 
 async def abandonment_counts(
@@ -153,8 +168,7 @@ async def _dnc_facts(
     listed: set[str] = set()
     for number, list_name, expires_at in rows:
         if list_name in national_names:
-            if list_name == national:
-                listed.add(number)
+            listed.add(number)  # a known national listing is honoured by every campaign
             continue
         known = internal.get(number)
         if expires_at is None or known == "forever":
@@ -224,11 +238,34 @@ async def claim_leads(
         if not leads:
             return report
         numbers = sorted({lead.number for lead in leads})
+        # One claimer per number at a time, whatever the campaign (in a fixed order, so two
+        # claimers cannot deadlock): the history read below includes every committed dial.
+        for number in numbers:
+            await connection.execute(
+                select(func.pg_advisory_xact_lock(ADVISORY_NAMESPACE, func.hashtext(number)))
+            )
         facts, _ = await _dnc_facts(connection, numbers, now, campaign.national_dnc)
         histories = await _histories(connection, numbers, now)
+        dialing: dict[str, set[int | None]] = {}
+        for number, lead_id in await connection.execute(
+            select(DialAttempt.number, DialAttempt.lead_id).where(
+                DialAttempt.number.in_(numbers),
+                DialAttempt.result == "dialing",
+                DialAttempt.placed_at > now - DIALING_HOLD,
+            )
+        ):
+            dialing.setdefault(number, set()).add(lead_id)
         for lead in leads:
             if len(report.claimed) >= wanted:
                 break
+            if any(other != lead.id for other in dialing.get(lead.number, ())):
+                # Being dialed right now (by another campaign): look again in a few minutes.
+                await connection.execute(
+                    update(Lead)
+                    .where(Lead.id == lead.id)
+                    .values(state="pending", next_attempt_at=now + timedelta(minutes=5))
+                )
+                continue
             verdict = check(
                 Target(lead.number, tuple(lead.time_zones), lead.region),
                 campaign.policy,
@@ -373,3 +410,46 @@ async def preview_campaign_for(engine: AsyncEngine, agent: str) -> CampaignConfi
             )
         ).first()
     return CampaignConfig.from_row(row) if row is not None else None
+
+
+async def renew_leases(engine: AsyncEngine, owners: list[str], now: datetime) -> None:
+    if not owners:
+        return
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(Lead).where(Lead.lease_owner.in_(owners)).values(lease_expires_at=now + LEASE)
+        )
+
+
+async def recheck_claim(
+    engine: AsyncEngine, campaign: CampaignConfig, claimed: Claimed, now: datetime
+) -> str | None:
+    """The rules again for a claim about to be dialed (a preview shown a while ago): None
+    when it may be dialed now, else why not."""
+    async with engine.connect() as connection:
+        lead = (
+            await connection.execute(
+                select(Lead.lease_owner, Lead.time_zones, Lead.region, Campaign.state)
+                .join(Campaign, Campaign.name == Lead.campaign)
+                .where(Lead.id == claimed.lead_id)
+            )
+        ).first()
+        if lead is None or lead.lease_owner != str(claimed.attempt_id):
+            return "the lead is no longer held for this call"
+        if lead.state != "running":
+            return f"the campaign is {lead.state}"
+        facts, _ = await _dnc_facts(connection, [claimed.number], now, campaign.national_dnc)
+        history = [
+            past
+            for past in (await _histories(connection, [claimed.number], now))[claimed.number]
+            if past.result != "dialing"  # this claim's own attempt row among them
+        ]
+    verdict = check(
+        Target(claimed.number, tuple(lead.time_zones), lead.region),
+        campaign.policy,
+        now=now,
+        history=history,
+        dnc=facts[claimed.number],
+        ring_seconds=campaign.ring_seconds,
+    )
+    return None if verdict.allowed else f"{verdict.rule}: {verdict.reason}"

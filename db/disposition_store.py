@@ -215,11 +215,18 @@ async def _lead_of(connection: AsyncConnection, call: Any) -> int | None:
 
 
 async def _lead_action(
-    connection: AsyncConnection, lead_id: int, kind: str, detail: dict[str, Any]
-) -> None:
+    connection: AsyncConnection,
+    lead_id: int,
+    attempt_id: Any,
+    kind: str,
+    detail: dict[str, Any],
+) -> bool:
     """A code's action on the campaign lead the call was dialed for. The lease is dropped, so
     the attempt's own (later) verdict on the lead no longer applies."""
     values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+    # Only while no other attempt holds the lead (a code set on an old call must not reopen
+    # a lead that is being dialed again).
+    free = or_(Lead.lease_owner.is_(None), Lead.lease_owner == str(attempt_id))
     if kind == "callback":
         # Called back at the time asked, before any other lead of the campaign.
         values |= {"state": "pending", "priority": 0, "next_attempt_at": detail["due_at"]}
@@ -227,7 +234,8 @@ async def _lead_action(
         values |= {"state": "pending", "priority": 1, "next_attempt_at": detail["due_at"]}
     else:
         values |= {"state": "done", "closed_reason": "closed by a disposition"}
-    await connection.execute(update(Lead).where(Lead.id == lead_id).values(**values))
+    result = await connection.execute(update(Lead).where(Lead.id == lead_id, free).values(**values))
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def apply_actions(
@@ -241,15 +249,17 @@ async def apply_actions(
     for action in planned:
         detail = action.detail
         if action.kind in ("callback", "retry", "close_lead") and lead_id is not None:
-            await _lead_action(connection, lead_id, action.kind, detail)
+            done = await _lead_action(connection, lead_id, call.attempt_id, action.kind, detail)
             detail = {**detail, "lead": lead_id}
+            if not done:
+                detail["why"] = "the lead is held by another attempt"
             await _event(
                 connection,
                 action.uid,
                 call.id,
                 node_id,
                 now,
-                f"ACTION_{action.kind.upper()}",
+                f"ACTION_{action.kind.upper()}" if done else "ACTION_SKIPPED",
                 _json_safe(detail),
             )
             continue

@@ -184,3 +184,36 @@ def test_a_campaign_over_its_abandonment_limit_touches_no_lead(
         "SELECT count(*) AS n FROM leads WHERE state = 'pending' AND next_attempt_at IS NULL",
     )
     assert untouched[0]["n"] == len(leads)
+
+
+def test_a_number_two_campaigns_share_is_not_dialed_twice_at_once(
+    database_url: str, leads: list[str]
+) -> None:
+    shared = leads[0]
+    query(
+        database_url,
+        "INSERT INTO campaigns (name, queue, caller_id, state) "
+        "VALUES ('other', 'claimq', '+12125550000', 'running')",
+    )
+    query(
+        database_url,
+        "INSERT INTO leads (campaign, number, time_zones) "
+        "VALUES ('other', %s, '[\"America/New_York\"]')",
+        shared,
+    )
+
+    async def main() -> tuple[list[str], list[str]]:
+        engine = async_engine(async_url(database_url))
+        try:
+            first = await claim_leads(engine, config(), 1, node_id="n", now=NOW, abandonment=None)
+            second = await claim_leads(
+                engine, config(name="other"), 1, node_id="n", now=NOW, abandonment=None
+            )
+            return [c.number for c in first.claimed], [c.number for c in second.claimed]
+        finally:
+            await engine.dispose()
+
+    first, second = asyncio.run(main())
+    assert first == [shared] and second == []
+    (held,) = query(database_url, "SELECT * FROM leads WHERE campaign = 'other'")
+    assert held["state"] == "pending" and held["next_attempt_at"] == NOW + timedelta(minutes=5)
