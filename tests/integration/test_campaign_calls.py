@@ -99,6 +99,22 @@ def ended_attempts(database_url: str, campaign: str, count: int, timeout: float)
     return wait_until(ended, timeout, what=f"{count} ended attempts")
 
 
+def coded_calls(database_url: str, campaign: str, count: int) -> list[dict[str, Any]]:
+    """The campaign's ended calls with their system code (set as each call ends, which may be
+    a moment after its attempt is written)."""
+
+    def found() -> list[dict[str, Any]] | None:
+        rows = query(
+            database_url,
+            "SELECT c.*, d.code FROM calls c JOIN call_dispositions d ON d.call_id = c.id "
+            "WHERE c.campaign = %s AND d.set_by = 'system' AND c.ended_at IS NOT NULL",
+            campaign,
+        )
+        return rows if len(rows) >= count else None
+
+    return wait_until(found, 15, what=f"{count} coded calls")
+
+
 def leads(database_url: str, campaign: str) -> dict[str, dict[str, Any]]:
     rows = query(database_url, "SELECT * FROM leads WHERE campaign = %s", campaign)
     return {r["number"]: r for r in rows}
@@ -170,11 +186,7 @@ def test_progressive_campaign_dials_by_the_rules(
     }
 
     # Every attempt is a call record of its own, with the platform's code.
-    rows = query(
-        database_url,
-        "SELECT c.*, d.code FROM calls c JOIN call_dispositions d ON d.call_id = c.id "
-        "WHERE c.campaign = 'spring' AND d.set_by = 'system'",
-    )
+    rows = coded_calls(database_url, "spring", 3)
     codes = {r["dialed_number"]: r["code"] for r in rows}
     assert codes == {
         "+12125550101": "answered",
@@ -234,7 +246,21 @@ def test_live_answer_without_an_agent_hears_the_message_and_counts_as_abandoned(
     assert attempt["result"] == "dropped" and attempt["live"] and attempt["dropped"]
     assert attempt["message_played"]
     assert attempt["agent"] is None
-    (call,) = query(database_url, "SELECT * FROM calls WHERE attempt_id = %s", attempt["id"])
+    # The attempt is written once the message is over; the call ends with the hangup after.
+    call = wait_until(
+        lambda: next(
+            iter(
+                query(
+                    database_url,
+                    "SELECT * FROM calls WHERE attempt_id = %s AND ended_at IS NOT NULL",
+                    attempt["id"],
+                )
+            ),
+            None,
+        ),
+        10,
+        what="the ended call",
+    )
     assert call["outcome"] == "dropped" and call["queue_exit"] == "timeout"
     types = [
         e["type"]
@@ -400,12 +426,7 @@ def test_answering_machines_are_detected_and_people_reach_the_agent(
     assert not machine["live"] and machine["agent"] is None
     assert person["result"] == "connected" and person["amd_status"] == "HUMAN", person["amd_cause"]
     assert person["live"] and person["agent"] == "max"
-    rows = query(
-        database_url,
-        "SELECT c.dialed_number, c.outcome, d.code FROM calls c "
-        "JOIN call_dispositions d ON d.call_id = c.id AND d.set_by = 'system' "
-        "WHERE c.campaign = 'robo'",
-    )
+    rows = coded_calls(database_url, "robo", 2)
     codes = {r["dialed_number"]: (r["outcome"], r["code"]) for r in rows}
     assert codes["+12125550404"] == ("machine", "answering_machine")
     assert codes["+12125550405"][1] == "answered"
