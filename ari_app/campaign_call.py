@@ -124,7 +124,9 @@ def _talk_over(attempt: Attempt, connected_at: object, started: float) -> None:
     handle = time.monotonic() - started
     settings = attempt.dialer.acd.settings.get(attempt.campaign.queue)
     wrap_up = settings.wrap_up_seconds if settings is not None else 0.0
-    attempt.dialer.pacer(attempt.campaign).on_agent_released(time.monotonic(), handle + wrap_up)
+    attempt.dialer.pacer(attempt.campaign).on_agent_released(
+        time.monotonic(), handle + wrap_up, wrap_seconds=wrap_up
+    )
     attempt.finish(
         "connected",
         live=attempt.live,

@@ -208,6 +208,7 @@ class Dialer:
         self._held: dict[str, str] = {}  # campaign: the rule that holds all its dials
         self.previews: dict[str, Preview] = {}  # agent: the lead they are looking at
         self._backoff: dict[str, float] = {}  # campaign: no dials before (monotonic)
+        self._last_view: dict[str, tuple[int, int, int, int]] = {}
         self._renewed = 0.0
         self._preview_lock = asyncio.Lock()
         self._pacing: asyncio.Task[None] | None = None
@@ -354,6 +355,7 @@ class Dialer:
         members = state.members if state is not None else set()
         free = 0
         busy: list[float] = []
+        wrap_up_left: list[float | None] = []  # per busy agent: their wrap-up's end
         for name in members:
             agent = self.acd.agents.get(name)
             if agent is None or not agent.registered:
@@ -361,8 +363,13 @@ class Dialer:
             if agent.can_take_calls(now):
                 free += 1
             elif agent.state in BUSY_STATES:
-                since = agent.since or now
+                # Seconds since their current call began (talk, hold and wrap-up all count).
+                since = agent.call_started or agent.since or now
                 busy.append(max(0.0, (now - since).total_seconds()))
+                until = agent.wrap_up_until if agent.state is AgentState.WRAP_UP else None
+                wrap_up_left.append(
+                    max(0.0, (until - now).total_seconds()) if until is not None else None
+                )
         mono = time.monotonic()
         ringing = [
             mono - a.placed
@@ -379,7 +386,11 @@ class Dialer:
             and a.preview is None
         )
         return PacerView(
-            free_agents=free, busy_agents=busy, dials_in_progress=ringing, waiting_live=waiting
+            free_agents=free,
+            busy_agents=busy,
+            dials_in_progress=ringing,
+            waiting_live=waiting,
+            wrap_up_left=wrap_up_left,
         )
 
     async def _pace(self, campaign: CampaignConfig) -> int:
@@ -395,6 +406,18 @@ class Dialer:
             return 0  # not seeded with the campaign's history yet
         view = self.view(campaign)
         wanted = pacer.dials_to_place(time.monotonic(), view)
+        shape = (view.free_agents, len(view.busy_agents), len(view.dials_in_progress), wanted)
+        if self._last_view.get(campaign.name) != shape:
+            self._last_view[campaign.name] = shape
+            log.debug(
+                "dialer.pace",
+                campaign=campaign.name,
+                free=view.free_agents,
+                busy=len(view.busy_agents),
+                dialing=len(view.dials_in_progress),
+                waiting=view.waiting_live,
+                wanted=wanted,
+            )
         if wanted <= 0:
             return 0
         # Dials beyond the free agents can be dropped: only while the campaign's abandonment
@@ -446,12 +469,22 @@ class Dialer:
                 retry_at=verdict.retry_at.isoformat() if verdict.retry_at else None,
             )
         for claimed in report.claimed:
-            await self.dial(campaign, claimed)
+            # Each originate on its own: Asterisk sometimes takes seconds to answer one
+            # (measured: 1 in 8 took 5 s under load), and the others must not wait for it.
+            self.spawn(self._originate(self._prepare(campaign, claimed)))
         return len(report.claimed)
 
     async def dial(
         self, campaign: CampaignConfig, claimed: Claimed, preview: Preview | None = None
     ) -> Attempt:
+        attempt = self._prepare(campaign, claimed, preview)
+        await self._originate(attempt)
+        return attempt
+
+    def _prepare(
+        self, campaign: CampaignConfig, claimed: Claimed, preview: Preview | None = None
+    ) -> Attempt:
+        """The attempt, counted as a dial in progress from now on (before its originate)."""
         record = CallRecord(
             node_id=self.node_id,
             channel_id=claimed.channel_id,
@@ -469,7 +502,17 @@ class Dialer:
         self.attempts[attempt.id] = attempt
         self.registry.attach_target(claimed.channel_id, attempt)
         self.sink.save(record, None)
+        return attempt
+
+    async def _originate(self, attempt: Attempt) -> None:
+        campaign, claimed, record, preview = (
+            attempt.campaign,
+            attempt.claimed,
+            attempt.record,
+            attempt.preview,
+        )
         name = (campaign.caller_name or "").replace('"', "")
+        asked = time.monotonic()
         try:
             await self.ari.post(
                 "/channels",
@@ -501,7 +544,13 @@ class Dialer:
             await release_claim(self.engine, claimed)
             if preview is not None:
                 self.spawn(preview.customer_failed())
-            return attempt
+            return
+        log.debug(
+            "dialer.dialed",
+            campaign=campaign.name,
+            attempt=attempt.id,
+            originate_ms=round((time.monotonic() - asked) * 1000, 1),
+        )
         self.sink.log_event(
             record.event(
                 record.arrived_at,
@@ -511,7 +560,6 @@ class Dialer:
                 agent=preview.agent if preview is not None else None,
             )
         )
-        return attempt
 
     # --- preview: the agent sees the lead, then dials it ------------------------------------
 

@@ -18,6 +18,7 @@ from switchboard import logs
 from switchboard.cli.acd import agents_app, queues_app
 from switchboard.cli.calls import calls_app, export_app
 from switchboard.cli.campaigns import campaign_app
+from switchboard.cli.staffing import staffing
 from switchboard.cli.dispositions import dispositions_app, dnc_app
 from switchboard.config import Settings
 
@@ -38,6 +39,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(dispositions_app, name="dispositions")
 app.add_typer(dnc_app, name="dnc")
 app.add_typer(campaign_app, name="campaign")
+app.command("staffing")(staffing)
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True, soft_wrap=True)

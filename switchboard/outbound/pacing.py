@@ -28,24 +28,28 @@ predictive
       a dial still ringing after ``a`` seconds has a posterior chance of turning live, and
       of doing so within any horizon (a dial ringing for 20 s is most likely a no-answer);
     - the handle-time distribution (talk + wrap-up), from which an agent busy for ``e``
-      seconds has a chance of being released within any horizon. When the dialer knows
-      which busy agents are in wrap-up and when their wrap-up ends (``wrap_up_left``), those
-      releases are certain, and agents still talking are predicted from the talk-time and
-      wrap-up distributions (learnt from ``wrap_seconds`` in ``on_agent_released``);
+      seconds has a chance of being released within any horizon (calls still going count
+      as lasting at least that long, as in Kaplan-Meier: early in a shift, the calls that
+      have ended are the short ones). When the dialer knows which busy agents are in
+      wrap-up and when their wrap-up ends (``wrap_up_left``), those releases are certain,
+      and agents still talking are predicted from the talk-time and wrap-up distributions
+      (learnt from ``wrap_seconds`` in ``on_agent_released``);
 
     At a few points of the new dial's own time to answer (quantiles), agents available by
     then + grace (free + released, a sum of Bernoullis) are set against live answers by
-    then (waiting + dials in flight + the other new dials), in a normal approximation.
+    then (waiting + dials in flight + the other new dials + those the pacer will place in
+    the meantime, at its present pace, that are answered sooner), in a normal
+    approximation.
 
     The ceiling comes from the abandonment budget B = limit x live - drops of the tighter
     window (the drops left before it reaches the limit): the pacer aims to drop
-    limit x min(1.5, sqrt(B / 6)) of live answers from now on, less as the budget runs low,
-    more while it is ample; so B is held around a reserve of ~6 drops and a burst of drops
-    does not take the window over the limit. A calibration factor, learnt online by
-    stochastic approximation (per live answer: up when connected, down when dropped),
-    turns that aim into the ceiling on the modelled risk. Nothing is tuned offline per
-    campaign. With no history the budget starts at zero, so a new campaign starts close
-    to progressive and speeds up as live answers accumulate.
+    limit x min(1, sqrt(B / 6)) of live answers from now on, less as the budget runs low;
+    so B is held around a reserve of ~6 drops, and a burst of drops seldom takes the
+    window over the limit. A calibration factor kappa, learnt online by stochastic
+    approximation (per live answer: down when connected, up when dropped), turns that aim
+    into the ceiling on the modelled risk (aim / kappa). Nothing is tuned per campaign.
+    With no history the budget starts at zero: a new campaign starts as progressive and
+    speeds up as live answers accumulate.
 
     While either window is at or over the limit it falls back to progressive (never more
     dials in flight than free agents). Never more dials in flight than ``max_ratio`` x
@@ -89,6 +93,9 @@ class PacerView:
 
 
 class Pacer(Protocol):
+    """What the dialer calls. ``wrap_seconds`` (optional, beyond the first draft of this
+    API): the wrap-up part of ``handle_seconds``, when the dialer knows it."""
+
     mode: str
 
     def seed(
@@ -163,12 +170,15 @@ class RollingCount:
         elif buckets[-1][0] == start:
             buckets[-1][1] += live
             buckets[-1][2] += drops
-        else:  # an older bucket (a late event): rare, keep the order
-            merged = {b[0]: b for b in buckets}
-            entry = merged.setdefault(start, [start, 0.0, 0.0])
-            entry[1] += live
-            entry[2] += drops
-            self._buckets = deque(sorted(merged.values()))
+        else:  # an older bucket (a late event, usually by little): keep the order
+            i = len(buckets) - 1
+            while i >= 0 and buckets[i][0] > start:
+                i -= 1
+            if i >= 0 and buckets[i][0] == start:
+                buckets[i][1] += live
+                buckets[i][2] += drops
+            else:
+                buckets.insert(i + 1, [start, live, drops])
         self._live += live
         self._drops += drops
 
@@ -248,12 +258,18 @@ def _agents(view: PacerView) -> int:
     return max(0, view.free_agents) + len(view.busy_agents)
 
 
+def _room(view: PacerView, max_ratio: float) -> int:
+    """Dials that may still be placed under the cap of max_ratio x agents in flight."""
+    if math.isinf(max_ratio):
+        return 1 << 30 if _agents(view) else 0
+    return math.floor(max_ratio * _agents(view)) - len(view.dials_in_progress)
+
+
 def progressive_dials(view: PacerView, max_ratio: float = math.inf) -> int:
     """One dial per free agent not covered by a dial in flight or a waiting live answer."""
     in_flight = len(view.dials_in_progress)
     wanted = max(0, view.free_agents) - max(0, view.waiting_live) - in_flight
-    cap = math.floor(max_ratio * _agents(view)) - in_flight
-    return max(0, min(wanted, cap))
+    return max(0, min(wanted, _room(view, max_ratio)))
 
 
 class ProgressivePacer:
@@ -341,13 +357,33 @@ class Histogram:
         scale = self._growth / self._gain  # the newest observation weighs 1
         return [c * scale + p for c, p in zip(self._counts, self._prior, strict=True)]
 
-    def cdf_on_grid(self, step: float, points: int) -> list[float]:
-        """CDF at 0, step, 2*step, ... (piecewise linear within bins, 1 beyond)."""
+    def cdf_on_grid(self, step: float, points: int, censored: Sequence[float] = ()) -> list[float]:
+        """CDF at 0, step, 2*step, ... (piecewise linear within bins, 1 beyond).
+
+        ``censored``: durations known only to be longer than these values (calls still
+        going), taken in as in a Kaplan-Meier estimate. Without them, calls that ended
+        early in a shift would pass for the whole distribution, and long calls be
+        forgotten until they end."""
         masses = self.masses()
-        total = sum(masses) or 1.0
         cum = [0.0]
-        for m in masses:
-            cum.append(cum[-1] + m / total)
+        if censored:
+            at_risk = [0.0] * (self.bins + 1)  # censored beyond each bin
+            for value in censored:
+                i = int(value / self.width) if value > 0 else 0
+                at_risk[min(i, self.bins)] += 1.0
+            later = sum(at_risk)  # censored in this bin or later (this one excluded below)
+            ended = sum(masses)  # ended in this bin or later
+            alive = 1.0
+            for i, m in enumerate(masses):
+                later -= at_risk[i]
+                risk = ended + later
+                alive *= 1.0 - m / risk if risk > 0 else 1.0
+                ended -= m
+                cum.append(1.0 - alive)
+        else:
+            total = sum(masses) or 1.0
+            for m in masses:
+                cum.append(cum[-1] + m / total)
         cum[-1] = 1.0
         if step == self.width:
             return cum[:points] + [1.0] * max(0, points - len(cum))
@@ -418,6 +454,7 @@ class PredictivePacer:
     BUSY_STEP = 2.0  # s, elapsed grid of busy agents (the bins of the handle histograms)
     BUSY_AGES = 1800  # one hour; longer calls use the last row
     WRAP_STEP = 1.0  # s, bins of the wrap-up histogram (up to 10 minutes)
+    PACE_SECONDS = 60.0  # s, memory of the pace of dialling
 
     def __init__(
         self,
@@ -425,7 +462,6 @@ class PredictivePacer:
         abandon_limit: float = 0.03,
         max_ratio: float = 5.0,
         reserve: float = 6.0,
-        overspend: float = 1.5,
         calibration_step: float = 0.1,
         quantiles: int = 4,
         prior_live: float = 0.25,
@@ -433,14 +469,13 @@ class PredictivePacer:
         live_halflife: float = 300.0,
     ) -> None:
         _check(abandon_limit, max_ratio)
-        if reserve <= 0 or overspend < 1:
-            raise ValueError("need reserve > 0 and overspend >= 1")
+        if reserve <= 0:
+            raise ValueError("need reserve > 0")
         if calibration_step < 0 or quantiles < 1 or not 0 < prior_live < 1:
             raise ValueError("need calibration_step >= 0, quantiles >= 1, 0 < prior_live < 1")
         self.abandon_limit = abandon_limit
         self.max_ratio = max_ratio
         self.reserve = reserve
-        self.overspend = overspend
         self._abandonment = Abandonment()
         # live-answer probability of a fresh dial: decayed counts over dials + a prior
         self._prior_live = prior_live
@@ -448,8 +483,8 @@ class PredictivePacer:
         self._decay = 0.5 ** (1.0 / live_halflife)
         self._live_w = 0.0
         self._dials_w = 0.0
-        self._ended = 0.0  # dials ended, decayed with DIAL_RATE_TAU: the pace of dialling
-        self._ended_at = 0.0
+        self._ended = 0.0  # dials ended, decayed over PACE_SECONDS: the pace of dialling
+        self._ended_at = -math.inf
         # time from placing to a live answer; duration of the other dials
         self._ring_live = Histogram(self.DIAL_STEP, 120, lognormal_cdf(8.0, 0.5), 5.0, 2000.0)
         self._ring_other = Histogram(self.DIAL_STEP, 120, uniform_cdf(30.0), 5.0, 2000.0)
@@ -467,8 +502,7 @@ class PredictivePacer:
         self._talk_dirty = 1 << 30
         self._horizons: list[float] = []  # h_k: quantiles of the time to a live answer
         self._live_share_by: list[float] = []  # c_k: a fresh dial answered live by h_k
-        self._early_area: list[float] = []
-        self.future_dials = True
+        self._early_area: list[float] = []  # integral of the live-answer CDF up to h_k
         self._dial_rows: Rows = []
         self._handle_rows: Rows = []
         self._handle_horizons: list[float] = []
@@ -491,8 +525,8 @@ class PredictivePacer:
 
     def on_dial_ended(self, now: float, result: DialResult, ring_seconds: float) -> None:
         live = result == "live"
-        self._ended = self._ended * math.exp(-max(0.0, now - self._ended_at) / 60.0) + 1.0
-        self._ended_at = max(self._ended_at, now)
+        self._ended = self._pace(now) * self.PACE_SECONDS + 1.0
+        self._ended_at = max(self._ended_at, now)  # time going back: no decay
         self._live_w = self._live_w * self._decay + (1.0 if live else 0.0)
         self._dials_w = self._dials_w * self._decay + 1.0
         if live:
@@ -543,12 +577,14 @@ class PredictivePacer:
         return min(self.abandon_limit * live - drops for live, drops in self._windows(now))
 
     def target(self, now: float) -> float:
-        """Share of live answers to drop from now on: limit x min(overspend,
-        sqrt(B / reserve)), B the budget; 0 without budget."""
+        """Share of live answers to drop from now on: limit x min(1, sqrt(B / reserve)),
+        B the budget; 0 without budget. Below the reserve, less is spent and B grows back
+        (a burst of drops then seldom reaches the limit); the budget of old events is never
+        spent faster than the limit (they roll off the window)."""
         budget = self.budget(now)
         if budget <= 0:
             return 0.0
-        return self.abandon_limit * min(self.overspend, math.sqrt(budget / self.reserve))
+        return self.abandon_limit * min(1.0, math.sqrt(budget / self.reserve))
 
     def risk_threshold(self, now: float) -> float:
         """The ceiling on the modelled drop risk of the next dial: target / kappa."""
@@ -557,7 +593,8 @@ class PredictivePacer:
     def over_limit(self, now: float) -> bool:
         """Either window at or over the limit (then progressive only)."""
         return any(
-            drops > 0 and drops >= self.abandon_limit * live for live, drops in self._windows(now)
+            drops > 0 and drops >= self.abandon_limit * live - 1e-9
+            for live, drops in self._windows(now)
         )
 
     def _windows(self, now: float) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -579,7 +616,7 @@ class PredictivePacer:
         safe = progressive_dials(view, self.max_ratio)
         threshold = 0.0 if self.over_limit(now) else self.risk_threshold(now)
         self._predictive = threshold > 0
-        cap = math.floor(self.max_ratio * agents) - len(view.dials_in_progress)
+        cap = _room(view, self.max_ratio)
         if threshold <= 0 or cap <= 0:
             return safe
         self._refresh()
@@ -590,16 +627,18 @@ class PredictivePacer:
             n += 1
         return max(n, safe)
 
+    def _pace(self, now: float) -> float:
+        """Dials ended per second lately (about the pace at which they are placed)."""
+        elapsed = max(0.0, now - self._ended_at)
+        return self._ended * math.exp(-elapsed / self.PACE_SECONDS) / self.PACE_SECONDS
+
     def _add_future(self, now: float, margin: list[float], var: list[float]) -> None:
-        """Dials placed after this one, at the present pace, but answered before it."""
-        if not self.future_dials:
-            return
-        rate = self._ended * math.exp(-max(0.0, now - self._ended_at) / 60.0) / 60.0
-        p = self.live_rate
+        """Live answers by h_k of the dials that will be placed after this one, at the
+        present pace (Poisson: the variance is the mean)."""
+        flow = self._pace(now) * self.live_rate
         for k, area in enumerate(self._early_area):
-            extra = rate * p * area
-            margin[k] -= extra
-            var[k] += extra
+            margin[k] -= flow * area
+            var[k] += flow * area
 
     def drop_risk(self, now: float, view: PacerView, before: int = 0) -> float:
         """Modelled chance that one more dial, placed now after ``before`` others, is
@@ -617,18 +656,18 @@ class PredictivePacer:
         margin = [base] * k_n
         var = [0.04] * k_n  # keeps the normal approximation finite when all is certain
         if view.wrap_up_left:
-            rows = self._talk_table()
             talking = [
                 e
                 for e, left in zip(view.busy_agents, view.wrap_up_left, strict=True)
                 if left is None
             ]
+            rows = self._talk_table(talking)
             ending = sorted(left for left in view.wrap_up_left if left is not None)
             for k, h in enumerate(self._horizons):  # in wrap-up: free for sure when it ends
                 margin[k] += bisect.bisect_right(ending, h + GRACE_SECONDS)
         else:
-            rows = self._handle_table()
             talking = list(view.busy_agents)
+            rows = self._handle_table(talking)
         last = len(rows) - 1
         picked = [
             rows[i] if 0 <= i < last else rows[last if i > 0 else 0]
@@ -666,20 +705,22 @@ class PredictivePacer:
         if self._dial_dirty >= (20 if seen < 1000 else 100):
             self._build_dial_rows()
 
-    def _handle_table(self) -> Rows:
+    def _handle_table(self, going: Sequence[float]) -> Rows:
+        """The release chances of busy agents; ``going``: how long each has been busy."""
         if self._moved(self._handle_horizons) or self._handle_dirty >= (
             10 if self._handle.observations < 200 else 50
         ):
-            self._build_handle_rows()
+            self._build_handle_rows(going)
         return self._handle_rows
 
-    def _talk_table(self) -> Rows:
+    def _talk_table(self, going: Sequence[float]) -> Rows:
+        """The release chances of agents still talking, for as long as each has."""
         if not self._talk.observations:
-            return self._handle_table()
+            return self._handle_table(going)
         if self._moved(self._talk_horizons) or self._talk_dirty >= (
             10 if self._talk.observations < 200 else 200
         ):
-            self._build_talk_rows()
+            self._build_talk_rows(going)
         return self._talk_rows
 
     def _moved(self, built_for: Sequence[float]) -> bool:
@@ -730,7 +771,7 @@ class PredictivePacer:
             )
         self._dial_rows = _with_variances(columns)
 
-    def _build_handle_rows(self) -> None:
+    def _build_handle_rows(self, going: Sequence[float]) -> None:
         """Per elapsed time of a busy agent: the chance of a release by each horizon
         h_k + grace, given no release yet (handle-time distribution); then the variances."""
         self._handle_dirty = 0
@@ -738,7 +779,7 @@ class PredictivePacer:
         step = self.BUSY_STEP
         ages = self.BUSY_AGES
         reach = [h + GRACE_SECONDS for h in self._horizons]
-        cdf = self._handle.cdf_on_grid(step, ages + int(max(reach) / step) + 3)
+        cdf = self._handle.cdf_on_grid(step, ages + int(max(reach) / step) + 3, going)
         done = _shifted(cdf, 0.5, ages)
         columns = []
         for r in reach:
@@ -752,7 +793,7 @@ class PredictivePacer:
             )
         self._handle_rows = _with_variances(columns)
 
-    def _build_talk_rows(self) -> None:
+    def _build_talk_rows(self, going: Sequence[float]) -> None:
         """Per elapsed time of an agent still talking: the chance that the talk ends and
         the wrap-up after it too, by each horizon h_k + grace; then the variances."""
         self._talk_dirty = 0
@@ -761,7 +802,7 @@ class PredictivePacer:
         ages = self.BUSY_AGES
         reach = [h + GRACE_SECONDS for h in self._horizons]
         slices = int(max(reach) / step) + 1
-        cdf = self._talk.cdf_on_grid(step, ages + slices + 3)
+        cdf = self._talk.cdf_on_grid(step, ages + slices + 3, going)
         wrap_cdf = self._wrap.cdf_on_grid(self.WRAP_STEP, 602)
         # talk ending within the m-th step after now, for each elapsed time
         bounds = [_shifted(cdf, 0.5 + m, ages) for m in range(slices + 1)]
