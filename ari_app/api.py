@@ -18,6 +18,9 @@ from aiohttp import web
 
 from ari_app.acd import AcdRuntime, CommandRefused
 from ari_app.dialer import Dialer
+from ari_app.live_figures import LiveFigures
+from ari_app.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
+from ari_app.prometheus import build_registry, render
 from ari_app.wrap_up import DatabaseUnavailable, WrapUpDesk
 from switchboard.acd.agents import Agent, AgentStateError
 from switchboard.calls.dispositions import DispositionError
@@ -58,6 +61,7 @@ def build_api(
     token: str = "",
     desk: WrapUpDesk | None = None,
     dialer: Dialer | None = None,
+    figures: LiveFigures | None = None,
 ) -> web.Application:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -242,11 +246,58 @@ def build_api(
             return _error(exc.status, str(exc))
         return _error(404, f"no preview action {action!r} (dial, skip)")
 
+    registry = build_registry(figures) if figures is not None else None
+
+    async def metrics(_request: web.Request) -> web.Response:
+        """Prometheus' scrape (outside /api: no token; loopback unless configured)."""
+        if registry is None:
+            return _error(503, "metrics are not available")
+        return web.Response(
+            body=render(registry), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE}
+        )
+
+    async def wallboard_now(_request: web.Request) -> web.Response:
+        if figures is None:
+            return _error(503, "the wallboard is not available")
+        return web.json_response(figures.snapshot())
+
+    async def wallboard_events(request: web.Request) -> web.StreamResponse:
+        """Server-sent events: the wallboard's figures every second, as they change."""
+        if figures is None:
+            return _error(503, "the wallboard is not available")
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        last = ""
+        quiet = 0
+        try:
+            while True:
+                snapshot = figures.snapshot()
+                snapshot.pop("at", None)
+                text = json.dumps(snapshot, sort_keys=True)
+                if text != last or quiet >= 15:
+                    await response.write(f"data: {text}\n\n".encode())
+                    last, quiet = text, 0
+                else:
+                    quiet += 1
+                await asyncio.sleep(1.0)
+        except ConnectionResetError:
+            pass  # the wallboard went away
+        return response
+
+    async def wallboard_page(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(Path(__file__).parent / "static" / "wallboard.html")
+
     async def agent_page(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(Path(__file__).parent / "static" / "agent.html")
 
     app = web.Application(middlewares=[auth])
     app.router.add_get("/agent", agent_page)
+    app.router.add_get("/wallboard", wallboard_page)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/wallboard", wallboard_now)
+    app.router.add_get("/api/wallboard/events", wallboard_events)
     app.router.add_get("/api/state", state)
     app.router.add_get("/api/agents/{name}", one_agent)
     app.router.add_get("/api/agents/{name}/events", agent_events)
@@ -267,10 +318,11 @@ async def start_api(
     token: str,
     desk: WrapUpDesk | None = None,
     dialer: Dialer | None = None,
+    figures: LiveFigures | None = None,
 ) -> web.AppRunner:
     # Open event streams must not hold a shutdown up: they are cut after a second.
     runner = web.AppRunner(
-        build_api(acd, token, desk, dialer), access_log=None, shutdown_timeout=1.0
+        build_api(acd, token, desk, dialer, figures), access_log=None, shutdown_timeout=1.0
     )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

@@ -23,6 +23,7 @@ from ari_app.dialer import Dialer
 from ari_app.events import Event, StasisStart
 from ari_app.flows import refuse, walking_skeleton
 from ari_app.ivr import IvrBackend, run_ivr, watch_flows
+from ari_app.live_figures import LiveFigures
 from ari_app.reconcile import Reconciler
 from ari_app.registry import CallRegistry
 from ari_app.scheduled_callbacks import CallbackScheduler
@@ -153,6 +154,7 @@ class Application:
             node_id=settings.node_id,
             clock=self.business_now,
         )
+        self.figures = LiveFigures(self.acd, self.dialer, self.engine)
         self.api: web.AppRunner | None = None
         self._reload_wanted = asyncio.Event()
         self._reconciling: asyncio.Task[None] | None = None
@@ -330,6 +332,7 @@ class Application:
                 self.settings.api_token,
                 self.desk,
                 self.dialer,
+                self.figures,
             )
         except BaseException:
             await self.ari.close()
@@ -344,6 +347,7 @@ class Application:
             asyncio.create_task(self.acd.tick(), name="acd-tick"),
             asyncio.create_task(self.callbacks.run(), name="scheduled-callbacks"),
             asyncio.create_task(self.dialer.run(), name="dialer"),
+            asyncio.create_task(self.figures.run(), name="live-figures"),
         ]
         stopping = asyncio.create_task(stop.wait())
         watcher = None

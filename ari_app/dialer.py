@@ -209,6 +209,7 @@ class Dialer:
         self.previews: dict[str, Preview] = {}  # agent: the lead they are looking at
         self._backoff: dict[str, float] = {}  # campaign: no dials before (monotonic)
         self._last_view: dict[str, tuple[int, int, int, int]] = {}
+        self.dials_placed: dict[str, int] = {}  # per campaign, since start (a counter)
         self._renewed = 0.0
         self._preview_lock = asyncio.Lock()
         self._pacing: asyncio.Task[None] | None = None
@@ -545,6 +546,7 @@ class Dialer:
             if preview is not None:
                 self.spawn(preview.customer_failed())
             return
+        self.dials_placed[campaign.name] = self.dials_placed.get(campaign.name, 0) + 1
         log.debug(
             "dialer.dialed",
             campaign=campaign.name,
@@ -651,5 +653,6 @@ class Dialer:
                 "busy_agents": len(view.busy_agents),
                 "abandonment_24h": day,
                 "abandonment_30d": month,
+                "dials_placed": self.dials_placed.get(name, 0),
             }
         return out

@@ -18,8 +18,8 @@ from switchboard import logs
 from switchboard.cli.acd import agents_app, queues_app
 from switchboard.cli.calls import calls_app, export_app
 from switchboard.cli.campaigns import campaign_app
-from switchboard.cli.staffing import staffing
 from switchboard.cli.dispositions import dispositions_app, dnc_app
+from switchboard.cli.staffing import staffing
 from switchboard.config import Settings
 
 if TYPE_CHECKING:
