@@ -104,6 +104,7 @@ class QueueSettings:
     exit_key: str | None = None
     callback_key: str | None = None
     record_calls: bool = False
+    survey: bool = False
     overflow_queue: str | None = None
     announce_seconds: float | None = None
     service_level_seconds: float = 20.0
@@ -213,6 +214,7 @@ class AcdRuntime:
                 exit_key=qrow.exit_key,
                 callback_key=qrow.callback_key,
                 record_calls=qrow.record_calls,
+                survey=qrow.survey,
                 overflow_queue=qrow.overflow_queue,
                 announce_seconds=qrow.announce_seconds,
                 service_level_seconds=qrow.service_level_seconds,

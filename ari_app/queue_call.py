@@ -38,10 +38,18 @@ from ari_app.events import (
 from ari_app.registry import CallRegistry
 from ari_app.screen_pop import screen_pop
 from ari_app.session import CallEnded, CallSession
+from db.record_ops import RecordOp
 from switchboard.acd.agents import AgentStateError
 from switchboard.calls.record import CAUSE_NORMAL_CLEARING
 
 log = structlog.get_logger(__name__)
+
+# The post-call survey's prompts, from Asterisk's stock sounds (a beep, then the range of
+# keys); a real center records its own ("How would you rate this call, 1 to 5?").
+SURVEY_RATING_PROMPTS = ("sound:beep", "sound:digits/1", "sound:digits/5")
+SURVEY_RESOLVED_PROMPTS = ("sound:beep", "sound:digits/1", "sound:digits/2")
+SURVEY_THANKS = "sound:auth-thankyou"
+SURVEY_KEY_SECONDS = 6.0
 
 
 @dataclass
@@ -641,7 +649,52 @@ class QueueCall:
         self._event("COMPLETEAGENT", end, **self._summary(talk, end))
         self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
         self.call.record.note_hangup_party("agent")
+        settings = self.acd.settings.get(talk.visit.queue)
+        if settings is not None and settings.survey:
+            await self._survey(talk)
         await self.call.hangup()
+
+    async def _survey(self, talk: Talk) -> None:
+        """The agent hung up, the caller is still there: "rate us 1 to 5", then "was your
+        issue resolved? 1 yes, 2 no". The answers are stored even if they hang up halfway."""
+        record = self.call.record
+        with contextlib.suppress(AriError):
+            await self.call.ari.post(
+                f"/bridges/{talk.bridge}/removeChannel", channel=self.call.channel_id
+            )
+        started = utcnow()
+        row: dict[str, Any] = {
+            "call_id": record.id,
+            "agent": talk.agent.agent,
+            "queue": talk.visit.queue,
+            "rating": None,
+            "resolved": None,
+            "started_at": started,
+            "answered_at": None,
+        }
+        self._event("SURVEYSTART", started, queue=talk.visit.queue, agent=talk.agent.agent)
+        self.call.discard_digits()
+        try:
+            rating = await self._ask(SURVEY_RATING_PROMPTS, "12345")
+            if rating is not None:
+                row.update(rating=int(rating), answered_at=utcnow())
+            resolved = await self._ask(SURVEY_RESOLVED_PROMPTS, "12")
+            if resolved is not None:
+                row.update(resolved=resolved == "1", answered_at=utcnow())
+            await self.call.play(SURVEY_THANKS)
+        finally:
+            self.acd.writer.submit(RecordOp("survey", row))
+            self._event("SURVEY", utcnow(), rating=row["rating"], resolved=row["resolved"])
+
+    async def _ask(self, prompts: tuple[str, ...], keys: str, tries: int = 2) -> str | None:
+        """One key among ``keys``: the prompt (a key stops it), then a few seconds to press."""
+        for _ in range(tries):
+            digit = await self.call.play(*prompts, interruptible=True)
+            if digit is None:
+                digit = await self.call.collect_digit(SURVEY_KEY_SECONDS)
+            if digit is not None and digit in keys:
+                return digit
+        return None
 
     async def _caller_gone(self, talk: Talk) -> None:
         record = self.call.record

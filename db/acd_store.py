@@ -145,6 +145,7 @@ QUEUE_FIELDS = {
     "service_level_seconds",
     "disposition_set",
     "record_calls",
+    "survey",
 }
 
 

@@ -300,6 +300,9 @@ class Queue(Base):
     disposition_set: Mapped[str | None] = mapped_column(
         ForeignKey("disposition_sets.name", ondelete="SET NULL")
     )
+    # After the agent hangs up, the caller is asked to rate the call (1-5) and whether
+    # their issue was resolved (1 yes, 2 no).
+    survey: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
 
 
 class QueueMember(Base):
@@ -588,3 +591,24 @@ class DialAttempt(Base):
     ring_seconds: Mapped[float | None] = mapped_column(
         Computed(_span("placed_at", "coalesce(answered_at, ended_at)"), persisted=True)
     )
+
+
+class CallSurvey(Base):
+    """A caller's answers to the post-call survey: CSAT (rating 4-5 of 5) and survey-based
+    FCR (resolved) per call, agent and queue. NULL: the question was not answered."""
+
+    __tablename__ = "call_surveys"
+    __table_args__ = (
+        CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating"),
+        Index("ix_call_surveys_answered_at", "answered_at"),
+    )
+
+    call_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent: Mapped[str | None] = mapped_column(String(32), index=True)
+    queue: Mapped[str | None] = mapped_column(String(32))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    resolved: Mapped[bool | None] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.disposition_store import system_dispositions
 from db.models import Agent as AgentRow
-from db.models import AgentEvent, Call, CallbackRequest, CallEvent, CallLeg, DialAttempt, Lead
+from db.models import (
+    AgentEvent,
+    Call,
+    CallbackRequest,
+    CallEvent,
+    CallLeg,
+    CallSurvey,
+    DialAttempt,
+    Lead,
+)
 
 Kind = Literal[
     "call",
@@ -33,6 +42,7 @@ Kind = Literal[
     "agent_state",
     "attempt",
     "lead",
+    "survey",
 ]
 KINDS: tuple[str, ...] = get_args(Kind)
 
@@ -192,6 +202,10 @@ async def _leads(connection: AsyncConnection, rows: list[dict[str, Any]]) -> Non
         )
 
 
+async def _surveys(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await _upsert(connection, CallSurvey, CallSurvey.call_id, rows)
+
+
 _APPLY = {
     "call": _calls,
     "leg": _legs,
@@ -203,4 +217,5 @@ _APPLY = {
     "agent_state": _agent_states,
     "attempt": _attempts,
     "lead": _leads,
+    "survey": _surveys,
 }

@@ -194,6 +194,9 @@ def queues_add(
         None, help="A key that asks for a callback, keeping the caller's place."
     ),
     record: bool | None = typer.Option(None, help="Record every conversation."),
+    survey: bool | None = typer.Option(
+        None, help="Ask callers to rate the call (1-5) and if it was resolved, after it."
+    ),
     overflow: str | None = typer.Option(None, help="Queue to send callers to on max wait."),
     announce: float | None = typer.Option(None, help="Announce position every N seconds."),
     dispositions: str | None = DispositionsOpt,
@@ -218,6 +221,7 @@ def queues_add(
                 exit_key=exit_key,
                 callback_key=callback_key,
                 record_calls=record,
+                survey=survey,
                 overflow_queue=overflow,
                 announce_seconds=announce,
                 disposition_set=dispositions,
@@ -241,6 +245,7 @@ def queues_set(
     exit_key: str | None = typer.Option(None),
     callback_key: str | None = typer.Option(None),
     record: bool | None = typer.Option(None),
+    survey: bool | None = typer.Option(None),
     overflow: str | None = typer.Option(None),
     announce: float | None = typer.Option(None),
     dispositions: str | None = DispositionsOpt,
@@ -265,6 +270,7 @@ def queues_set(
                 exit_key=exit_key,
                 callback_key=callback_key,
                 record_calls=record,
+                survey=survey,
                 overflow_queue=overflow,
                 announce_seconds=announce,
                 disposition_set=dispositions,

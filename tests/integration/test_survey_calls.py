@@ -1,0 +1,52 @@
+"""The post-call survey on a real call: the agent hangs up, the caller stays on the line,
+rates the call (a key 1-5) and says whether the issue was resolved (1 yes, 2 no); the
+answers are stored per call, agent and queue."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from switchboard.sipp.agents import SippAgent
+from switchboard.sipp.runner import place_calls
+from switchboard.sipp.scenario import CallerScript
+from tests.integration.test_acd_calls import Center, calls, events
+from tests.integration.test_acd_calls import center as center
+from tests.support import query, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_caller_rates_the_call_after_the_agent_hangs_up(
+    center: Center,
+    database_url: str,
+) -> None:
+    center.agent("sue")
+    center.queue("care", ["sue"], survey=True)
+    center.start("care")
+    phone = SippAgent("sue", center.secrets["sue"], center.asterisk.params.sip_port, 200)
+    phone.hang_up_after_ms = 1500  # the agent ends the conversation
+    phone.start()
+    center.phones.append(phone)
+    wait_until(lambda: center.state("sue")["registered"], 10, what="sue registered")
+    center.login("sue")
+    caller = "+15559100001"
+    # The survey starts about 2 s after the answer: a 4 (rating), then a 1 (resolved).
+    script = CallerScript(caller=caller, keys=((4500, "4"), (3000, "1")), bye_timeout_ms=30000)
+    result = asyncio.run(place_calls(center.asterisk.params.sip_port, "5000", script))
+    assert result.ok, result.output
+    (row,) = calls(database_url, caller, 1)
+    assert row["agent"] == "sue" and row["hangup_party"] == "agent"
+
+    def survey() -> list[dict[str, Any]] | None:
+        found = query(database_url, "SELECT * FROM call_surveys WHERE call_id = %s", row["id"])
+        return found or None
+
+    (answers,) = wait_until(survey, 10, what="the survey row")
+    assert answers["rating"] == 4 and answers["resolved"] is True
+    assert answers["agent"] == "sue" and answers["queue"] == "care"
+    assert answers["answered_at"] >= answers["started_at"] >= row["talk_ended_at"]
+    kinds = [e["type"] for e in events(database_url, row["id"])]
+    assert kinds.index("COMPLETEAGENT") < kinds.index("SURVEYSTART") < kinds.index("SURVEY")
