@@ -19,7 +19,7 @@ from switchboard.cli.acd import agents_app, queues_app
 from switchboard.cli.calls import calls_app, export_app
 from switchboard.cli.campaigns import campaign_app
 from switchboard.cli.dispositions import dispositions_app, dnc_app
-from switchboard.cli.staffing import staffing
+from switchboard.cli.staffing import staffing, staffing_plan
 from switchboard.config import Settings
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ app.add_typer(dispositions_app, name="dispositions")
 app.add_typer(dnc_app, name="dnc")
 app.add_typer(campaign_app, name="campaign")
 app.command("staffing")(staffing)
+app.command("staffing-plan")(staffing_plan)
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True, soft_wrap=True)

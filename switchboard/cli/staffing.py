@@ -142,3 +142,90 @@ def _print_table(
         f"[bold]{best.scheduled_agents}[/] scheduled",
         highlight=False,
     )
+
+
+def staffing_plan(
+    queue: str = typer.Option(..., "--queue", help="The queue whose past calls are the basis."),
+    since: str = typer.Option(..., "--from", help="First day of the history (YYYY-MM-DD)."),
+    until: str | None = typer.Option(None, "--to", help="Last day (default: the first)."),
+    interval: str = typer.Option("30m", "--interval", help="15m, 30m or 1h."),
+    target: str = typer.Option("80/20", "--target", help="Percent answered / within seconds."),
+    shrinkage: float = typer.Option(0.0, "--shrinkage", help="Share of paid time off phones."),
+    patience: float | None = typer.Option(None, "--patience", help="Erlang A: mean patience."),
+    tz: str = typer.Option("UTC", "--tz", help="Time zone of the intervals (IANA name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Agents needed per interval of the day, from a queue's measured calls and handle time
+    (the average day of the period), with Erlang C (or A with --patience)."""
+    from datetime import date, datetime, time, timedelta
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from db.engine import sync_engine
+    from db.staffing_history import interval_history
+    from switchboard.config import Settings
+    from switchboard.reports.erlang import plan_intervals
+
+    try:
+        zone = ZoneInfo(tz)
+        first = date.fromisoformat(since)
+        last = date.fromisoformat(until) if until else first
+        seconds = parse_interval(interval)
+        share, within = parse_target(target)
+    except (ValueError, ZoneInfoNotFoundError, StaffingError) as exc:
+        raise _fail(str(exc)) from None
+    if last < first:
+        raise _fail("--to is before --from")
+    start = datetime.combine(first, time(), zone)
+    end = datetime.combine(last + timedelta(days=1), time(), zone)
+    engine = sync_engine(Settings().database_url)
+    try:
+        history = interval_history(engine, queue, start, end, int(seconds), tz)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        engine.dispose()
+    if not any(h.calls_per_day for h in history):
+        console.print(f"no calls in queue {escape(queue)} from {first} to {last}: nothing to plan")
+        if as_json:
+            typer.echo("[]")
+        return
+    try:
+        plans = plan_intervals(
+            [(h.start, h.calls_per_day, h.aht) for h in history],
+            interval_seconds=seconds,
+            target=share,
+            answer_within=within,
+            shrinkage=shrinkage,
+            patience=patience,
+        )
+    except StaffingError as exc:
+        raise _fail(str(exc), 1) from None
+    rows = [
+        {
+            "start": plan.start,
+            "calls": round(plan.calls, 2),
+            "aht": round(plan.aht, 1) if plan.aht else None,
+            **plan.result.as_dict(),
+        }
+        for plan in plans
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(
+        "from", "calls", "AHT", "agents", "scheduled", f"SL {within:g} s", "occupancy",
+        caption=f"queue {queue}, {first} to {last} ({history[0].days} days), {tz}",
+    )  # fmt: skip
+    for row, plan in zip(rows, plans, strict=True):
+        if not plan.calls:
+            continue
+        table.add_row(
+            str(row["start"]),
+            f"{plan.calls:.1f}",
+            f"{plan.aht:.0f} s" if plan.aht else "n/a",
+            str(plan.result.agents),
+            str(plan.result.scheduled_agents),
+            _percent(plan.result.service_level),
+            _percent(plan.result.occupancy),
+        )
+    console.print(table)
