@@ -25,7 +25,7 @@ QUEUE = "planq"
 def history(database_url: str) -> Iterator[None]:
     query(database_url, "INSERT INTO nodes (id) VALUES (%s) ON CONFLICT DO NOTHING", NODE)
     day = datetime.fromisoformat("2026-11-30T09:00:00+00:00")
-    rows = []
+    rows: list[tuple[datetime, datetime | None, datetime | None, datetime | None, str]] = []
     # 09:00-09:30: 20 calls handled in 150 s of talk + 30 s of wrap-up (AHT 180 s).
     for n in range(20):
         queued = day + timedelta(seconds=60 * n + 5)
