@@ -36,15 +36,15 @@ def history(database_url: str) -> Iterator[None]:
     for n in range(2):
         queued = day + timedelta(minutes=31 + n)
         rows.append((queued, None, None, None, "abandoned"))
-    for queued, connected, talk_end, wrap_end, exit_ in rows:
+    for entered, answered, talked, wrapped, exit_ in rows:
         query(
             database_url,
             "INSERT INTO calls (id, node_id, channel_id, direction, arrived_at, ended_at, "
             "queue, queued_at, queue_left_at, connected_at, talk_ended_at, wrap_up_ended_at, "
             "queue_exit) VALUES (%s, %s, %s, 'inbound', %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            uuid.uuid4(), NODE, f"plan-{uuid.uuid4()}", queued, wrap_end or queued,
-            QUEUE, queued, connected or queued + timedelta(seconds=40), connected, talk_end,
-            wrap_end, exit_,
+            uuid.uuid4(), NODE, f"plan-{uuid.uuid4()}", entered, wrapped or entered,
+            QUEUE, entered, answered or entered + timedelta(seconds=40), answered, talked,
+            wrapped, exit_,
         )  # fmt: skip
     yield None
     query(database_url, "DELETE FROM calls WHERE queue = %s", QUEUE)
