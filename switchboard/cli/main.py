@@ -19,6 +19,7 @@ from switchboard.cli.acd import agents_app, queues_app
 from switchboard.cli.calls import calls_app, export_app
 from switchboard.cli.campaigns import campaign_app
 from switchboard.cli.dispositions import dispositions_app, dnc_app
+from switchboard.cli.reports import report_app
 from switchboard.cli.staffing import staffing, staffing_plan
 from switchboard.config import Settings
 
@@ -39,6 +40,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(dispositions_app, name="dispositions")
 app.add_typer(dnc_app, name="dnc")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(report_app, name="report")
 app.command("staffing")(staffing)
 app.command("staffing-plan")(staffing_plan)
 

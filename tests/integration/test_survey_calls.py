@@ -5,10 +5,13 @@ answers are stored per call, agent and queue."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from switchboard.cli.main import app as main_app
 from switchboard.sipp.agents import SippAgent
 from switchboard.sipp.runner import place_calls
 from switchboard.sipp.scenario import CallerScript
@@ -50,3 +53,18 @@ def test_the_caller_rates_the_call_after_the_agent_hangs_up(
     assert answers["answered_at"] >= answers["started_at"] >= row["talk_ended_at"]
     kinds = [e["type"] for e in events(database_url, row["id"])]
     assert kinds.index("COMPLETEAGENT") < kinds.index("SURVEYSTART") < kinds.index("SURVEY")
+
+    # The same call in the reports, end to end: queue figures and the survey's CSAT and FCR.
+    def report(*args: str) -> list[dict[str, Any]]:
+        result = CliRunner().invoke(
+            main_app, ["report", *args, "--format", "json"], env={"DATABASE_URL": database_url}
+        )
+        assert result.exit_code == 0, result.output
+        rows: list[dict[str, Any]] = json.loads(result.output)
+        return rows
+
+    (queue_row,) = [r for r in report("queues", "--queue", "care") if r["offered"]]
+    assert (queue_row["offered"], queue_row["answered"], queue_row["abandoned"]) == (1, 1, 0)
+    assert queue_row["service_level"] == 1.0 and queue_row["aht"] > 1
+    (survey_row,) = report("survey", "--queue", "care")
+    assert survey_row["csat"] == 1.0 and survey_row["fcr"] == 1.0
