@@ -27,8 +27,8 @@ def test_the_caller_rates_the_call_after_the_agent_hangs_up(
     database_url: str,
 ) -> None:
     center.agent("sue")
-    center.queue("care", ["sue"], survey=True)
-    center.start("care")
+    center.queue("survq", ["sue"], survey=True)
+    center.start("survq")
     phone = SippAgent("sue", center.secrets["sue"], center.asterisk.params.sip_port, 200)
     phone.hang_up_after_ms = 1500  # the agent ends the conversation
     phone.start()
@@ -49,7 +49,7 @@ def test_the_caller_rates_the_call_after_the_agent_hangs_up(
 
     (answers,) = wait_until(survey, 10, what="the survey row")
     assert answers["rating"] == 4 and answers["resolved"] is True
-    assert answers["agent"] == "sue" and answers["queue"] == "care"
+    assert answers["agent"] == "sue" and answers["queue"] == "survq"
     assert answers["answered_at"] >= answers["started_at"] >= row["talk_ended_at"]
     kinds = [e["type"] for e in events(database_url, row["id"])]
     assert kinds.index("COMPLETEAGENT") < kinds.index("SURVEYSTART") < kinds.index("SURVEY")
@@ -63,8 +63,8 @@ def test_the_caller_rates_the_call_after_the_agent_hangs_up(
         rows: list[dict[str, Any]] = json.loads(result.output)
         return rows
 
-    (queue_row,) = [r for r in report("queues", "--queue", "care") if r["offered"]]
+    (queue_row,) = [r for r in report("queues", "--queue", "survq") if r["offered"]]
     assert (queue_row["offered"], queue_row["answered"], queue_row["abandoned"]) == (1, 1, 0)
     assert queue_row["service_level"] == 1.0 and queue_row["aht"] > 1
-    (survey_row,) = report("survey", "--queue", "care")
+    (survey_row,) = report("survey", "--queue", "survq")
     assert survey_row["csat"] == 1.0 and survey_row["fcr"] == 1.0
