@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -92,12 +93,28 @@ def _mounted(path: Path) -> bool:
 
 
 def prepare(root: Path) -> None:
-    """Mount /proc inside the root (Asterisk reads it); idempotent."""
+    """Mount /proc inside the root (Asterisk reads it) and give it an /etc/hosts; idempotent."""
     if not is_built(root):
         raise RootfsError(f"no Asterisk root at {root}: run 'switchboard asterisk up' first")
+    write_hosts(root)
     proc = root / "proc"
     if not _mounted(proc):
         subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
+
+
+def hosts_text(hostname: str) -> str:
+    return f"127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
+def write_hosts(root: Path) -> None:
+    """mmdebstrap leaves the root without /etc/hosts, so Asterisk's look-ups of this
+    machine's own name (it makes one for every outgoing call's SDP) went to the DNS server;
+    where that does not answer, each waited 5 s and held outgoing calls up (measured: 500
+    dials took 175 s, 18 s with this file)."""
+    hosts = root / "etc" / "hosts"
+    wanted = hosts_text(socket.gethostname())
+    if not hosts.exists() or hosts.read_text(errors="replace") != wanted:
+        hosts.write_text(wanted)
 
 
 def in_use(root: Path) -> bool:
