@@ -66,9 +66,12 @@ class AsteriskInstance:
         return f"{INSTANCES_DIR}/{name}"
 
     @classmethod
-    def throwaway(cls, root: Path, name: str, agi_port: int) -> AsteriskInstance:
-        """An instance on free ports with fresh credentials (tests and benchmarks)."""
-        start, end = rtp_range(200)
+    def throwaway(
+        cls, root: Path, name: str, agi_port: int, rtp_ports: int = 200
+    ) -> AsteriskInstance:
+        """An instance on free ports with fresh credentials (tests and benchmarks);
+        ``rtp_ports``: the size of its RTP port range (two ports per channel)."""
+        start, end = rtp_range(rtp_ports)
         params = AsteriskParams(
             instance=name,
             base=cls.base_for(name),

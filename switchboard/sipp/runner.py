@@ -43,8 +43,11 @@ async def place_calls(
     concurrent: int | None = None,
     timeout_s: float = 60,
     host: str = "127.0.0.1",
+    local_host: str | None = None,
 ) -> SippResult:
-    """Place ``calls`` calls to ``dialed`` at ``rate`` per second; wait for them all."""
+    """Place ``calls`` calls to ``dialed`` at ``rate`` per second; wait for them all.
+    ``local_host``: the loopback address sipp sends from (default: ``host``)."""
+    local = local_host or host
     sipp = shutil.which("sipp")
     if sipp is None:
         raise SippMissing("sipp is not installed: apt-get install -y sip-tester")
@@ -63,11 +66,11 @@ async def place_calls(
             "-r",
             str(rate),
             "-i",
-            host,
+            local,
             "-p",
-            str(free_tcp_udp_port(host)),
+            str(free_tcp_udp_port(local)),
             "-mi",
-            host,
+            local,
             "-mp",
             str(free_port()),
             "-nostdin",

@@ -1,0 +1,309 @@
+"""Inbound load: sipp callers through the IVR menu and the queue to sipp agents, at rising
+call rates, through Switchboard and through the same flow in plain dialplan (app_queue), on
+the same Asterisk in the same run.
+
+Each caller is answered, hears the menu prompt, presses 1 (RFC 4733), is queued, an agent's
+phone rings and answers, they talk, the caller hangs up. A step offers ``rate`` calls/s for
+``--seconds`` seconds; it is sustained when at least 99.9% of its calls succeed in sipp AND
+reach an agent (Switchboard: a complete record in PostgreSQL with the agent; app_queue: a
+CONNECT line in its queue_log). Steps alternate between the two sides at each rate so both
+meet the same machine state. Printed: the highest sustained rate of each and their ratio
+(target >= 0.95), the app's CPU time per call, its memory per concurrent call, Asterisk's
+CPU per call on each side, and for Switchboard the zero-loss check (every call sipp
+completed has exactly one complete record).
+
+    sudo .venv/bin/python -m bench.inbound_load [--rates 5 10 15 20 25 30] [--seconds 20]
+        [--agents 120] [--talk-ms 3000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import platform
+import secrets
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.loadkit import (
+    BENCH_CALLER_HOST,
+    MENU_KEY,
+    Rig,
+    asterisk_pid,
+    complete_records,
+    cpu_seconds,
+    is_complete,
+    rss_bytes,
+)
+from db import admin, migrate
+from switchboard.pbx import rootfs
+from switchboard.pbx.instance import AsteriskInstance
+from switchboard.pbx.ports import free_port
+from switchboard.sipp.runner import place_calls
+from switchboard.sipp.scenario import CallerScript
+from tests.support import database_url_for
+
+SUSTAINED = 0.999
+
+
+@dataclass
+class Step:
+    side: str  # "switchboard" or "app_queue"
+    rate: float
+    offered: int
+    sipp_ok: int
+    sipp_failed: int
+    reached_agent: int
+    app_cpu_s: float
+    asterisk_cpu_s: float
+    peak_channels: int
+    peak_app_rss: int
+    duplicated: int = 0
+    incomplete: int = 0
+
+    @property
+    def success(self) -> float:
+        return min(self.sipp_ok, self.reached_agent) / self.offered if self.offered else 0.0
+
+    @property
+    def sustained(self) -> bool:
+        return self.success >= SUSTAINED
+
+
+class Sampler:
+    """Peak channel count (ARI) and peak app RSS, sampled twice a second."""
+
+    def __init__(self, rig: Rig, app_pid: int) -> None:
+        p = rig.asterisk.params
+        self._url = f"http://127.0.0.1:{p.http_port}/ari/channels"
+        auth = base64.b64encode(f"{p.ari_user}:{p.ari_password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {auth}"}
+        self._pid = app_pid
+        self.peak_channels = 0
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                request = urllib.request.Request(self._url, headers=self._headers)
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    self.peak_channels = max(self.peak_channels, len(json.loads(response.read())))
+            except OSError:
+                pass
+            self.peak_rss = max(self.peak_rss, rss_bytes(self._pid))
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def caller_prefix(side: str, index: int) -> str:
+    return f"+1{5 if side == 'switchboard' else 6}77{index:03d}"
+
+
+def run_step(rig: Rig, side: str, rate: float, seconds: float, talk_ms: int, index: int) -> Step:
+    assert rig.app is not None and rig.app.process is not None
+    offered = max(1, round(rate * seconds))
+    prefix = caller_prefix(side, index)
+    script = CallerScript(
+        caller=prefix + "[call_number]",
+        keys=((1500, MENU_KEY),),
+        hang_up_after_ms=talk_ms,
+    )
+    app_pid = rig.app.process.pid
+    ast_pid = asterisk_pid(rig.asterisk)
+    connects_before = rig.app_queue_connects()
+    app_cpu, ast_cpu = cpu_seconds(app_pid), cpu_seconds(ast_pid)
+    with Sampler(rig, app_pid) as sampler:
+        result = asyncio.run(
+            place_calls(
+                rig.asterisk.params.sip_port,
+                rig.number if side == "switchboard" else "5000",
+                script,
+                calls=offered,
+                rate=rate,
+                concurrent=offered,
+                timeout_s=seconds + 120,
+                local_host=None if side == "switchboard" else BENCH_CALLER_HOST,
+            )
+        )
+        time.sleep(3)  # the last records reach PostgreSQL, the last queue_log lines the disk
+    step = Step(
+        side,
+        rate,
+        offered,
+        result.successful,
+        result.failed,
+        0,
+        round(cpu_seconds(app_pid) - app_cpu, 3),
+        round(cpu_seconds(ast_pid) - ast_cpu, 3),
+        sampler.peak_channels,
+        sampler.peak_rss,
+    )
+    if side == "switchboard":
+        records = wait_for_records(rig.database_url, prefix, result.successful)
+        step.reached_agent = sum(1 for rows in records.values() if is_complete(rows[0]))
+        step.duplicated = sum(1 for rows in records.values() if len(rows) > 1)
+        step.incomplete = sum(1 for rows in records.values() if not is_complete(rows[0]))
+    else:
+        step.reached_agent = rig.app_queue_connects() - connects_before
+    return step
+
+
+def wait_for_records(database_url: str, prefix: str, expected: int) -> dict[str, list[Any]]:
+    """The step's records once ``expected`` are complete (or after 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        records = complete_records(database_url, prefix)
+        done = sum(1 for rows in records.values() if is_complete(rows[0]))
+        if done >= expected or time.monotonic() > deadline:
+            return records
+        time.sleep(0.5)
+
+
+def highest_sustained(steps: list[Step], side: str) -> float:
+    best = 0.0
+    for step in sorted((s for s in steps if s.side == side), key=lambda s: s.rate):
+        if not step.sustained:
+            break
+        best = step.rate
+    return best
+
+
+def summary(steps: list[Step], idle_rss: int) -> dict[str, Any]:
+    ours = highest_sustained(steps, "switchboard")
+    plain = highest_sustained(steps, "app_queue")
+    sb_steps = [s for s in steps if s.side == "switchboard" and s.sustained]
+    aq_steps = [s for s in steps if s.side == "app_queue" and s.sustained]
+    calls = sum(s.offered for s in sb_steps)
+    top = max(sb_steps, key=lambda s: s.rate) if sb_steps else None
+    per_call_channels = 2  # the caller's and the agent's
+    result: dict[str, Any] = {
+        "switchboard_max_rate": ours,
+        "app_queue_max_rate": plain,
+        "ratio": round(ours / plain, 3) if plain else None,
+        "app_cpu_ms_per_call": round(1000 * sum(s.app_cpu_s for s in sb_steps) / calls, 2)
+        if calls
+        else None,
+        "asterisk_cpu_ms_per_call_switchboard": _per_call(sb_steps, "asterisk_cpu_s"),
+        "asterisk_cpu_ms_per_call_app_queue": _per_call(aq_steps, "asterisk_cpu_s"),
+        "app_rss_idle_mb": round(idle_rss / 2**20, 1),
+        "lost_or_duplicated": sum(
+            s.offered - s.reached_agent + s.duplicated + s.incomplete for s in sb_steps
+        ),
+    }
+    if top is not None and top.peak_channels:
+        concurrent = top.peak_channels / per_call_channels
+        result["app_rss_peak_mb"] = round(top.peak_app_rss / 2**20, 1)
+        result["peak_concurrent_calls"] = round(concurrent)
+        result["app_kb_per_concurrent_call"] = round(
+            max(0, top.peak_app_rss - idle_rss) / 1024 / concurrent, 1
+        )
+    return result
+
+
+def _per_call(steps: list[Step], attribute: str) -> float | None:
+    calls = sum(s.offered for s in steps)
+    if not calls:
+        return None
+    total: float = sum(float(getattr(s, attribute)) for s in steps)
+    return round(1000 * total / calls, 2)
+
+
+def run(
+    rates: list[float], seconds: float, agents: int, talk_ms: int, workdir: Path
+) -> tuple[list[Step], dict[str, Any]]:
+    root = rootfs.default_rootfs_dir()
+    rootfs.build(root, log=root.parent / "mmdebstrap.log")
+    database_url = database_url_for(f"sb_bench_{secrets.token_hex(4)}")
+    admin.create_database_if_missing(database_url)
+    migrate.upgrade(database_url)
+    agi_port = free_port()
+    instance = AsteriskInstance.throwaway(
+        root, f"load-{secrets.token_hex(3)}", agi_port, rtp_ports=4000
+    )
+    instance.start()
+    rig = Rig(instance, database_url, agi_port, workdir)
+    steps: list[Step] = []
+    try:
+        rig.provision(agents)
+        app = rig.start_app()
+        rig.start_phones()
+        rig.log_in_all()
+        rig.add_app_queue_flow()
+        assert app.process is not None
+        time.sleep(2)
+        idle_rss = rss_bytes(app.process.pid)
+        failed: set[str] = set()
+        for index, rate in enumerate(rates):
+            for side in ("switchboard", "app_queue"):
+                if side in failed:
+                    continue
+                step = run_step(rig, side, rate, seconds, talk_ms, index)
+                steps.append(step)
+                print(_line(step), flush=True)
+                if not step.sustained:
+                    failed.add(side)
+                time.sleep(talk_ms / 1000 + 3)  # agents free, channels gone
+            if failed >= {"switchboard", "app_queue"}:
+                break
+        return steps, summary(steps, idle_rss)
+    finally:
+        rig.close()
+        instance.destroy()
+        admin.drop_database(database_url)
+
+
+def _line(step: Step) -> str:
+    return (
+        f"  {step.side:<12} {step.rate:>5.1f}/s  {step.offered:>5} offered  "
+        f"{step.sipp_ok:>5} sipp ok  {step.reached_agent:>5} reached an agent  "
+        f"success {100 * step.success:6.2f}%  app CPU {step.app_cpu_s:6.2f} s  "
+        f"Asterisk CPU {step.asterisk_cpu_s:6.2f} s  peak channels {step.peak_channels}"
+        + (f"  DUPLICATED {step.duplicated}" if step.duplicated else "")
+        + (f"  INCOMPLETE {step.incomplete}" if step.incomplete else "")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", type=float, nargs="+", default=[5, 10, 15, 20, 25, 30])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--agents", type=int, default=120)
+    parser.add_argument("--talk-ms", type=int, default=3000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    print("Inbound load: IVR menu -> queue -> agent, Switchboard vs app_queue, same Asterisk")
+    print(f"  machine  {platform.machine()}, Python {platform.python_version()}")
+    print(f"  {args.agents} agents, {args.seconds:.0f} s per step, talk {args.talk_ms} ms")
+    with tempfile.TemporaryDirectory(prefix="sb-load-") as folder:
+        steps, figures = run(args.rates, args.seconds, args.agents, args.talk_ms, Path(folder))
+    print("Summary")
+    for key, value in figures.items():
+        print(f"  {key:<40} {value}")
+    ratio = figures["ratio"]
+    if ratio is not None:
+        verdict = "meets" if ratio >= 0.95 else "BELOW"
+        print(f"  ratio Switchboard/app_queue {ratio} ({verdict} the 0.95 target)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps({"steps": [asdict(s) for s in steps], **figures}, indent=2) + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""What the load benchmarks and their shortened CI tests share: a rig of one real Asterisk,
+one Switchboard app process and sipp softphones on one throw-away database, the same call
+flow written for app_queue in plain dialplan, and the meters (CPU, memory, records).
+
+The app_queue flow is added to a running instance's configuration at run time (it is not
+part of the rendered product configuration): an endpoint identified by the caller's source
+address ``BENCH_CALLER_HOST`` whose context plays the same prompt, takes the same key and
+queues the caller with ``Queue()`` on the same agents' phones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from db.acd_store import add_agent, add_member, add_queue
+from db.engine import sync_engine
+from switchboard.pbx.instance import AsteriskInstance
+from switchboard.sipp.agents import SippAgent
+from tests.support import AppProcess, app_env, query, wait_until
+
+# sipp callers that stand for the plain-dialplan side come from this loopback address.
+BENCH_CALLER_HOST = "127.0.0.2"
+PROMPT = "hello"  # the IVR's menu prompt, the same file on both sides
+MENU_KEY = "1"
+
+FLOW = """\
+flow: bench
+dids: ["{number}"]
+start: menu
+nodes:
+  menu:
+    type: menu
+    prompts: [sound:{prompt}]
+    options: {{"{key}": to_queue}}
+    timeout: 5
+    on_exhausted: bye
+  to_queue: {{type: queue, queue: {queue}, on_unavailable: bye}}
+  bye: {{type: hangup}}
+"""
+
+DEEP_FLOW = """\
+flow: bench_deep
+dids: ["{number}"]
+start: to_queue
+nodes:
+  to_queue: {{type: queue, queue: {queue}, on_unavailable: bye}}
+  bye: {{type: hangup}}
+"""
+
+APP_QUEUE_DIALPLAN = """
+; --- added by bench/loadkit.py: the same call flow in plain dialplan (app_queue) ---
+[switchboard-bench]
+exten => 5000,1,Answer()
+ same => n,Background({prompt})
+ same => n,WaitExten(5)
+ same => n,Hangup()
+exten => {key},1,Queue({queue},,,,)
+ same => n,Hangup()
+exten => deep,1,Answer()
+ same => n,Queue({deep_queue},,,,)
+ same => n,Hangup()
+"""
+
+APP_QUEUE_ENDPOINT = """
+; --- added by bench/loadkit.py ---
+[bench-appqueue]
+type = endpoint
+context = switchboard-bench
+disallow = all
+allow = alaw,ulaw
+dtmf_mode = rfc4733
+direct_media = no
+rtp_symmetric = yes
+
+[bench-appqueue]
+type = identify
+endpoint = bench-appqueue
+match = {host}
+"""
+
+APP_QUEUE_QUEUE = """
+[{name}]
+strategy = leastrecent
+musicclass = {moh}
+timeout = 15
+retry = 1
+wrapuptime = 0
+autofill = yes
+ringinuse = no
+joinempty = yes
+leavewhenempty = no
+announce-frequency = 0
+periodic-announce-frequency = 0
+announce-position = no
+announce-holdtime = no
+{members}
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def asterisk_pid(instance: AsteriskInstance) -> int:
+    return int((instance.host_dir / "run" / "asterisk.pid").read_text().strip())
+
+
+@dataclass
+class Rig:
+    """Asterisk + app + agents' phones on one database, for one benchmark or test."""
+
+    asterisk: AsteriskInstance
+    database_url: str
+    agi_port: int
+    workdir: Path
+    queue: str = field(default_factory=lambda: f"bq{secrets.token_hex(3)}")
+    number: str = field(default_factory=lambda: f"8{secrets.randbelow(10**6):06d}")
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    agents: list[str] = field(default_factory=list)
+    phones: list[SippAgent] = field(default_factory=list)
+    app: AppProcess | None = None
+    engine: Engine | None = None
+
+    @property
+    def deep_queue(self) -> str:
+        return f"{self.queue}d"
+
+    @property
+    def deep_number(self) -> str:
+        return f"{self.number}9"
+
+    def provision(self, agents: int, *, moh_class: str = "default") -> None:
+        """Agents, the IVR queue and the deep queue (no members) in the database."""
+        self.engine = sync_engine(
+            self.database_url.replace("postgresql://", "postgresql+psycopg://")
+        )
+        settings = {
+            "strategy": "leastrecent",
+            "wrap_up_seconds": 0,
+            "ring_timeout": 15,
+            "join_empty": True,
+            "leave_empty": False,
+            "announce_seconds": 0,
+            "moh_class": moh_class,
+        }
+        add_queue(self.engine, self.queue, dict(settings))
+        add_queue(self.engine, self.deep_queue, dict(settings))
+        secrets_by_agent: dict[str, str] = {}
+        for index in range(agents):
+            name = f"{self.queue}a{index:03d}"
+            secrets_by_agent[name] = add_agent(self.engine, name, None, {}).secret
+            add_member(self.engine, self.queue, name, 0)
+            self.agents.append(name)
+        self._secrets = secrets_by_agent
+        flows = self.workdir / "flows"
+        flows.mkdir(parents=True, exist_ok=True)
+        (flows / "bench.yaml").write_text(
+            FLOW.format(number=self.number, prompt=PROMPT, key=MENU_KEY, queue=self.queue)
+        )
+        (flows / "bench_deep.yaml").write_text(
+            DEEP_FLOW.format(number=self.deep_number, queue=self.deep_queue)
+        )
+
+    def start_app(self, name: str = "app", **extra: str) -> AppProcess:
+        env = app_env(
+            self.asterisk,
+            self.database_url,
+            self.agi_port,
+            SWITCHBOARD_FLOWS_DIR=str(self.workdir / "flows"),
+            SWITCHBOARD_API_TOKEN=self.token,
+            SWITCHBOARD_LOG_LEVEL="info",
+            **extra,
+        )
+        self.app = AppProcess(env, self.workdir, name).start()
+        self.app.wait_for("reconcile.done", timeout=60)
+        return self.app
+
+    def start_phones(self, ring_ms: int = 100) -> None:
+        port = self.asterisk.params.sip_port
+        for name in self.agents:
+            phone = SippAgent(name, self._secrets[name], port, ring_ms, talk_timeout_ms=600_000)
+            phone.start()
+            self.phones.append(phone)
+
+    def api(self, method: str, path: str) -> Any:
+        assert self.app is not None
+        port = self.app.env["SWITCHBOARD_API_PORT"]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}",
+            data=b"{}" if method == "POST" else None,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return json.loads(response.read())
+
+    def log_in_all(self) -> None:
+        wait_until(
+            lambda: all(self.api("GET", f"/api/agents/{a}")["registered"] for a in self.agents),
+            60,
+            what="every agent's phone registered",
+        )
+        for name in self.agents:
+            self.api("POST", f"/api/agents/{name}/login")
+
+    def log_out_all(self) -> None:
+        for name in self.agents:
+            self.api("POST", f"/api/agents/{name}/logout")
+
+    def add_app_queue_flow(self, moh_class: str = "default") -> None:
+        """The same flow in plain dialplan on the same Asterisk, for callers from
+        ``BENCH_CALLER_HOST``; the agents' phones are the queue's static members."""
+        etc = self.asterisk.host_dir / "etc"
+        members = "\n".join(f"member => PJSIP/{name}" for name in self.agents)
+        with (etc / "extensions.conf").open("a") as out:
+            out.write(
+                APP_QUEUE_DIALPLAN.format(
+                    prompt=PROMPT, key=MENU_KEY, queue=self.queue, deep_queue=self.deep_queue
+                )
+            )
+        with (etc / "pjsip.conf").open("a") as out:
+            out.write(APP_QUEUE_ENDPOINT.format(host=BENCH_CALLER_HOST))
+        with (etc / "queues.conf").open("a") as out:
+            out.write(APP_QUEUE_QUEUE.format(name=self.queue, moh=moh_class, members=members))
+            out.write(APP_QUEUE_QUEUE.format(name=self.deep_queue, moh=moh_class, members=""))
+        self.asterisk.cli("dialplan reload")
+        self.asterisk.cli("module reload res_pjsip.so")
+        self.asterisk.cli("module reload app_queue.so")
+        shown = self.asterisk.cli(f"queue show {self.queue}")
+        if f"{self.queue} has" not in shown:
+            raise RuntimeError(f"app_queue did not load the bench queue: {shown}")
+
+    def app_queue_connects(self) -> int:
+        """CONNECT lines app_queue has written so far for the IVR queue."""
+        path = self.asterisk.log_dir / "queue_log"
+        if not path.exists():
+            return 0
+        pattern = re.compile(rf"\|{re.escape(self.queue)}\|[^|]*\|CONNECT\|")
+        return sum(
+            1 for line in path.read_text(errors="replace").splitlines() if pattern.search(line)
+        )
+
+    def close(self) -> None:
+        for phone in self.phones:
+            phone.stop()
+        if self.app is not None:
+            self.app.stop()
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+def complete_records(database_url: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
+    """Call rows whose caller number starts with ``prefix``, by caller number, with what
+    makes each complete: ended, answered by an agent, a hang-up cause, one HANGUP event."""
+    rows = query(
+        database_url,
+        "SELECT c.id, c.caller_number, c.agent, c.answered_at, c.ended_at, c.hangup_cause,"
+        " c.outcome,"
+        " (SELECT count(*) FROM call_events e WHERE e.call_id = c.id AND e.type = 'HANGUP')"
+        " AS hangups,"
+        " (SELECT count(*) FROM call_events e WHERE e.call_id = c.id AND e.type = 'RECONCILED')"
+        " AS reconciled FROM calls c WHERE c.caller_number LIKE %s",
+        prefix + "%",
+    )
+    by_number: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_number.setdefault(row["caller_number"], []).append(row)
+    return by_number
+
+
+def is_complete(row: dict[str, Any]) -> bool:
+    """Followed to its end: answered by an agent, ended with a cause, one HANGUP event."""
+    return bool(
+        row["ended_at"]
+        and row["answered_at"]
+        and row["agent"]
+        and row["hangup_cause"] is not None
+        and row["hangups"] == 1
+        and row["reconciled"] == 0
+    )
+
+
+def is_reconciled(row: dict[str, Any]) -> bool:
+    """Closed by reconciliation after a fault (its end not seen live): ended, one
+    RECONCILED event saying why, no HANGUP event."""
+    return bool(row["ended_at"] and row["reconciled"] == 1 and row["hangups"] == 0)
+
+
+def loss_report(database_url: str, prefix: str, expected: Iterable[str]) -> dict[str, list[str]]:
+    """Which expected caller numbers have no record, several, or an incomplete one."""
+    found = complete_records(database_url, prefix)
+    report: dict[str, list[str]] = {"missing": [], "duplicated": [], "incomplete": []}
+    for number in expected:
+        rows = found.get(number, [])
+        if not rows:
+            report["missing"].append(number)
+        elif len(rows) > 1:
+            report["duplicated"].append(number)
+        elif not is_complete(rows[0]):
+            report["incomplete"].append(number)
+    return report
+
+
+def settle(check: Any, timeout: float) -> None:
+    wait_until(check, timeout, interval=0.5)
+
+
+def now() -> float:
+    return time.monotonic()
