@@ -136,7 +136,7 @@ def run(callers: int, window: float, workdir: Path) -> list[Side]:
     instance.start()
     rig = Rig(instance, database_url, agi_port, workdir)
     try:
-        rig.provision(0)
+        rig.provision(2)  # members who never log in: everyone waits
         rig.start_app()
         rig.add_app_queue_flow()
         return [

@@ -151,7 +151,7 @@ class Rig:
         return f"{self.number}9"
 
     def provision(self, agents: int, *, moh_class: str = "default") -> None:
-        """Agents, the IVR queue and the deep queue (no members) in the database."""
+        """Agents, members of the IVR queue and of the deep queue, in the database."""
         self.engine = sync_engine(
             self.database_url.replace("postgresql://", "postgresql+psycopg://")
         )
@@ -171,6 +171,7 @@ class Rig:
             name = f"{self.queue}a{index:03d}"
             secrets_by_agent[name] = add_agent(self.engine, name, None, {}).secret
             add_member(self.engine, self.queue, name, 0)
+            add_member(self.engine, self.deep_queue, name, 0)
             self.agents.append(name)
         self._secrets = secrets_by_agent
         flows = self.workdir / "flows"
@@ -243,7 +244,7 @@ class Rig:
             out.write(APP_QUEUE_ENDPOINT.format(host=BENCH_CALLER_HOST))
         with (etc / "queues.conf").open("a") as out:
             out.write(APP_QUEUE_QUEUE.format(name=self.queue, moh=moh_class, members=members))
-            out.write(APP_QUEUE_QUEUE.format(name=self.deep_queue, moh=moh_class, members=""))
+            out.write(APP_QUEUE_QUEUE.format(name=self.deep_queue, moh=moh_class, members=members))
         self.asterisk.cli("dialplan reload")
         self.asterisk.cli("module reload res_pjsip.so")
         self.asterisk.cli("module reload app_queue.so")

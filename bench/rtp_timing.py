@@ -1,6 +1,7 @@
 """Whether audio keeps its timing: RTP packets seen on the loopback interface (a raw
-AF_PACKET socket, root only), stamped by the kernel on arrival, grouped per stream (source
-address and SSRC). A 20 ms stream should see a packet every 20 ms; the figures say how far
+AF_PACKET socket, root only), stamped by the kernel on arrival, grouped per stream (the
+channel's RTP source port: a new SSRC on the same channel, as when music restarts, is still
+the same caller's audio). A 20 ms stream should see a packet every 20 ms; the figures say how far
 the gaps stray from that and how many packets came late (> 20 ms past due)."""
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class RtpSniffer:
     def __init__(self, source_ports: range, seconds: float) -> None:
         self.source_ports = source_ports
         self.seconds = seconds
-        self.arrivals: dict[tuple[int, int], list[int]] = defaultdict(list)
+        self.arrivals: dict[int, list[int]] = defaultdict(list)
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> RtpSniffer:
@@ -76,8 +77,8 @@ class RtpSniffer:
             sock.close()
 
 
-def _rtp_stream(frame: bytes, low: int, high: int) -> tuple[int, int] | None:
-    """(source port, SSRC) of an RTP packet in an Ethernet frame from loopback."""
+def _rtp_stream(frame: bytes, low: int, high: int) -> int | None:
+    """The source port of an RTP audio packet in an Ethernet frame from loopback."""
     if len(frame) < 14 + 20 + 8 + 12 or frame[12:14] != b"\x08\x00":
         return None
     ip = frame[14:]
@@ -85,13 +86,16 @@ def _rtp_stream(frame: bytes, low: int, high: int) -> tuple[int, int] | None:
     if ip[9] != 17:  # UDP
         return None
     source_port = struct.unpack("!H", ip[header : header + 2])[0]
-    if not low <= source_port < high:
+    if not low <= source_port < high or source_port % 2:  # RTCP uses the odd port
         return None
     rtp = ip[header + 8 :]
-    if len(rtp) < 12 or rtp[0] >> 6 != 2 or rtp[1] & 0x7F >= 96:  # audio, not events
+    if len(rtp) < 12:
         return None
-    ssrc = struct.unpack("!I", rtp[8:12])[0]
-    return source_port, ssrc
+    payload_type = rtp[1] & 0x7F
+    # Audio only: not RFC 4733 events (dynamic types), not RTCP (200-204 -> 72-76).
+    if rtp[0] >> 6 != 2 or payload_type >= 72:
+        return None
+    return int(source_port)
 
 
 def _kernel_ns(ancillary: list[tuple[int, int, bytes]]) -> int | None:
@@ -102,7 +106,7 @@ def _kernel_ns(ancillary: list[tuple[int, int, bytes]]) -> int | None:
     return None
 
 
-def summarise(arrivals: dict[tuple[int, int], list[int]], seconds: float) -> Timing:
+def summarise(arrivals: dict[int, list[int]], seconds: float) -> Timing:
     gaps: list[float] = []
     for stamps in arrivals.values():
         stamps.sort()
