@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 
 class AgiProtocolError(ValueError):
@@ -16,7 +16,7 @@ class AgiProtocolError(ValueError):
 
 
 _HEADER = re.compile(r"^agi_([a-z0-9_]+):\s?(.*)$")
-_RESPONSE = re.compile(r"^(\d{3})(?:[ -](.*))?$")
+_RESPONSE = re.compile(r"^([0-9]{3})(?:[ -](.*))?$")  # ASCII digits only (not \d)
 _RESULT = re.compile(r"result=(-?\S*)(?:\s+\((.*)\))?(?:\s+(.*))?$")
 
 
@@ -25,6 +25,17 @@ def parse_header_line(line: str) -> tuple[str, str]:
     if match is None:
         raise AgiProtocolError(f"not an AGI header line: {line[:80]!r}")
     return match.group(1), match.group(2)
+
+
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:  # "agi://[::1" is an invalid IPv6 URL, and more
+        raise AgiProtocolError(f"the request is not a URL: {exc}") from None
+
+
+def _url_path(url: str) -> str:
+    return _split(url).path
 
 
 @dataclass(frozen=True)
@@ -38,10 +49,10 @@ class AgiRequest:
 
     @classmethod
     def from_headers(cls, headers: dict[str, str]) -> AgiRequest:
-        raw = headers.get("network_script") or urlsplit(headers.get("request", "")).path
+        raw = headers.get("network_script") or _url_path(headers.get("request", ""))
         if not raw:
             raise AgiProtocolError("the request names no script")
-        parts = urlsplit(raw if "://" not in raw else raw.split("://", 1)[1].split("/", 1)[-1])
+        parts = _split(raw if "://" not in raw else raw.split("://", 1)[1].split("/", 1)[-1])
         script = parts.path.strip("/")
         if not script:
             raise AgiProtocolError("the request names no script")
@@ -95,7 +106,11 @@ def parse_response(line: str) -> AgiResponse:
 
 
 def quote(value: str) -> str:
-    """A command argument, quoted so that spaces, quotes and newlines cannot break out."""
+    """A command argument, quoted so that spaces, quotes and newlines cannot break out.
+
+    Asterisk reads it back exactly (res_agi.c's parse_args), except that line ends and NUL
+    characters become spaces: a command is one line, and Asterisk's C strings end at a NUL
+    (which would cut off the rest of the command)."""
     cleaned = value.replace("\\", "\\\\").replace('"', '\\"')
-    cleaned = cleaned.replace("\r", " ").replace("\n", " ")
+    cleaned = cleaned.replace("\r", " ").replace("\n", " ").replace("\x00", " ")
     return f'"{cleaned}"'

@@ -108,6 +108,7 @@ class AgiRegistry:
 async def read_request(reader: asyncio.StreamReader, timeout: float) -> AgiRequest:
     """Read the header block within ``timeout`` seconds or fail."""
     headers: dict[str, str] = {}
+    count = 0
     async with asyncio.timeout(timeout):
         while True:
             try:
@@ -121,10 +122,11 @@ async def read_request(reader: asyncio.StreamReader, timeout: float) -> AgiReque
             text = line.decode("utf-8", "replace").rstrip("\r\n")
             if text == "":
                 break
+            count += 1  # lines, not names: the same name sent forever is refused too
+            if count > MAX_HEADERS:
+                raise AgiProtocolError("too many header lines")
             key, value = parse_header_line(text)
             headers[key] = value
-            if len(headers) > MAX_HEADERS:
-                raise AgiProtocolError("too many header lines")
     return AgiRequest.from_headers(headers)
 
 
@@ -195,9 +197,9 @@ class FastAgiServer:
             self.requests_rejected += 1
             log.warning("agi.request_timeout", peer=str(peer))
             return
-        except AgiProtocolError as exc:
+        except (AgiProtocolError, OSError) as exc:  # OSError: the peer reset the connection
             self.requests_rejected += 1
-            log.warning("agi.bad_request", peer=str(peer), error=str(exc))
+            log.warning("agi.bad_request", peer=str(peer), error=str(exc) or type(exc).__name__)
             return
         handler = self.registry.get(request.script)
         if handler is None:

@@ -275,6 +275,10 @@ class AcdRuntime:
                     "rtp_symmetric": "yes",
                     "force_rport": "yes",
                     "callerid": f"{name} <{name}>",
+                    # Media on the SIP transport's address, not every interface; a REFER
+                    # from the phone is refused (transfers go through the HTTP API).
+                    "transport": "transport-udp",
+                    "allow_transfer": "no",
                 },
             ),
         ]
@@ -313,6 +317,11 @@ class AcdRuntime:
                 {
                     "aors": "trunk-out",
                     "context": "from-trunk",
+                    # Never taken for a request's sender (by a From user "trunk-out"):
+                    # the inbound trunk is identified by address only (docs/security.md).
+                    "identify_by": "ip",
+                    "transport": "transport-udp",
+                    "allow_transfer": "no",
                     "disallow": "all",
                     "allow": "alaw,ulaw",
                     "dtmf_mode": "rfc4733",

@@ -1,19 +1,27 @@
-"""The HTTP API for agent desktops and the CLI (aiohttp): agent states and the ACD's view.
+"""The HTTP API for agent desktops, supervisors and the CLI (aiohttp): agent states, call
+control, dispositions, preview dialing, the wallboard and Prometheus metrics.
 
-Loopback by default; with ``SWITCHBOARD_API_TOKEN`` set, every request needs
-``Authorization: Bearer <token>``. Errors are JSON ``{"error": "..."}`` with a 4xx status.
+Every ``/api/*`` route and ``/metrics`` needs a token, as ``Authorization: Bearer <token>``
+(or, for GET requests such as event streams, which a browser's EventSource cannot send
+headers with, ``?token=``). ``SWITCHBOARD_API_TOKEN`` is the operator's token (the CLI's);
+other tokens are credentials made with ``switchboard api-users`` and ``agents add``, each
+with a role: operator, supervisor or agent (``switchboard/security/roles.py``,
+docs/api.md). A missing or unknown token is 401; a known one acting outside its role is
+403. The pages ``/agent`` and ``/wallboard`` are public and pass their ``?token=`` on.
+Errors are JSON ``{"error": "..."}`` with a 4xx or 5xx status.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from ari_app.acd import AcdRuntime, CommandRefused
@@ -24,8 +32,14 @@ from ari_app.prometheus import build_registry, render
 from ari_app.wrap_up import DatabaseUnavailable, WrapUpDesk
 from switchboard.acd.agents import Agent, AgentStateError
 from switchboard.calls.dispositions import DispositionError
+from switchboard.security.roles import Action, Principal, must_own_call, refusal
+from switchboard.security.tokens import Authenticator, LookupFailed
+
+log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Did this agent talk on this call (per the record)? For an agent naming a call to code.
+HandledCall = Callable[[str, str], Awaitable[bool]]
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -45,35 +59,99 @@ def _agent(agent: Agent, call: dict[str, Any] | None = None) -> dict[str, Any]:
 
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     """The request's JSON object (empty without a body), or the 400 answer to send."""
-    if not request.can_read_body:
+    if not request.body_exists:
+        return {}
+    raw = await request.read()  # kept by the request: the handler may read it again
+    if not raw.strip():
         return {}
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, ValueError):
+        body = json.loads(raw)
+    except ValueError:
         return _error(400, "the body is not JSON")
     if not isinstance(body, dict):
         return _error(400, "the body is a JSON object")
     return body
 
 
+def _token(request: web.Request) -> str:
+    """The token a request carries: ``Authorization: Bearer``, or ``?token=`` on a GET (an
+    EventSource cannot send headers)."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if request.method in ("GET", "HEAD"):
+        return request.query.get("token", "")
+    return ""
+
+
+def _protected(path: str) -> bool:
+    return path == "/metrics" or path == "/api" or path.startswith("/api/")
+
+
 def build_api(
     acd: AcdRuntime,
-    token: str = "",
+    authenticator: Authenticator,
     desk: WrapUpDesk | None = None,
     dialer: Dialer | None = None,
     figures: LiveFigures | None = None,
+    handled_call: HandledCall | None = None,
 ) -> web.Application:
+    """The API's routes behind authentication. ``handled_call`` tells whether an agent
+    talked on a call (for agents who name the call they code); without it they cannot."""
+    actions: dict[Handler, Action] = {}
+
+    def guarded(action: Action, handler: Handler) -> Handler:
+        actions[handler] = action
+        return handler
+
+    async def owns_call(principal: Principal, request: web.Request) -> str | None:
+        """Why an agent may not code the call their request names (None: they may)."""
+        body = await _body(request)
+        call = body.get("call") if isinstance(body, dict) else None
+        if not isinstance(call, str) or not call:
+            return None  # their latest call, or a malformed request the handler refuses
+        try:
+            uuid.UUID(call)
+        except ValueError:
+            return None  # not a call id: the handler says so
+        agent = principal.own_agent
+        state = acd.agents.get(agent)
+        if call in (acd.wrapping.get(agent), state.call_id if state else None):
+            return None
+        if handled_call is not None and await handled_call(agent, call):
+            return None
+        return f"call {call} is not one agent {agent!r} handled"
+
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token and request.path.startswith("/api/"):
-            given = request.headers.get("Authorization", "")
-            # An EventSource cannot send headers: the events stream may carry ?token=.
-            query = request.query.get("token", "")
-            if not (
-                hmac.compare_digest(given, f"Bearer {token}")
-                or (query and hmac.compare_digest(query, token))
-            ):
-                return _error(401, "a valid API token is needed (Authorization: Bearer ...)")
+        action = actions.get(request.match_info.handler)
+        if action is None and not _protected(request.path):
+            return await handler(request)  # the public pages
+        try:
+            principal = await authenticator.identify(_token(request))
+        except LookupFailed as exc:
+            log.warning("api.credentials_unavailable", error=str(exc))
+            return _error(503, "cannot check the API token now (database unavailable)")
+        if principal is None:
+            return web.json_response(
+                {"error": "a valid API token is needed (Authorization: Bearer ...)"},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if action is not None:
+            target = request.match_info.get("name")
+            why = refusal(principal, action, target)
+            if why is None and must_own_call(principal, action):
+                try:
+                    why = await owns_call(principal, request)
+                except Exception as exc:  # the record cannot be asked: nobody gets through
+                    log.warning("api.call_check_failed", error=str(exc)[:200])
+                    return _error(503, "cannot check the call now (database unavailable)")
+            if why is not None:
+                log.info(
+                    "api.forbidden", principal=principal.name, action=action.value, target=target
+                )
+                return _error(403, why)
         return await handler(request)
 
     async def state(_request: web.Request) -> web.Response:
@@ -249,7 +327,7 @@ def build_api(
     registry = build_registry(figures) if figures is not None else None
 
     async def metrics(_request: web.Request) -> web.Response:
-        """Prometheus' scrape (outside /api: no token; loopback unless configured)."""
+        """Prometheus' scrape (a supervisor's or operator's token, as a bearer token)."""
         if registry is None:
             return _error(503, "metrics are not available")
         return web.Response(
@@ -295,19 +373,21 @@ def build_api(
     app = web.Application(middlewares=[auth])
     app.router.add_get("/agent", agent_page)
     app.router.add_get("/wallboard", wallboard_page)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/wallboard", wallboard_now)
-    app.router.add_get("/api/wallboard/events", wallboard_events)
-    app.router.add_get("/api/state", state)
-    app.router.add_get("/api/agents/{name}", one_agent)
-    app.router.add_get("/api/agents/{name}/events", agent_events)
-    app.router.add_post("/api/agents/{name}/call/{action}", call_action)
-    app.router.add_post("/api/supervisors/{name}/join", supervise)
-    app.router.add_post("/api/agents/{name}/disposition", disposition)
-    app.router.add_get("/api/agents/{name}/codes", codes)
-    app.router.add_get("/api/agents/{name}/preview", preview)
-    app.router.add_post("/api/agents/{name}/preview/{action}", preview)
-    app.router.add_post("/api/agents/{name}/{action}", agent_action)
+    app.router.add_get("/metrics", guarded(Action.METRICS, metrics))
+    app.router.add_get("/api/wallboard", guarded(Action.WALLBOARD, wallboard_now))
+    app.router.add_get("/api/wallboard/events", guarded(Action.WALLBOARD, wallboard_events))
+    app.router.add_get("/api/state", guarded(Action.STATE, state))
+    app.router.add_get("/api/agents/{name}", guarded(Action.AGENT_READ, one_agent))
+    app.router.add_get("/api/agents/{name}/events", guarded(Action.AGENT_READ, agent_events))
+    app.router.add_post(
+        "/api/agents/{name}/call/{action}", guarded(Action.CALL_CONTROL, call_action)
+    )
+    app.router.add_post("/api/supervisors/{name}/join", guarded(Action.SUPERVISE, supervise))
+    app.router.add_post("/api/agents/{name}/disposition", guarded(Action.DISPOSITION, disposition))
+    app.router.add_get("/api/agents/{name}/codes", guarded(Action.DISPOSITION, codes))
+    app.router.add_get("/api/agents/{name}/preview", guarded(Action.PREVIEW, preview))
+    app.router.add_post("/api/agents/{name}/preview/{action}", guarded(Action.PREVIEW, preview))
+    app.router.add_post("/api/agents/{name}/{action}", guarded(Action.AGENT_STATE, agent_action))
     return app
 
 
@@ -315,14 +395,17 @@ async def start_api(
     acd: AcdRuntime,
     host: str,
     port: int,
-    token: str,
+    authenticator: Authenticator,
     desk: WrapUpDesk | None = None,
     dialer: Dialer | None = None,
     figures: LiveFigures | None = None,
+    handled_call: HandledCall | None = None,
 ) -> web.AppRunner:
     # Open event streams must not hold a shutdown up: they are cut after a second.
     runner = web.AppRunner(
-        build_api(acd, token, desk, dialer, figures), access_log=None, shutdown_timeout=1.0
+        build_api(acd, authenticator, desk, dialer, figures, handled_call),
+        access_log=None,
+        shutdown_timeout=1.0,
     )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

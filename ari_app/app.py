@@ -30,6 +30,7 @@ from ari_app.scheduled_callbacks import CallbackScheduler
 from ari_app.session import CallSession, CallSink, Flow, utcnow
 from ari_app.wrap_up import WrapUpDesk
 from db import migrate
+from db.api_credential_store import agent_handled_call, credential_lookup
 from db.call_store import CallStore, call_op, event_op, leg_op, system_disposition_op
 from db.engine import async_engine
 from db.record_ops import RecordOp
@@ -41,12 +42,32 @@ from switchboard.calls.record import CallEventRecord, CallRecord
 from switchboard.config import Settings
 from switchboard.ivr.library import FlowLibrary
 from switchboard.ivr.prompts import SoundCatalog
+from switchboard.security.tokens import Authenticator
 
 log = structlog.get_logger(__name__)
 
 
 class StartupError(Exception):
     """Something the operator must fix before Switchboard can run; the message says what."""
+
+
+# The operator's API token is a password: one too short to resist guessing is refused.
+MIN_API_TOKEN_LENGTH = 16
+
+
+def check_api_token(settings: Settings) -> None:
+    """The HTTP API always needs authentication: refuse to start without a usable token."""
+    token = settings.api_token
+    if not token:
+        raise StartupError(
+            "SWITCHBOARD_API_TOKEN is empty: the HTTP API needs an operator token; "
+            "'switchboard init' writes one to .env (or set a random one, 32 characters)"
+        )
+    if len(token) < MIN_API_TOKEN_LENGTH:
+        raise StartupError(
+            f"SWITCHBOARD_API_TOKEN is too short ({len(token)} characters, at least "
+            f"{MIN_API_TOKEN_LENGTH}): use a random one, e.g. from 'switchboard init'"
+        )
 
 
 class WriterSink(CallSink):
@@ -96,6 +117,7 @@ async def check_database(settings: Settings) -> None:
 
 class Application:
     def __init__(self, settings: Settings) -> None:
+        check_api_token(settings)
         self.settings = settings
         self.engine = async_engine(settings.database_url)
         self.store = CallStore(self.engine, settings.node_id)
@@ -155,6 +177,7 @@ class Application:
             clock=self.business_now,
         )
         self.figures = LiveFigures(self.acd, self.dialer, self.engine)
+        self.authenticator = Authenticator(settings.api_token, credential_lookup(self.engine))
         self.api: web.AppRunner | None = None
         self._reload_wanted = asyncio.Event()
         self._reconciling: asyncio.Task[None] | None = None
@@ -329,10 +352,11 @@ class Application:
                 self.acd,
                 self.settings.api_host,
                 self.settings.api_port,
-                self.settings.api_token,
+                self.authenticator,
                 self.desk,
                 self.dialer,
                 self.figures,
+                functools.partial(agent_handled_call, self.engine),
             )
         except BaseException:
             await self.ari.close()

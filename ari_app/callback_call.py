@@ -24,6 +24,8 @@ from ari_app.acd import AcdOffer, AcdRuntime, utcnow
 from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.events import ChannelDestroyed, Event, StasisEnd, StasisStart
 from db.models import CallbackRequest
+from switchboard.config import get_settings
+from switchboard.security.toll_fraud import callback_refusal
 
 if TYPE_CHECKING:
     from ari_app.registry import CallRegistry
@@ -70,6 +72,9 @@ class CallbackRunner:
         self._ringing: dict[str, AgentLeg] = {}
         self.agent: AgentLeg | None = None
         self.customer_channel = f"cb-{request_id}"
+        # The number came from the caller (their caller ID or keys), not from an agent's
+        # disposition: it must pass the callback-fraud guard before anybody is rung.
+        self.caller_supplied = True
         self._attempt = 0
         self.done = asyncio.Event()
 
@@ -99,6 +104,20 @@ class CallbackRunner:
     async def _handle(self, event: Event) -> None:
         settings = self.acd.settings.get(self.queue)
         if isinstance(event, AcdOffer) and self.agent is None:
+            refusal = (
+                callback_refusal(self.number, get_settings().default_region)
+                if self.caller_supplied
+                else None
+            )
+            if refusal is not None:
+                # A number the caller gave or forged: never rung for, never dialed
+                # (callback fraud, docs/security.md).
+                for name in event.agents:
+                    self.acd.withdraw(self.call_id, name)
+                self._event("CALLBACKREFUSED", number=self.number, reason=refusal)
+                log.warning("callback.refused", request=str(self.request_id), reason=refusal)
+                await self._give_up("cancelled")
+                return
             self._attempt += 1
             for name in event.agents:
                 channel_id = f"cba-{self.request_id}-{name}-{self._attempt}"

@@ -154,6 +154,7 @@ class CallbackScheduler:
             now,
             0,
         )
+        runner.caller_supplied = request.source != "disposition"
         try:
             position = self.acd.join(key, queue, 0, {}, runner.deliver, arrived=request.due_at)
         except JoinRefused as exc:

@@ -8,7 +8,6 @@ as soon as it is committed, and never before.
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from db.models import STRATEGIES, Agent, DispositionSet, Queue, QueueMember
+from switchboard.security import sip_secrets
 
 CHANNEL = "switchboard_acd"
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
@@ -67,7 +67,10 @@ class NewAgent:
 
 def add_agent(engine: Engine, name: str, full_name: str | None, skills: dict[str, int]) -> NewAgent:
     check_name("agent", name)
-    secret = secrets.token_urlsafe(18)
+    reserved = sip_secrets.name_problem(name)
+    if reserved is not None:
+        raise AcdError(f"agent name {reserved}")
+    secret = sip_secrets.new_secret()  # 144 random bits (switchboard/security/sip_secrets.py)
     with engine.begin() as connection:
         inserted = connection.execute(
             insert(Agent)

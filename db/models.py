@@ -612,3 +612,34 @@ class CallSurvey(Base):
     resolved: Mapped[bool | None] = mapped_column(Boolean)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- the HTTP API's credentials -------------------------------------------------------------
+
+API_ROLES = ("agent", "supervisor", "operator")
+
+
+class ApiCredential(Base):
+    """A token for the HTTP API and its holder's role (docs/api.md). Only the token's SHA-256
+    is kept; a revoked credential stays, with when it was revoked."""
+
+    __tablename__ = "api_credentials"
+    __table_args__ = (
+        CheckConstraint(NAME_CHECK.format(col="name"), name="name"),
+        CheckConstraint(_in("role", API_ROLES), name="role"),
+        CheckConstraint("role <> 'agent' OR agent IS NOT NULL", name="agent_named"),
+        CheckConstraint("token_hash ~ '^[0-9a-f]{64}$'", name="token_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The agent whose own requests it may make (an agent's, or a supervisor's softphone).
+    agent: Mapped[str | None] = mapped_column(
+        ForeignKey("agents.name", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -3,6 +3,11 @@ replayed after a crash and applied to PostgreSQL in batches.
 
 Every operation is idempotent (an upsert keyed by an id the app chose, or an insert that
 ignores an id it already holds), so applying one twice stores it once.
+
+Text is stored exactly as handed over (any Unicode: quotes, backslashes, SQL, escape
+sequences, emoji), with one exception: PostgreSQL cannot store the NUL character (U+0000) in
+text or JSONB, so a NUL anywhere in a row (a caller name, a value or key in event data) is
+stored as U+FFFD, the replacement character, rather than the whole record being refused.
 """
 
 from __future__ import annotations
@@ -112,11 +117,30 @@ def _last_by(rows: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
+NUL = "\x00"
+NUL_STORED_AS = "\ufffd"
+
+
+def storable(value: Any) -> Any:
+    """``value`` as PostgreSQL can store it: NUL characters in text, in lists and in mapping
+    keys and values replaced with U+FFFD; everything else as it is. A new object when
+    something changed (the operation itself stays as it was handed over)."""
+    if isinstance(value, str):
+        return value.replace(NUL, NUL_STORED_AS) if NUL in value else value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(storable(v) for v in value)
+    return value
+
+
 async def apply_ops(connection: AsyncConnection, ops: list[RecordOp]) -> None:
     """Apply a batch in the caller's transaction."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for op in sorted(ops, key=lambda o: _ORDER[o.kind]):  # sorted() is stable
-        by_kind.setdefault(op.kind, []).append(op.row)
+        by_kind.setdefault(op.kind, []).append(storable(op.row))
     for kind, rows in by_kind.items():
         await _APPLY[kind](connection, rows)
 

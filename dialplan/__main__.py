@@ -42,6 +42,7 @@ def params_from_env(base: str, env: dict[str, str]) -> AsteriskParams:
         agi_host=env.get("SWITCHBOARD_AGI_HOST", "127.0.0.1"),
         agi_port=int(env.get("SWITCHBOARD_AGI_PORT", "4573")),
         bind_address=ari.hostname or "127.0.0.1",
+        trunk_match=env.get("SWITCHBOARD_TRUNK_MATCH", "127.0.0.1"),
     )
 
 

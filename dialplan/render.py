@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import string
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -74,12 +75,37 @@ def template_names() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".conf"))
 
 
+# Credentials scanners try first: ARI and AMI are never rendered with one of these.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {"", "asterisk", "secret", "password", "changeme", "admin", "amp111", "switchboard", "1234"}
+)
+
+
+def check_trunk_match(value: str) -> list[str]:
+    """The trunk's addresses (``SWITCHBOARD_TRUNK_MATCH``): IPs or networks, comma-separated.
+    Anything else raises ``ValueError`` (it is rendered into pjsip.conf as is)."""
+    items = [item.strip() for item in value.split(",")]
+    if not value.strip() or not all(items):
+        raise ValueError("trunk_match: name the trunk's IP addresses or networks, e.g. 203.0.113.5")
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"trunk_match: {item!r} is not an IP address or network") from None
+    return items
+
+
 def render_all(params: AsteriskParams) -> dict[str, str]:
     """Return every configuration file's name and rendered text.
 
     A placeholder without a value raises ``KeyError`` naming it: a half-rendered
-    configuration never reaches Asterisk.
+    configuration never reaches Asterisk. An empty or well-known ARI password or AMI secret
+    raises ``ValueError`` (``switchboard init`` generates random ones).
     """
+    for name in ("ari_password", "ami_secret"):
+        if str(getattr(params, name)).strip().lower() in KNOWN_DEFAULT_SECRETS:
+            raise ValueError(f"{name} is empty or a well-known default: run 'switchboard init'")
+    check_trunk_match(params.trunk_match)
     values = {k: str(v) for k, v in asdict(params).items()}
     folder = resources.files("dialplan") / "templates"
     rendered: dict[str, str] = {}

@@ -17,13 +17,17 @@ class ApiError(RuntimeError):
 def call_api(
     settings: Settings, method: str, path: str, body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    if not settings.api_token:
+        raise ApiError(
+            "SWITCHBOARD_API_TOKEN is not set: the CLI uses the token the app runs with "
+            "(in .env, written by 'switchboard init')"
+        )
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host
     url = f"http://{host}:{settings.api_port}{path}"
     data = json.dumps({k: v for k, v in (body or {}).items() if v is not None}).encode()
     request = urllib.request.Request(url, data=data if method != "GET" else None, method=method)
     request.add_header("Content-Type", "application/json")
-    if settings.api_token:
-        request.add_header("Authorization", f"Bearer {settings.api_token}")
+    request.add_header("Authorization", f"Bearer {settings.api_token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             answer: dict[str, Any] = json.loads(response.read() or b"{}")
@@ -33,6 +37,11 @@ def call_api(
             detail = json.loads(exc.read()).get("error", exc.reason)
         except ValueError:
             detail = exc.reason
+        if exc.code == 401:
+            detail = (
+                f"{detail}: the app does not know this SWITCHBOARD_API_TOKEN "
+                "(is the CLI using the same .env as `switchboard run`?)"
+            )
         raise ApiError(str(detail)) from None
     except (urllib.error.URLError, OSError) as exc:
         raise ApiError(

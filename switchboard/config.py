@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dialplan.render import check_trunk_match
+
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/switchboard"
 
 
@@ -50,6 +52,9 @@ class Settings(BaseSettings):
     agi_command_timeout_seconds: float = 10.0
 
     sip_port: int = 5060
+    # The inbound trunk's signalling addresses (comma-separated IPs or networks): only SIP
+    # from these is taken for the trunk; anything else must authenticate as an agent.
+    trunk_match: str = "127.0.0.1"
     # Where calls to customers go (callbacks, campaigns): a SIP URI of a trunk or SBC,
     # e.g. sip:203.0.113.5:5060. Empty: no outbound calls.
     outbound_uri: str = ""
@@ -73,7 +78,8 @@ class Settings(BaseSettings):
     # The country whose numbering plan numbers without a + are read in (ISO 3166 code).
     default_region: str = "US"
 
-    # The HTTP API for agent desktops and the CLI (loopback unless a token is set).
+    # The HTTP API for agent desktops, supervisors and the CLI (docs/api.md). The token is
+    # the operator's (the CLI's); `run` refuses to start without one.
     api_host: str = "127.0.0.1"
     api_port: int = 8095
     api_token: str = ""
@@ -95,11 +101,27 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("trunk_match")
+    @classmethod
+    def _trunk_addresses(cls, value: str) -> str:
+        return ", ".join(check_trunk_match(value))
+
     @field_validator("business_clock_start")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("business_clock_start needs a time zone, e.g. 2026-11-22T23:00:00Z")
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _api_token(cls, value: str) -> str:
+        # Sent as "Authorization: Bearer <token>" (RFC 6750): visible ASCII, no spaces.
+        value = value.strip()
+        if any(not 33 <= ord(c) <= 126 for c in value):
+            raise ValueError(
+                "api_token: visible ASCII characters only, no spaces (e.g. from 'switchboard init')"
+            )
         return value
 
     @field_validator("log_format")

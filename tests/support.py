@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from switchboard.pbx.ports import free_port
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
+# The operator's HTTP API token every test app runs with (the API always needs one).
+API_TOKEN = secrets.token_urlsafe(24)
 
 
 def server_url() -> str:
@@ -192,6 +195,7 @@ def app_env(
         "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "0",
         "SWITCHBOARD_LOG_LEVEL": "debug",
         "SWITCHBOARD_API_PORT": str(free_port()),
+        "SWITCHBOARD_API_TOKEN": API_TOKEN,
     }
     env.update(extra)
     return env

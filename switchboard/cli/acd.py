@@ -55,12 +55,52 @@ def agents_add(
         from db.acd_store import add_agent
 
         created = add_agent(engine, name, full_name, parse_skills(skill))
+        token = _agent_token(engine, created.name)
     settings = Settings()
     console.print(f"agent [bold]{created.name}[/] created. Softphone settings:")
     console.print(f"  SIP server  : {settings.sip_host_for_phones}:{settings.sip_port}")
     console.print(f"  user name   : {created.name}")
     console.print(f"  password    : {created.secret}")
     console.print("A running `switchboard run` applies it to Asterisk at once.")
+    if token is not None:
+        console.print("The agent's own HTTP API credential (their desktop, docs/api.md):")
+        _show_token(created.name, token)
+
+
+def _agent_token(engine: Any, name: str) -> str | None:
+    """A new token for the agent's own API credential; None (and why) when it cannot be."""
+    from db.api_credential_store import CredentialError, issue_agent_token
+
+    try:
+        return issue_agent_token(engine, name)
+    except CredentialError as exc:
+        errors.print(
+            f"[yellow]warning:[/] no API token for {escape(name)}: {escape(str(exc))}",
+            highlight=False,
+        )
+        return None
+
+
+def _show_token(name: str, token: str) -> None:
+    from switchboard.cli.api_users import show_token
+
+    settings = Settings()
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host
+    show_token(token, page=f"http://{host}:{settings.api_port}/agent?agent={name}&token={token}")
+
+
+@agents_app.command("token")
+def agents_token(name: str) -> None:
+    """Issue a new API token for an agent (their earlier one stops working)."""
+    from db.api_credential_store import CredentialError, issue_agent_token
+
+    with _engine() as engine:
+        try:
+            token = issue_agent_token(engine, name)
+        except CredentialError as exc:
+            raise _fail(str(exc)) from None
+    console.print(f"a new API token for agent [bold]{escape(name)}[/]; the old one is revoked.")
+    _show_token(name, token)
 
 
 @agents_app.command("list")

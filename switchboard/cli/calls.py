@@ -174,21 +174,39 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _csv_value(value: Any) -> Any:
+# A spreadsheet takes a cell that begins with one of these for a formula (=HYPERLINK(...),
+# +cmd|...); CSV output puts an apostrophe before such a text cell so that it stays text
+# (OWASP's advice on CSV injection). E.164 numbers (+44...) get one too.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_value(value: Any, terminal: bool = False) -> Any:
+    """A value as a CSV cell: text exactly as stored, except a leading apostrophe before
+    text a spreadsheet would run as a formula, and, when the CSV goes to a terminal, control
+    characters written as escapes (``\\x1b``) as in tables."""
     value = plain(value)
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return value
+        value = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, str):
+        return value
+    if terminal:
+        value = _visible(value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def _write_csv(out: IO[str], columns: tuple[str, ...], rows: Iterable[Mapping[str, Any]]) -> int:
+def _write_csv(
+    out: IO[str],
+    columns: tuple[str, ...],
+    rows: Iterable[Mapping[str, Any]],
+    terminal: bool = False,
+) -> int:
     writer = csv.writer(out)
     writer.writerow(columns)
     count = 0
     for row in rows:
-        writer.writerow([_csv_value(row.get(c)) for c in columns])
+        writer.writerow([_csv_value(row.get(c), terminal) for c in columns])
         count += 1
     return count
 
@@ -223,7 +241,10 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
         yield handle
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 and C1 controls (ESC starts a terminal's escape sequences, and so does the single CSI,
+# \x9b), the Unicode line and paragraph separators, and the bidirectional overrides and
+# isolates, which would make a terminal show the rest of a line reordered.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _visible(value: object) -> str:
@@ -323,7 +344,7 @@ def calls_list(
         return
     with _output(None) as out:
         if chosen == "csv":
-            _write_csv(out, LIST_COLUMNS, rows)
+            _write_csv(out, LIST_COLUMNS, rows, terminal=out.isatty())
         else:
             _write_json(out, rows)
 
@@ -404,14 +425,21 @@ def calls_export(
     fmt: str = typer.Option("csv", "--format", help="csv or json."),
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
 ) -> None:
-    """Every matching call (latest first) as CSV with a header row, or a JSON array."""
+    """Every matching call (latest first) as CSV with a header row, or a JSON array.
+
+    JSON keeps every value exactly. In CSV, text that a spreadsheet would take for a formula
+    (starting with = + - or @, E.164 numbers included) gets a leading apostrophe, and on a
+    terminal control characters are shown as escapes."""
     from db.call_query import LIST_COLUMNS, iter_calls
 
     chosen = _choice(fmt, ("csv", "json"), "--format")
     f = _filter(since, until, queue, agent, campaign, code, number, direction, None)
     with _engine() as engine, engine.connect() as conn, _output(output) as out:
         rows = iter_calls(conn, f)
-        count = _write_csv(out, LIST_COLUMNS, rows) if chosen == "csv" else _write_json(out, rows)
+        if chosen == "csv":
+            count = _write_csv(out, LIST_COLUMNS, rows, terminal=out.isatty())
+        else:
+            count = _write_json(out, rows)
     if output is not None:
         errors.print(f"{count} call(s) written to {escape(str(output))}")
 

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from switchboard import logs
 from switchboard.cli.acd import agents_app, queues_app
+from switchboard.cli.api_users import api_users_app
 from switchboard.cli.calls import calls_app, export_app
 from switchboard.cli.campaigns import campaign_app
 from switchboard.cli.dispositions import dispositions_app, dnc_app
@@ -41,6 +42,7 @@ app.add_typer(dispositions_app, name="dispositions")
 app.add_typer(dnc_app, name="dnc")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(report_app, name="report")
+app.add_typer(api_users_app, name="api-users")
 app.command("staffing")(staffing)
 app.command("staffing-plan")(staffing_plan)
 

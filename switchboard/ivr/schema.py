@@ -31,6 +31,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` does not compile, or None. Not only re.error: a repeat count too large
+    is an OverflowError, parentheses nested too deep a RecursionError."""
+    try:
+        re.compile(pattern)
+    except (re.error, OverflowError) as exc:
+        return str(exc)
+    except RecursionError:
+        return "nested too deeply"
+    return None
+
+
 def _keys_as_text(value: Any) -> Any:
     """YAML reads ``1: billing`` with an integer key; keys are the characters pressed."""
     if isinstance(value, dict):
@@ -99,10 +111,9 @@ class CollectNode(_Model):
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
+            problem = _regex_problem(value)
+            if problem is not None:
+                raise ValueError(f"pattern is not a valid regular expression: {problem}")
         return value
 
     @model_validator(mode="after")
@@ -144,10 +155,9 @@ class Test(_Model):
         if self.var is not None and len(comparisons) != 1:
             raise ValueError("a var test needs exactly one of: equals, in, matches, present")
         if self.matches is not None:
-            try:
-                re.compile(self.matches)
-            except re.error as exc:
-                raise ValueError(f"matches is not a valid regular expression: {exc}") from exc
+            problem = _regex_problem(self.matches)
+            if problem is not None:
+                raise ValueError(f"matches is not a valid regular expression: {problem}")
         return self
 
 
@@ -317,7 +327,8 @@ class Schedule(_Model):
     def _zone_exists(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        # OSError: a folder of the zone database ("America"), a name too long for a file.
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 

@@ -343,6 +343,8 @@ class _Lines:
                 text = self._tail + self._decoder.decode(chunk, final)
             except UnicodeDecodeError as exc:
                 raise self._undecodable(exc) from None
+            except UnicodeError as exc:  # utf-16 and utf-32 with no BOM, idna, punycode...
+                raise self._unreadable(exc) from None
             self._done = final
             self._tail = ""
             pending = ""
@@ -364,8 +366,25 @@ class _Lines:
             else:
                 self._tail = pending
 
+    def _unreadable(self, exc: UnicodeError) -> LeadFileError:
+        """A codec that fails without saying where: the line the failing chunk starts on."""
+        if "does not start with BOM" in str(exc):
+            hint = (
+                "a UTF-16 or UTF-32 file without a byte-order mark: give its byte order with "
+                "--encoding (utf-16-le, utf-16-be, utf-32-le or utf-32-be)"
+            )
+        else:
+            hint = "give its encoding with --encoding (e.g. --encoding cp1252, latin-1 or utf-16)"
+        return LeadFileError(
+            f"line {self.count + _breaks(self._tail) + 1} or after: the file cannot be read as "
+            f"{self._shown} text (the codec says {_visible(str(exc), 80)}); {hint}"
+        )
+
     def _undecodable(self, exc: UnicodeDecodeError) -> LeadFileError:
-        before = bytes(exc.object[: exc.start]).decode(self._encoding, errors="replace")
+        try:
+            before = bytes(exc.object[: exc.start]).decode(self._encoding, errors="replace")
+        except UnicodeError:  # a codec without "replace" (idna): count the line ends in bytes
+            before = bytes(exc.object[: exc.start]).decode("latin-1")
         line = self.count + _breaks(self._tail + before) + 1
         bad = bytes(exc.object[exc.start : exc.end])
         return LeadFileError(

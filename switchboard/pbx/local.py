@@ -30,6 +30,7 @@ def params_from_settings(settings: Settings) -> AsteriskParams:
         agi_host=settings.agi_host,
         agi_port=settings.agi_port,
         bind_address=http.hostname or "127.0.0.1",
+        trunk_match=settings.trunk_match,
     )
 
 

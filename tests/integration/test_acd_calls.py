@@ -92,6 +92,7 @@ class Center:
             data=json.dumps(body or {}).encode() if method == "POST" else None,
             method=method,
         )
+        request.add_header("Authorization", f"Bearer {self.app.env['SWITCHBOARD_API_TOKEN']}")
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
@@ -484,7 +485,8 @@ def test_screen_pop_shows_a_repeat_callers_history(center: Center, database_url:
     center.phone("pia")
     # Operators drive agent states from the CLI, through the running app's API.
     cli = CliRunner()
-    env = {"SWITCHBOARD_API_PORT": center.app.env["SWITCHBOARD_API_PORT"] if center.app else ""}
+    assert center.app is not None
+    env = {k: center.app.env[k] for k in ("SWITCHBOARD_API_PORT", "SWITCHBOARD_API_TOKEN")}
     done = cli.invoke(main_app, ["agents", "login", "pia", "--paused", "briefing"], env=env)
     assert done.exit_code == 0 and "paused" in done.output, done.output
     refused = cli.invoke(main_app, ["agents", "logout", "nobody"], env=env)
@@ -499,7 +501,10 @@ def test_screen_pop_shows_a_repeat_callers_history(center: Center, database_url:
     assert center.state("pia")["call"] is None
     assert center.app is not None
     port = center.app.env["SWITCHBOARD_API_PORT"]
-    stream = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/agents/pia/events", timeout=20)
+    token = center.app.env["SWITCHBOARD_API_TOKEN"]
+    stream = urllib.request.urlopen(
+        f"http://127.0.0.1:{port}/api/agents/pia/events?token={token}", timeout=20
+    )
     hello = json.loads(stream.readline().decode().removeprefix("data: "))
     assert hello["type"] == "hello" and hello["state"] == "available"
     second = call_in_background(center, caller, 3000)

@@ -73,7 +73,8 @@ def test_agent_page_follows_a_call_and_holds_it(
     app = center.start("web")
     center.phone("zoe")
     port = app.env["SWITCHBOARD_API_PORT"]
-    browser.get(f"http://127.0.0.1:{port}/agent?agent=zoe")
+    token = app.env["SWITCHBOARD_API_TOKEN"]
+    browser.get(f"http://127.0.0.1:{port}/agent?agent=zoe&token={token}")
     wait_until(lambda: text(browser, "state") == "logged out", 10, what="the page")
     browser.find_element("id", "login").click()
     wait_until(lambda: text(browser, "state") == "available", 10, what="logged in")
@@ -134,7 +135,8 @@ def test_agent_previews_a_lead_on_the_page_and_dials_it(
     app = start_app(center)
     phone(center, "una", ring_ms=200, hang_up_after_ms=1500)
     port = app.env["SWITCHBOARD_API_PORT"]
-    browser.get(f"http://127.0.0.1:{port}/agent?agent=una")
+    token = app.env["SWITCHBOARD_API_TOKEN"]
+    browser.get(f"http://127.0.0.1:{port}/agent?agent=una&token={token}")
     wait_until(lambda: text(browser, "state") == "logged out", 10, what="the page")
     browser.find_element("id", "login").click()
     wait_until(lambda: text(browser, "state") == "available", 10, what="logged in")

@@ -16,7 +16,7 @@ import pytest
 from tests.integration.test_acd_calls import Center, call_in_background
 from tests.integration.test_acd_calls import center as center
 from tests.integration.test_agent_page import browser as browser
-from tests.support import wait_until
+from tests.support import API_TOKEN, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,9 @@ ARTIFACTS = Path(os.environ.get("SWITCHBOARD_ARTIFACTS", REPO / "artifacts"))
 
 
 def scrape(port: str) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+    request.add_header("Authorization", f"Bearer {API_TOKEN}")  # as Prometheus sends it
+    with urllib.request.urlopen(request, timeout=10) as response:
         assert response.headers["Content-Type"].startswith("text/plain")
         body: bytes = response.read()
     return body.decode()
@@ -50,7 +52,7 @@ def test_wallboard_and_metrics_follow_a_waiting_caller(
     center.queue("board", ["wes"], service_level_seconds=20)
     app = center.start("board")
     port = app.env["SWITCHBOARD_API_PORT"]
-    browser.get(f"http://127.0.0.1:{port}/wallboard")
+    browser.get(f"http://127.0.0.1:{port}/wallboard?token={API_TOKEN}")
     wait_until(lambda: tile_text(browser, "board", "waiting") == "0", 15, what="the tile")
     assert tile_text(browser, "board", "sl") == "n/a"  # no calls yet: not a division error
     metrics = scrape(port)

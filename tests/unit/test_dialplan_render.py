@@ -54,3 +54,18 @@ def test_a_missing_value_is_an_error_not_a_half_rendered_file() -> None:
 
     with pytest.raises(KeyError):
         ConfTemplate("port = %%{nope} ${EXTEN}").substitute({})
+
+
+def test_the_trunk_is_matched_on_the_configured_addresses_only() -> None:
+    from dataclasses import replace
+
+    import pytest
+
+    from dialplan.render import check_trunk_match
+
+    text = render_all(replace(PARAMS, trunk_match="203.0.113.5, 198.51.100.0/28"))["pjsip.conf"]
+    assert "match = 203.0.113.5, 198.51.100.0/28" in text
+    assert check_trunk_match("10.0.0.1,10.0.1.0/24") == ["10.0.0.1", "10.0.1.0/24"]
+    for bad in ("", "carrier.example", "10.0.0.1\n[evil]\ntype=endpoint", "10.0.0.1,,"):
+        with pytest.raises(ValueError, match="trunk_match"):
+            render_all(replace(PARAMS, trunk_match=bad))

@@ -1,0 +1,347 @@
+"""The API's authentication and roles over HTTP: aiohttp's test client against build_api with
+a fake ACD, wrap-up desk and live figures. 401 without a known token, 403 (JSON) outside the
+role, and a refused request never reaches the ACD."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ari_app.acd import AcdRuntime, CommandRefused
+from ari_app.api import build_api
+from ari_app.live_figures import LiveFigures
+from ari_app.wrap_up import WrapUpDesk
+from db.disposition_store import SetDisposition
+from switchboard.acd.agents import Agent
+from switchboard.calls.dispositions import DispositionError
+from switchboard.security.roles import Principal, Role
+from switchboard.security.tokens import Authenticator, LookupFailed, hash_token
+
+OPERATOR_TOKEN = "operator-token-0123456789"
+ANN_TOKEN = "ann-token-abcdefghijklmnop"  # agent ann
+BOB_TOKEN = "bob-token-abcdefghijklmnop"  # agent bob
+SUE_TOKEN = "sue-token-abcdefghijklmnop"  # supervisor, her softphone is agent sam
+ANN_CALL = str(uuid.uuid4())  # a call ann talked on (per the record)
+BOB_CALL = str(uuid.uuid4())  # one she did not
+
+
+class FakeAcd:
+    """What the API asks of the ACD, recording the commands that reach it."""
+
+    def __init__(self) -> None:
+        self.agents = {n: Agent(n) for n in ("ann", "bob", "sam")}
+        self.wrapping: dict[str, str] = {}
+        self.screen: dict[str, dict[str, Any]] = {}
+        self.commands: list[tuple[str, str, str | None]] = []
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"agents": [{"name": n} for n in sorted(self.agents)], "queues": []}
+
+    def agent(self, name: str) -> Agent:
+        if name not in self.agents:
+            raise KeyError(f"no agent {name!r}")
+        return self.agents[name]
+
+    def login(self, name: str, paused_reason: str | None = None) -> Agent:
+        agent = self.agent(name)
+        agent.log_in(datetime.now(UTC), paused_reason)
+        return agent
+
+    async def command(
+        self, agent_name: str, action: str, target: str | None = None, attended: bool = False
+    ) -> dict[str, Any]:
+        if agent_name not in self.agents:
+            raise CommandRefused(404, f"no agent {agent_name!r}")
+        self.commands.append((agent_name, action, target))
+        return {"held": True} if action == "hold" else {"ringing": target}
+
+    def watch(self, agent: str) -> asyncio.Queue[dict[str, Any]]:
+        return asyncio.Queue()
+
+    def unwatch(self, agent: str, queue: Any) -> None:
+        pass
+
+
+class FakeDesk:
+    def __init__(self) -> None:
+        self.coded: list[tuple[str, str, str | None]] = []
+
+    async def code(
+        self, agent: str, *, code: str, call_id: str | None, **_: Any
+    ) -> tuple[SetDisposition, bool]:
+        if call_id is not None and call_id.startswith("x"):
+            raise DispositionError(f"not a call id: {call_id!r}")
+        self.coded.append((agent, code, call_id))
+        uid = uuid.uuid4()
+        call = uuid.UUID(call_id) if call_id else uuid.uuid4()
+        return SetDisposition(uid, call, code, "sales", code, True, agent, []), True
+
+    async def choices(self, agent: str) -> dict[str, Any]:
+        return {"call": None, "set": None, "codes": []}
+
+
+class FakeFigures:
+    def snapshot(self) -> dict[str, Any]:
+        return {"agents": {"available": 1}, "queues": [], "campaigns": []}
+
+
+class Store:
+    def __init__(self) -> None:
+        self.by_hash = {
+            hash_token(ANN_TOKEN): Principal("ann", Role.AGENT, "ann"),
+            hash_token(BOB_TOKEN): Principal("bob", Role.AGENT, "bob"),
+            hash_token(SUE_TOKEN): Principal("sue", Role.SUPERVISOR, "sam"),
+        }
+        self.down = False
+
+    async def lookup(self, token_hash: str) -> Principal | None:
+        if self.down:
+            raise LookupFailed("connection refused")
+        return self.by_hash.get(token_hash)
+
+
+class Record:
+    """Which agent talked on which call; can fail like an unreachable database."""
+
+    def __init__(self) -> None:
+        self.handled = {("ann", ANN_CALL), ("bob", BOB_CALL)}
+        self.asked = 0
+        self.fail = False
+
+    async def __call__(self, agent: str, call_id: str) -> bool:
+        self.asked += 1
+        if self.fail:
+            raise OSError("connection refused")
+        return (agent, call_id) in self.handled
+
+
+class Api:
+    def __init__(self, client: TestClient[Any, Any], acd: FakeAcd, desk: FakeDesk) -> None:
+        self.client = client
+        self.acd = acd
+        self.desk = desk
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.client.request(
+            method, path, headers=headers, data=json.dumps(body or {}) if body else None
+        ) as response:
+            text = await response.text()
+            try:
+                return response.status, json.loads(text)
+            except ValueError:
+                return response.status, text
+
+
+@pytest.fixture
+def store() -> Store:
+    return Store()
+
+
+@pytest.fixture
+def record() -> Record:
+    return Record()
+
+
+@pytest.fixture
+async def api(store: Store, record: Record) -> AsyncIterator[Api]:
+    acd, desk = FakeAcd(), FakeDesk()
+    app = build_api(
+        cast(AcdRuntime, acd),
+        Authenticator(OPERATOR_TOKEN, store.lookup, cache_seconds=0),
+        desk=cast(WrapUpDesk, desk),
+        figures=cast(LiveFigures, FakeFigures()),
+        handled_call=record,
+    )
+    async with TestClient(TestServer(app)) as client:
+        yield Api(client, acd, desk)
+
+
+PROTECTED = [
+    ("GET", "/metrics"),
+    ("GET", "/api/state"),
+    ("GET", "/api/wallboard"),
+    ("GET", "/api/agents/ann"),
+    ("GET", "/api/agents/ann/codes"),
+    ("GET", "/api/agents/ann/preview"),
+    ("POST", "/api/agents/ann/login"),
+    ("POST", "/api/agents/ann/call/hold"),
+    ("POST", "/api/agents/ann/disposition"),
+    ("POST", "/api/agents/ann/preview/dial"),
+    ("POST", "/api/supervisors/sam/join"),
+    ("GET", "/api/nothing-here"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+@pytest.mark.parametrize("token", [None, "not-a-token", OPERATOR_TOKEN + "x"])
+async def test_no_known_token_is_401(api: Api, method: str, path: str, token: str | None) -> None:
+    status, answer = await api.call(method, path, token)
+    assert status == 401 and "valid API token" in answer["error"]
+    assert api.acd.commands == [] and api.desk.coded == []
+
+
+async def test_401_asks_for_a_bearer_token(api: Api) -> None:
+    async with api.client.get("/api/state") as response:
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("page", ["/agent", "/wallboard"])
+async def test_the_pages_are_public(api: Api, page: str) -> None:
+    async with api.client.get(page) as response:
+        assert response.status == 200
+        assert "<html" in await response.text()
+
+
+async def test_the_operator_may_do_everything(api: Api) -> None:
+    assert (await api.call("GET", "/api/state", OPERATOR_TOKEN))[0] == 200
+    assert (await api.call("GET", "/api/wallboard", OPERATOR_TOKEN))[0] == 200
+    status, text = await api.call("GET", "/metrics", OPERATOR_TOKEN)
+    assert status == 200 and "switchboard_agents" in text
+    assert (await api.call("POST", "/api/agents/bob/login", OPERATOR_TOKEN))[0] == 200
+    assert await api.call("POST", "/api/agents/bob/call/hold", OPERATOR_TOKEN) == (
+        200,
+        {"held": True},
+    )
+    status, _ = await api.call(
+        "POST", "/api/supervisors/sam/join", OPERATOR_TOKEN, {"agent": "bob"}
+    )
+    assert status == 200
+    # An operator codes any call; whether the agent may is the desk's to say.
+    status, _ = await api.call(
+        "POST", "/api/agents/ann/disposition", OPERATOR_TOKEN, {"code": "sold", "call": BOB_CALL}
+    )
+    assert status == 200
+    assert (await api.call("GET", "/api/nothing-here", OPERATOR_TOKEN))[0] == 404
+
+
+async def test_an_agent_has_their_own_desk_and_nothing_else(api: Api) -> None:
+    assert (await api.call("GET", "/api/agents/ann", ANN_TOKEN))[0] == 200
+    assert (await api.call("POST", "/api/agents/ann/login", ANN_TOKEN))[0] == 200
+    assert await api.call("POST", "/api/agents/ann/call/hold", ANN_TOKEN) == (200, {"held": True})
+    assert (await api.call("GET", "/api/agents/ann/codes", ANN_TOKEN))[0] == 200
+    for method, path in [
+        ("GET", "/api/state"),
+        ("GET", "/api/wallboard"),
+        ("GET", "/api/wallboard/events"),
+        ("GET", "/metrics"),
+        ("GET", "/api/agents/bob"),
+        ("GET", "/api/agents/bob/events"),
+        ("GET", "/api/agents/bob/codes"),
+        ("POST", "/api/agents/bob/login"),
+        ("POST", "/api/agents/bob/call/hold"),
+        ("POST", "/api/agents/bob/call/transfer"),
+        ("POST", "/api/agents/bob/disposition"),
+        ("POST", "/api/agents/bob/preview/dial"),
+        ("POST", "/api/supervisors/ann/join"),
+    ]:
+        status, answer = await api.call(method, path, ANN_TOKEN, {"agent": "bob"})
+        assert status == 403, (method, path, status, answer)
+        assert "agent credential 'ann'" in answer["error"]
+    assert api.acd.commands == [("ann", "hold", None)]
+    assert api.acd.agents["bob"].state.value == "logged_out"
+
+
+async def test_a_supervisor_reads_all_changes_states_and_joins_as_herself(api: Api) -> None:
+    assert (await api.call("GET", "/api/state", SUE_TOKEN))[0] == 200
+    assert (await api.call("GET", "/api/agents/bob", SUE_TOKEN))[0] == 200
+    assert (await api.call("GET", "/metrics", SUE_TOKEN))[0] == 200
+    assert (await api.call("GET", "/api/wallboard", SUE_TOKEN))[0] == 200
+    status, answer = await api.call("POST", "/api/agents/bob/login", SUE_TOKEN)
+    assert status == 200 and answer["state"] == "available"
+    status, _ = await api.call("POST", "/api/supervisors/sam/join", SUE_TOKEN, {"agent": "bob"})
+    assert status == 200
+    join_as_ann = await api.call("POST", "/api/supervisors/ann/join", SUE_TOKEN, {"agent": "bob"})
+    status, answer = join_as_ann
+    assert status == 403 and "/api/supervisors/sam/join" in answer["error"]
+    status, _ = await api.call("POST", "/api/agents/bob/call/hold", SUE_TOKEN)
+    assert status == 403  # she listens in; the agent holds their own call
+    status, _ = await api.call(
+        "POST", "/api/agents/bob/disposition", SUE_TOKEN, {"code": "sold", "call": ANN_CALL}
+    )
+    assert status == 200  # a supervisor codes any call
+    assert api.acd.commands == [("bob", "supervise", "sam")]
+
+
+async def test_an_agent_codes_only_calls_they_handled(api: Api, record: Record) -> None:
+    path = "/api/agents/ann/disposition"
+    status, answer = await api.call("POST", path, ANN_TOKEN, {"code": "sold", "call": BOB_CALL})
+    assert status == 403 and "not one agent 'ann' handled" in answer["error"]
+    assert api.desk.coded == []
+    status, answer = await api.call("POST", path, ANN_TOKEN, {"code": "sold", "call": ANN_CALL})
+    assert status == 200 and answer["call"] == ANN_CALL
+    # Without naming a call: their latest (the desk picks it).
+    assert (await api.call("POST", path, ANN_TOKEN, {"code": "sold"}))[0] == 200
+    # Not a call id at all: the desk says so.
+    status, answer = await api.call("POST", path, ANN_TOKEN, {"code": "sold", "call": "x1"})
+    assert status == 422 and "not a call id" in answer["error"]
+    assert api.desk.coded == [("ann", "sold", ANN_CALL), ("ann", "sold", None)]
+
+
+async def test_the_call_in_wrap_up_needs_no_database(api: Api, record: Record) -> None:
+    wrapping = str(uuid.uuid4())
+    api.acd.wrapping["ann"] = wrapping
+    record.fail = True
+    status, _ = await api.call(
+        "POST", "/api/agents/ann/disposition", ANN_TOKEN, {"code": "sold", "call": wrapping}
+    )
+    assert status == 200 and record.asked == 0
+    # Any other call must be checked, and cannot be while the record is away.
+    status, answer = await api.call(
+        "POST", "/api/agents/ann/disposition", ANN_TOKEN, {"code": "sold", "call": ANN_CALL}
+    )
+    assert status == 503 and "cannot check the call" in answer["error"]
+    assert api.desk.coded == [("ann", "sold", wrapping)]
+
+
+async def test_revoked_and_unknown_after_the_cache_are_401(api: Api, store: Store) -> None:
+    assert (await api.call("GET", "/api/agents/bob", BOB_TOKEN))[0] == 200
+    store.by_hash.pop(hash_token(BOB_TOKEN))
+    assert (await api.call("GET", "/api/agents/bob", BOB_TOKEN))[0] == 401
+
+
+async def test_a_database_outage_lets_only_the_operator_in(api: Api, store: Store) -> None:
+    store.down = True
+    status, answer = await api.call("GET", "/api/agents/ann", ANN_TOKEN)
+    assert status == 503 and "cannot check the API token" in answer["error"]
+    assert (await api.call("GET", "/api/state", OPERATOR_TOKEN))[0] == 200
+
+
+async def test_query_tokens_are_for_gets_only(api: Api) -> None:
+    async with api.client.get(f"/api/state?token={OPERATOR_TOKEN}") as response:
+        assert response.status == 200
+    async with api.client.post(f"/api/agents/ann/login?token={OPERATOR_TOKEN}") as response:
+        assert response.status == 401
+    assert api.acd.agents["ann"].state.value == "logged_out"
+
+
+async def test_an_agents_event_stream_with_a_query_token(api: Api) -> None:
+    async with api.client.get(f"/api/agents/ann/events?token={ANN_TOKEN}") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/event-stream"
+        hello = json.loads((await response.content.readline()).decode().removeprefix("data: "))
+        assert hello["type"] == "hello" and hello["name"] == "ann"
+    async with api.client.get(f"/api/agents/bob/events?token={ANN_TOKEN}") as response:
+        assert response.status == 403
+
+
+async def test_the_scheme_is_case_insensitive_and_basic_is_not_bearer(api: Api) -> None:
+    headers = {"Authorization": f"bearer {OPERATOR_TOKEN}"}
+    async with api.client.get("/api/state", headers=headers) as response:
+        assert response.status == 200
+    headers = {"Authorization": f"Basic {OPERATOR_TOKEN}"}
+    async with api.client.get("/api/state", headers=headers) as response:
+        assert response.status == 401
