@@ -180,6 +180,7 @@ class Application:
         self.authenticator = Authenticator(settings.api_token, credential_lookup(self.engine))
         self.api: web.AppRunner | None = None
         self._reload_wanted = asyncio.Event()
+        self._orphans: set[asyncio.Task[None]] = set()
         self._reconciling: asyncio.Task[None] | None = None
         self._clock_offset = (
             settings.business_clock_start - utcnow() if settings.business_clock_start else None
@@ -201,6 +202,11 @@ class Application:
             made = self.dialer.session_for(event)
             if made is not None:
                 return made
+        if role == "agent":
+            # An agent's leg whose call let go of it before its StasisStart came (the caller
+            # hung up while it rang): part of that call, never a call of its own.
+            self._drop_orphan_leg(channel.id, event.args[1] if len(event.args) > 1 else "")
+            return None
         dialed = event.args[1] if len(event.args) > 1 else channel.dialplan.exten
         record = CallRecord(
             node_id=self.settings.node_id,
@@ -240,6 +246,17 @@ class Application:
             run_ivr, flows=self.library.current, backend=self.ivr, business_now=self.business_now
         )
         return session, flow
+
+    def _drop_orphan_leg(self, channel_id: str, call_id: str) -> None:
+        log.info("call.orphan_leg_hung_up", channel=channel_id, call_id=call_id)
+
+        async def hang_up() -> None:
+            with contextlib.suppress(AriHttpError, AriUnavailable):
+                await self.ari.delete(f"/channels/{channel_id}", reason="normal")
+
+        task = asyncio.create_task(hang_up(), name=f"orphan-{channel_id}")
+        self._orphans.add(task)
+        task.add_done_callback(self._orphans.discard)
 
     def business_now(self) -> datetime:
         now = utcnow()

@@ -203,6 +203,10 @@ class Rig:
             phone = SippAgent(name, self._secrets[name], port, ring_ms, talk_timeout_ms=600_000)
             phone.start()
             self.phones.append(phone)
+        time.sleep(1)
+        dead = [p.name for p in self.phones if p.process is None or p.process.poll() is not None]
+        if dead:
+            raise RuntimeError(f"agents' sipp phones exited at start: {', '.join(dead)}")
 
     def api(self, method: str, path: str) -> Any:
         assert self.app is not None

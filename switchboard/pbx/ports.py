@@ -25,13 +25,42 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+# Ports this process has handed out: a sipp started a moment ago may not have bound its
+# ports yet, so the kernel would call them free again.
+_handed_out: set[int] = set()
+
+
 def free_tcp_udp_port(host: str = "127.0.0.1") -> int:
     """A port free for both TCP and UDP (SIP listens on UDP, checks may use TCP)."""
     for _ in range(50):
         port = free_port(socket.SOCK_DGRAM, host)
-        if is_free(port, host):
+        if port not in _handed_out and is_free(port, host):
+            _handed_out.add(port)
             return port
     raise RuntimeError("no free port for both TCP and UDP")
+
+
+def free_media_ports(host: str = "127.0.0.1", count: int = 4) -> int:
+    """The first of ``count`` consecutive free UDP ports, even: sipp's ``-mp`` binds the
+    port it is given and the next three (audio RTP and RTCP, video RTP and RTCP)."""
+    for _ in range(200):
+        base = free_port(socket.SOCK_DGRAM, host) & ~1
+        ports = range(base, base + count)
+        if base + count > 65535 or any(p in _handed_out for p in ports):
+            continue
+        if all(_udp_free(p, host) for p in ports):
+            _handed_out.update(ports)
+            return base
+    raise RuntimeError(f"no {count} consecutive free UDP ports")
+
+
+def _udp_free(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def rtp_range(size: int = 200) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from switchboard.pbx.ports import free_port, free_tcp_udp_port
+from switchboard.pbx.ports import free_media_ports, free_tcp_udp_port
 from switchboard.sipp.scenario import WAIT_FOR_BYE
 
 
@@ -73,7 +73,7 @@ class SippAgent:
                 "-mi",
                 self.host,
                 "-mp",
-                str(free_port()),
+                str(free_media_ports(self.host)),
                 "-nostdin",
                 "-trace_err",
                 "-error_file",
@@ -104,7 +104,7 @@ class SippAgent:
             .replace("@@USER@@", escape(self.name))
             .replace("@@PASSWORD@@", escape(self.secret))
         )
-        media = ["-s", number, "-mi", self.host, "-mp", str(free_port())]
+        media = ["-s", number, "-mi", self.host, "-mp", str(free_media_ports(self.host))]
         self._client("dial", text, media, f"could not dial {number}")
 
     def _client(self, what: str, text: str, extra: list[str], failure: str) -> None:

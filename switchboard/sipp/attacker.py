@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from switchboard.pbx.ports import free_port, free_tcp_udp_port
+from switchboard.pbx.ports import free_media_ports, free_tcp_udp_port
 from switchboard.sipp.agents import SippAgent
 
 ATTACKER_IP = "127.0.0.2"  # on the loopback interface, but not the trunk's address
@@ -259,7 +259,7 @@ class Attacker:
                 "-mi",
                 self.local_ip,
                 "-mp",
-                str(free_port(host=self.local_ip)),
+                str(free_media_ports(self.local_ip)),
                 "-nostdin",
                 "-timeout",
                 f"{int(timeout_s)}s",
@@ -405,7 +405,7 @@ class ReferringPhone:
                 "-mi",
                 self.host,
                 "-mp",
-                str(free_port()),
+                str(free_media_ports(self.host)),
                 "-nostdin",
                 "-trace_msg",
                 "-message_file",

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from switchboard.pbx.ports import free_port, free_tcp_udp_port
+from switchboard.pbx.ports import free_media_ports, free_tcp_udp_port
 from switchboard.sipp.greeting import write_greeting
 
 ANSWERS, BUSY, RINGS, MACHINE, HELLO = "1", "2", "3", "4", "5"
@@ -69,7 +69,7 @@ class SippCallees:
                 "-mi",
                 self.host,
                 "-mp",
-                str(free_port()),
+                str(free_media_ports(self.host)),
                 "-nostdin",
                 "-trace_msg",
                 "-message_file",

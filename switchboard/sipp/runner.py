@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from switchboard.pbx.ports import free_port, free_tcp_udp_port
+from switchboard.pbx.ports import free_media_ports, free_tcp_udp_port
 from switchboard.sipp.scenario import CallerScript, write
 
 
@@ -72,7 +72,7 @@ async def place_calls(
             "-mi",
             local,
             "-mp",
-            str(free_port()),
+            str(free_media_ports(local)),
             "-nostdin",
             "-timeout",
             f"{int(timeout_s)}s",
