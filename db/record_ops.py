@@ -153,12 +153,25 @@ async def _upsert(
     for row in _last_by(rows, key.key):
         groups.setdefault(tuple(sorted(row)), []).append(row)
     for columns, group in groups.items():
+        await connection.execute(_upsert_statement(table, key, columns), group)
+
+
+_UPSERTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def _upsert_statement(table: Any, key: Any, columns: tuple[str, ...]) -> Any:
+    """The INSERT ... ON CONFLICT DO UPDATE for one table and set of columns, built once:
+    building it (its ``excluded`` columns) cost more CPU than sending a batch."""
+    cache_key = (table.__tablename__, key.key, columns)
+    statement = _UPSERTS.get(cache_key)
+    if statement is None:
         statement = insert(table)
         statement = statement.on_conflict_do_update(
             index_elements=[key],
             set_={c: statement.excluded[c] for c in columns if c != key.key},
         )
-        await connection.execute(statement, group)
+        _UPSERTS[cache_key] = statement
+    return statement
 
 
 async def _insert_new(
