@@ -41,6 +41,8 @@ from ari_app.session import CallEnded, CallSession
 from db.record_ops import RecordOp
 from switchboard.acd.agents import AgentStateError
 from switchboard.calls.record import CAUSE_NORMAL_CLEARING
+from switchboard.config import get_settings
+from switchboard.security.toll_fraud import callback_refusal
 
 log = structlog.get_logger(__name__)
 
@@ -861,6 +863,11 @@ class QueueCall:
             number = name.strip()
             if not (number.lstrip("+").isdigit() and 3 <= len(number.lstrip("+")) <= 20):
                 raise CommandRefused(400, f"{number!r} is not a phone number")
+            # The same toll-fraud guard as callbacks: a stolen agent token must not be a way
+            # to bridge callers to international or premium numbers (docs/security.md).
+            refusal = callback_refusal(number, get_settings().default_region)
+            if refusal is not None:
+                raise CommandRefused(403, f"transfers to {number} are not allowed: {refusal}")
             if not self.acd.outbound_uri:
                 raise CommandRefused(
                     409, "no outbound trunk is configured (SWITCHBOARD_OUTBOUND_URI)"

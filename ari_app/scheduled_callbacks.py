@@ -26,7 +26,7 @@ from ari_app.callback_call import CallbackRunner
 from ari_app.session import utcnow
 from db.call_store import event_op
 from db.disposition_store import dnc_entry
-from db.models import CallbackRequest
+from db.models import Call, CallbackRequest
 from db.writer import RecordWriter
 from switchboard.calls.numbers import normalize
 from switchboard.calls.record import CallEventRecord
@@ -117,7 +117,18 @@ class CallbackScheduler:
                     )
                     log.info("callbacks.dnc", request=str(request.id), until=str(until))
                     continue
-                if not self._start(request, now):
+                # A callback an agent coded on an inbound call rings the caller's own caller
+                # ID back: as untrusted as a number the caller keyed (it can be forged).
+                from_caller = request.source != "disposition" or (
+                    request.call_id is not None
+                    and (
+                        await connection.execute(
+                            select(Call.direction).where(Call.id == request.call_id)
+                        )
+                    ).scalar()
+                    != "outbound"
+                )
+                if not self._start(request, now, from_caller):
                     await connection.execute(
                         update(CallbackRequest)
                         .where(CallbackRequest.id == request.id)
@@ -132,7 +143,7 @@ class CallbackScheduler:
                 started += 1
         return started
 
-    def _start(self, request: Any, now: datetime) -> bool:
+    def _start(self, request: Any, now: datetime, from_caller: bool = True) -> bool:
         queue = request.queue
         origin = request.call_id or request.id
         key = str(origin)
@@ -154,7 +165,7 @@ class CallbackScheduler:
             now,
             0,
         )
-        runner.caller_supplied = request.source != "disposition"
+        runner.caller_supplied = from_caller
         try:
             position = self.acd.join(key, queue, 0, {}, runner.deliver, arrived=request.due_at)
         except JoinRefused as exc:

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import platform
 import secrets
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.loadkit import BENCH_CALLER_HOST, Rig, asterisk_pid, cpu_seconds
+from bench.loadkit import BENCH_CALLER_HOST, Rig, asterisk_pid, channel_count, cpu_seconds
 from bench.rtp_timing import RtpSniffer, Timing
 from db import admin, migrate
 from switchboard.pbx import rootfs
@@ -45,32 +43,28 @@ class Side:
     callers: int
     waiting: int
     idle_cpu_percent: float
-    cpu_percent: float  # of one core, while every caller waits
-    cpu_ms_per_caller_per_s: float  # above idle
+    cpu_percent: float  # Asterisk's, of one core, while every caller waits
+    app_cpu_percent: float  # Switchboard's own process (0 for app_queue: not involved)
+    cpu_ms_per_caller_per_s: float  # Asterisk above idle, plus the app, per waiting caller
     timing: Timing
     sipp_ok: int = 0
     sipp_failed: int = 0
 
 
-def channel_count(rig: Rig) -> int:
-    p = rig.asterisk.params
-    auth = base64.b64encode(f"{p.ari_user}:{p.ari_password}".encode()).decode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{p.http_port}/ari/channels", headers={"Authorization": f"Basic {auth}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return len(json.loads(response.read()))
-
-
-def cpu_percent(pid: int, seconds: float) -> float:
-    before, began = cpu_seconds(pid), time.monotonic()
+def cpu_percent(pid: int, seconds: float, *others: int) -> list[float]:
+    """CPU of ``pid`` (and of ``others``) over ``seconds``, in % of one core."""
+    pids = (pid, *others)
+    before, began = [cpu_seconds(p) for p in pids], time.monotonic()
     time.sleep(seconds)
-    return 100 * (cpu_seconds(pid) - before) / (time.monotonic() - began)
+    spent = time.monotonic() - began
+    return [100 * (cpu_seconds(p) - b) / spent for p, b in zip(pids, before, strict=True)]
 
 
 def measure_side(rig: Rig, side: str, callers: int, window: float) -> Side:
     pid = asterisk_pid(rig.asterisk)
-    idle = cpu_percent(pid, 5)
+    assert rig.app is not None and rig.app.process is not None
+    app_pid = rig.app.process.pid
+    idle = cpu_percent(pid, 5)[0]
     fill = callers / FILL_RATE
     hold_ms = int(1000 * (fill + 10 + window + 10))
     prefix = f"+1{8 if side == 'switchboard' else 9}88"
@@ -98,25 +92,30 @@ def measure_side(rig: Rig, side: str, callers: int, window: float) -> Side:
     deadline = time.monotonic() + fill + 30
     waiting = 0
     while time.monotonic() < deadline:
-        waiting = channel_count(rig)
+        waiting = channel_count(rig.asterisk)
         if waiting >= callers:
             break
         time.sleep(1)
     time.sleep(3)  # every caller settled in the queue with music
     p = rig.asterisk.params
     sniffer = RtpSniffer(range(p.rtp_start, p.rtp_end + 1), window).start()
-    busy = cpu_percent(pid, window)
+    busy, app_busy = cpu_percent(pid, window, app_pid)
+    if side != "switchboard":
+        app_busy = 0.0  # our app takes no part in app_queue's calls
     timing = sniffer.join()
     thread.join(hold_ms / 1000 + 120)
     sipp = result[0] if result else None
     time.sleep(5)  # channels gone before the next side
+    if waiting < callers:
+        raise RuntimeError(f"{side}: only {waiting} of {callers} callers ever waited at once")
     return Side(
         side,
         callers,
         waiting,
         round(idle, 2),
         round(busy, 2),
-        round(10 * max(0.0, busy - idle) / callers, 4),
+        round(app_busy, 2),
+        round(10 * (max(0.0, busy - idle) + app_busy) / waiting, 4),
         timing,
         sipp.successful if sipp else 0,
         sipp.failed if sipp else callers,
@@ -173,7 +172,8 @@ def main() -> None:
         t = s.timing
         print(
             f"  {s.side:<12} waiting {s.waiting:>4}  Asterisk CPU {s.cpu_percent:6.1f}% "
-            f"(idle {s.idle_cpu_percent:.1f}%)  {s.cpu_ms_per_caller_per_s:.3f} ms CPU per "
+            f"(idle {s.idle_cpu_percent:.1f}%), app {s.app_cpu_percent:.1f}%  "
+            f"{s.cpu_ms_per_caller_per_s:.3f} ms CPU per "
             f"caller per s  | RTP streams {t.streams}, {t.packets_per_stream_per_s} pkt/s each, "
             f"gap median {t.gap_median_ms} ms, p99 {t.gap_p99_ms} ms, jitter p99 "
             f"{t.jitter_p99_ms} ms, late {100 * t.late_share:.2f}%, max gap {t.max_gap_ms} ms"

@@ -60,8 +60,11 @@ class FaultRun:
 
     @property
     def lost(self) -> int:
-        closed = self.complete + self.reconciled
-        return max(0, self.sipp_ok - closed) + self.left_open + self.duplicated
+        """Calls sipp completed without a record that covers them, records left open, and
+        duplicates. Only a killed app has calls that ended while nobody watched: those are
+        closed by reconciliation; otherwise every completed call was followed to its end."""
+        covered = self.complete + (self.reconciled if self.fault == "app_kill" else 0)
+        return max(0, self.sipp_ok - covered) + self.left_open + self.duplicated
 
 
 class Load:

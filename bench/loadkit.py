@@ -10,6 +10,7 @@ queues the caller with ``Queue()`` on the same agents' phones.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -77,6 +78,8 @@ APP_QUEUE_ENDPOINT = """
 [bench-appqueue]
 type = endpoint
 context = switchboard-bench
+identify_by = ip
+transport = transport-udp
 disallow = all
 allow = alaw,ulaw
 dtmf_mode = rfc4733
@@ -122,6 +125,17 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def channel_count(instance: AsteriskInstance) -> int:
+    """How many channels Asterisk has now (ARI)."""
+    p = instance.params
+    auth = base64.b64encode(f"{p.ari_user}:{p.ari_password}".encode()).decode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{p.http_port}/ari/channels", headers={"Authorization": f"Basic {auth}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return len(json.loads(response.read()))
+
+
 def asterisk_pid(instance: AsteriskInstance) -> int:
     return int((instance.host_dir / "run" / "asterisk.pid").read_text().strip())
 
@@ -141,6 +155,7 @@ class Rig:
     phones: list[SippAgent] = field(default_factory=list)
     app: AppProcess | None = None
     engine: Engine | None = None
+    _originals: dict[Path, str] = field(default_factory=dict)
 
     @property
     def deep_queue(self) -> str:
@@ -195,6 +210,8 @@ class Rig:
         )
         self.app = AppProcess(env, self.workdir, name).start()
         self.app.wait_for("reconcile.done", timeout=60)
+        # Phones can register only once the app has given Asterisk their accounts.
+        self.app.wait_for("acd.endpoints_pushed", timeout=60)
         return self.app
 
     def start_phones(self, ring_ms: int = 100) -> None:
@@ -237,6 +254,8 @@ class Rig:
         """The same flow in plain dialplan on the same Asterisk, for callers from
         ``BENCH_CALLER_HOST``; the agents' phones are the queue's static members."""
         etc = self.asterisk.host_dir / "etc"
+        for name in ("extensions.conf", "pjsip.conf", "queues.conf"):
+            self._originals.setdefault(etc / name, (etc / name).read_text())
         members = "\n".join(f"member => PJSIP/{name}" for name in self.agents)
         with (etc / "extensions.conf").open("a") as out:
             out.write(
@@ -266,7 +285,21 @@ class Rig:
             1 for line in path.read_text(errors="replace").splitlines() if pattern.search(line)
         )
 
+    def remove_app_queue_flow(self) -> None:
+        """Back to the product's configuration: the bench endpoint must not outlive the
+        bench (on a shared Asterisk, 127.0.0.2 would otherwise reach it unchallenged)."""
+        if not self._originals:
+            return
+        for path, text in self._originals.items():
+            path.write_text(text)
+        self._originals.clear()
+        if self.asterisk.is_running():
+            self.asterisk.cli("dialplan reload")
+            self.asterisk.cli("module reload res_pjsip.so")
+            self.asterisk.cli("module reload app_queue.so")
+
     def close(self) -> None:
+        self.remove_app_queue_flow()
         for phone in self.phones:
             phone.stop()
         if self.app is not None:

@@ -141,10 +141,11 @@ class TwoNodes:
             rig.log_in_all()
 
     def inbound(self, calls: int, rate: float) -> list[tuple[str, SippResult]]:
-        """The same number of callers to each node at once."""
-        results: list[tuple[str, SippResult]] = []
+        """The same number of callers to each node at once; (prefix, result) per node, in
+        the order of ``self.rigs``."""
+        results: dict[int, tuple[str, SippResult]] = {}
 
-        def call(rig: Rig, prefix: str) -> None:
+        def call(index: int, rig: Rig, prefix: str) -> None:
             script = CallerScript(
                 caller=prefix + "[call_number]", keys=((1500, MENU_KEY),), hang_up_after_ms=2000
             )
@@ -154,17 +155,19 @@ class TwoNodes:
                     calls=calls, rate=rate, concurrent=calls, timeout_s=calls / rate + 120,
                 )
             )  # fmt: skip
-            results.append((prefix, result))
+            results[index] = (prefix, result)
 
         threads = [
-            threading.Thread(target=call, args=(rig, f"+1{4 + i}44{secrets.randbelow(1000):03d}"))
+            threading.Thread(
+                target=call, args=(i, rig, f"+1{4 + i}44{secrets.randbelow(1000):03d}")
+            )
             for i, rig in enumerate(self.rigs)
         ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        return results
+        return [results[i] for i in range(len(self.rigs))]
 
     def run_campaign(self, leads: int, timeout: float) -> list[str]:
         # New York numbers (the clock says 14:00 there) whose callee answers (last digit 1).

@@ -176,8 +176,10 @@ def plain(value: Any) -> Any:
 
 # A spreadsheet takes a cell that begins with one of these for a formula (=HYPERLINK(...),
 # +cmd|...); CSV output puts an apostrophe before such a text cell so that it stays text
-# (OWASP's advice on CSV injection). E.164 numbers (+44...) get one too.
+# (OWASP's advice on CSV injection). A plain E.164 number (+ and digits only) is left as
+# it is: a spreadsheet can only read it as a number, and scripts re-import exports.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"\+[0-9]{1,15}")
 
 
 def _csv_value(value: Any, terminal: bool = False) -> Any:
@@ -193,6 +195,8 @@ def _csv_value(value: Any, terminal: bool = False) -> Any:
         return value
     if terminal:
         value = _visible(value)
+    if PLAIN_NUMBER.fullmatch(value):
+        return value
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
@@ -428,7 +432,7 @@ def calls_export(
     """Every matching call (latest first) as CSV with a header row, or a JSON array.
 
     JSON keeps every value exactly. In CSV, text that a spreadsheet would take for a formula
-    (starting with = + - or @, E.164 numbers included) gets a leading apostrophe, and on a
+    (starting with = + - or @, plain E.164 numbers excepted) gets a leading apostrophe, and on a
     terminal control characters are shown as escapes."""
     from db.call_query import LIST_COLUMNS, iter_calls
 

@@ -377,12 +377,24 @@ def test_callbacks_to_foreign_or_premium_numbers_are_refused(
         r["number"]: r
         for r in query(
             database_url,
-            "SELECT c.number, c.id, c.status, calls.caller_number FROM callback_requests c "
+            "SELECT c.number, c.id, c.status, c.queue, c.call_id, calls.caller_number "
+            "FROM callback_requests c "
             "JOIN calls ON calls.id = c.call_id WHERE calls.caller_number = ANY(%s)",
             list(scripts),
         )
     }
     assert set(requests) == {typed, "+18765550123", "+15550107702"}, requests
+    # An agent codes the forged caller's call with a callback action: the number is still
+    # the caller's own (forged) caller ID, and is refused the same way.
+    forged = requests["+18765550123"]
+    coded = query(
+        database_url,
+        "INSERT INTO callback_requests (id, call_id, number, queue, source, requested_at, status)"
+        " VALUES (gen_random_uuid(), %s, %s, %s, 'disposition', now(), 'pending') RETURNING id",
+        forged["call_id"],
+        "+18765550123",
+        forged["queue"],
+    )[0]["id"]
 
     # An agent becomes free: the refused ones never ring them, the US one does.
     name = fraud.agent("dialer")
@@ -399,7 +411,7 @@ def test_callbacks_to_foreign_or_premium_numbers_are_refused(
                 for row in query(
                     database_url,
                     "SELECT status FROM callback_requests WHERE id = ANY(%s)",
-                    [r["id"] for r in requests.values()],
+                    [*(r["id"] for r in requests.values()), coded],
                 )
             )
 
@@ -415,13 +427,18 @@ def test_callbacks_to_foreign_or_premium_numbers_are_refused(
         )
     }
     assert status == {typed: "cancelled", "+18765550123": "cancelled", "+15550107702": "failed"}
+    coded_status = query(
+        database_url, "SELECT status FROM callback_requests WHERE id = %s", coded
+    )[0]["status"]
+    assert coded_status == "cancelled"
     refused = query(
         database_url,
         "SELECT data FROM call_events WHERE type = 'CALLBACKREFUSED' AND data->>'number' = ANY(%s)",
         [typed, "+18765550123"],
     )
     reasons = sorted(str(r["data"]["reason"]) for r in refused)
-    assert len(reasons) == 2 and "international" in reasons[1] and "JM" in reasons[0], reasons
+    assert len(reasons) == 3 and "international" in reasons[2], reasons
+    assert "JM" in reasons[0] and "JM" in reasons[1], reasons
     rang = query(
         database_url,
         "SELECT count(*) AS n FROM call_events WHERE type = 'RINGING' AND data->>'agent' = %s",

@@ -239,7 +239,7 @@ def test_header_lines_round_trip(name: str, value: str) -> None:
 
 # --- the real server ------------------------------------------------------------------
 
-HEADER_TIMEOUT = 0.4
+HEADER_TIMEOUT = 1.0  # generous: a loaded CI machine may not schedule us for a while
 SLACK = 0.6  # scheduling on a busy CI machine
 
 
@@ -340,7 +340,7 @@ async def exercise(clients: list[Client]) -> None:
             assert good.closed_after is not None
             assert time.monotonic() - begun < HEADER_TIMEOUT - 0.1
             await asyncio.gather(*bad)
-        assert watch.worst < 0.25, f"the event loop was blocked for {watch.worst:.2f} s"
+        assert watch.worst < 0.5, f"the event loop was blocked for {watch.worst:.2f} s"
         await asyncio.sleep(0.05)  # the server's side of the last closes
     finally:
         await server.close()
