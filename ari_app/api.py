@@ -9,6 +9,10 @@ with a role: operator, supervisor or agent (``switchboard/security/roles.py``,
 docs/api.md). A missing or unknown token is 401; a known one acting outside its role is
 403. The pages ``/agent`` and ``/wallboard`` are public and pass their ``?token=`` on.
 Errors are JSON ``{"error": "..."}`` with a 4xx or 5xx status.
+
+Event streams are authorised when they open and again at least every ``RECHECK_SECONDS``
+(with the same authenticator and its short cache): a stream whose token was revoked, or
+whose credential lost the permission, ends.
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Did this agent talk on this call (per the record)? For an agent naming a call to code.
 HandledCall = Callable[[str, str], Awaitable[bool]]
 
+# What an agent may do with their current call (POST /api/agents/{name}/call/{action}).
+# Joining a call ("supervise") is the ACD's too, but only through /api/supervisors/.../join.
+CALL_ACTIONS = ("hold", "unhold", "transfer", "complete", "cancel")
+# An open event stream's token and permission are checked again at least this often (the
+# agent stream's keep-alive comes with each check).
+RECHECK_SECONDS = 15.0
+
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
@@ -66,7 +77,7 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         return _error(400, "the body is not JSON")
     if not isinstance(body, dict):
         return _error(400, "the body is a JSON object")
@@ -95,9 +106,12 @@ def build_api(
     dialer: Dialer | None = None,
     figures: LiveFigures | None = None,
     handled_call: HandledCall | None = None,
+    *,
+    recheck_seconds: float = RECHECK_SECONDS,
 ) -> web.Application:
     """The API's routes behind authentication. ``handled_call`` tells whether an agent
-    talked on a call (for agents who name the call they code); without it they cannot."""
+    talked on a call (for agents who name the call they code); without it they cannot.
+    Event streams check their token again every ``recheck_seconds``."""
     actions: dict[Handler, Action] = {}
 
     def guarded(action: Action, handler: Handler) -> Handler:
@@ -115,12 +129,30 @@ def build_api(
         except ValueError:
             return None  # not a call id: the handler says so
         agent = principal.own_agent
+        if agent is None:  # not an agent credential (never asked of one)
+            return f"the credential {principal.name!r} acts as no agent"
         state = acd.agents.get(agent)
         if call in (acd.wrapping.get(agent), state.call_id if state else None):
             return None
         if handled_call is not None and await handled_call(agent, call):
             return None
         return f"call {call} is not one agent {agent!r} handled"
+
+    async def still_allowed(request: web.Request) -> bool:
+        """Does an open stream's token still authenticate and permit it? (Through the
+        authenticator, so its short cache spares the store most of these checks.)"""
+        action = actions.get(request.match_info.handler)
+        try:
+            principal = await authenticator.identify(_token(request))
+        except LookupFailed as exc:  # as for a new request: nobody the store cannot vouch for
+            log.warning("api.credentials_unavailable", error=str(exc))
+            return False
+        why = "the token is no longer valid" if principal is None else None
+        if principal is not None and action is not None:
+            why = refusal(principal, action, request.match_info.get("name"))
+        if why is not None:
+            log.info("api.stream_closed", path=request.path, why=why)
+        return why is None
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -188,6 +220,8 @@ def build_api(
         cancel: on the agent's current call."""
         name = request.match_info["name"]
         action = request.match_info["action"]
+        if action not in CALL_ACTIONS:
+            return _error(400, f"no call action {action!r} ({', '.join(CALL_ACTIONS)})")
         body = await _body(request)
         if isinstance(body, web.Response):
             return body
@@ -205,11 +239,10 @@ def build_api(
     async def supervise(request: web.Request) -> web.Response:
         """A supervisor joins an agent's current call: {"agent": NAME}."""
         supervisor = request.match_info["name"]
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, ValueError):
-            return _error(400, "the body is not JSON")
-        agent = body.get("agent") if isinstance(body, dict) else None
+        body = await _body(request)
+        if isinstance(body, web.Response):
+            return body
+        agent = body.get("agent")
         if not isinstance(agent, str):
             return _error(400, 'name the agent whose call to join: {"agent": NAME}')
         try:
@@ -290,16 +323,27 @@ def build_api(
         )
         await response.prepare(request)
         queue = acd.watch(name)
+        loop = asyncio.get_running_loop()
         try:
             hello = {"type": "hello", **_agent(agent, acd.screen.get(name))}
             await response.write(f"data: {json.dumps(hello)}\n\n".encode())
+            next_check = loop.time() + recheck_seconds
             while True:
+                message: dict[str, Any] | None
                 try:
-                    message = await asyncio.wait_for(queue.get(), 15)
+                    message = await asyncio.wait_for(
+                        queue.get(), max(0.0, next_check - loop.time())
+                    )
                 except TimeoutError:
+                    message = None  # quiet until the check: a keep-alive
+                if loop.time() >= next_check:  # however busy the stream is
+                    if not await still_allowed(request):
+                        break
+                    next_check = loop.time() + recheck_seconds
+                if message is None:
                     await response.write(b": keep-alive\n\n")
-                    continue
-                await response.write(f"data: {json.dumps(message)}\n\n".encode())
+                else:
+                    await response.write(f"data: {json.dumps(message)}\n\n".encode())
         except ConnectionResetError:
             pass  # the desktop went away
         finally:
@@ -347,10 +391,16 @@ def build_api(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + recheck_seconds
         last = ""
         quiet = 0
         try:
             while True:
+                if loop.time() >= next_check:
+                    if not await still_allowed(request):
+                        break
+                    next_check = loop.time() + recheck_seconds
                 snapshot = figures.snapshot()
                 snapshot.pop("at", None)
                 text = json.dumps(snapshot, sort_keys=True)
@@ -359,7 +409,7 @@ def build_api(
                     last, quiet = text, 0
                 else:
                     quiet += 1
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(min(1.0, max(0.0, next_check - loop.time())))
         except ConnectionResetError:
             pass  # the wallboard went away
         return response

@@ -9,8 +9,10 @@ Three roles:
 - **agent**: only their own agent (state, events, call actions, dispositions, codes,
   preview dialing); nothing else.
 
-"Own" means the agent the credential names (``--agent``), or, when it names none, the
-credential's own name.
+"Own" means the agent the credential names (``--agent``); an agent credential that names
+none acts as the agent of its own name. A supervisor or operator credential without
+``--agent`` has no own agent (a supervisor's name is not an agent's, even when it reads like
+one).
 """
 
 from __future__ import annotations
@@ -68,9 +70,12 @@ class Principal:
     agent: str | None = None
 
     @property
-    def own_agent(self) -> str:
-        """The agent this principal acts as: the one the credential names, else its name."""
-        return self.agent or self.name
+    def own_agent(self) -> str | None:
+        """The agent this principal acts as: the one the credential names; for an agent
+        credential naming none, its name; otherwise none."""
+        if self.agent:
+            return self.agent
+        return self.name if self.role is Role.AGENT else None
 
 
 OPERATOR = Principal("operator", Role.OPERATOR)
@@ -94,11 +99,17 @@ def refusal(principal: Principal, action: Action, target_agent: str | None) -> s
     who = f"the {principal.role.value} credential {principal.name!r}"
     if granted is Scope.NONE:
         return f"{who} may not use {action.value}"
-    if target_agent is not None and target_agent == principal.own_agent:
+    own = principal.own_agent
+    if target_agent is not None and target_agent == own:
         return None
+    if own is None:
+        return (
+            f"{who} acts as no agent, so may not use {action.value}: "
+            "its credential needs --agent (the agent account of its softphone)"
+        )
     if action is Action.SUPERVISE:
-        return f"{who} joins calls only as itself: /api/supervisors/{principal.own_agent}/join"
-    return f"{who} may use {action.value} only for agent {principal.own_agent!r}"
+        return f"{who} joins calls only as itself: /api/supervisors/{own}/join"
+    return f"{who} may use {action.value} only for agent {own!r}"
 
 
 def allowed(principal: Principal, action: Action, target_agent: str | None) -> bool:

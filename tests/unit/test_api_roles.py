@@ -1,24 +1,30 @@
 """The API's roles: every role x action x own/other agent against the permission table of
 docs/api.md (written out here, not derived from the code), and the token authenticator
-(operator token without the database, cache, revoke, database outage)."""
+(operator token without the database, cache of known and of unknown tokens, revoke, database
+outage)."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 
 import pytest
 
 from switchboard.security.roles import (
     OPERATOR,
+    RULES,
     Action,
     Principal,
     Role,
+    Scope,
     allowed,
     must_own_call,
     refusal,
 )
 from switchboard.security.tokens import (
+    NEGATIVE_CACHE_LIMIT,
+    NEGATIVE_CACHE_SECONDS,
     Authenticator,
     LookupFailed,
     hash_token,
@@ -68,7 +74,7 @@ CASES = [(r, a, "-") for r, a in itertools.product(PRINCIPALS, GLOBAL)] + [
 def target(principal: Principal, whose: str) -> str | None:
     if whose == "-":
         return None
-    return principal.own_agent if whose == "own" else "zed"
+    return (principal.own_agent or principal.name) if whose == "own" else "zed"
 
 
 def test_every_case_is_covered() -> None:
@@ -97,12 +103,34 @@ def test_own_is_the_agent_the_credential_names_else_its_name() -> None:
     assert SUPERVISOR.own_agent == "sam"
     assert not allowed(SUPERVISOR, A.SUPERVISE, "sue")  # joins from sam's softphone only
     assert allowed(SUPERVISOR, A.SUPERVISE, "sam")
-    unbound = Principal("kay", Role.SUPERVISOR)
-    assert unbound.own_agent == "kay"
-    assert allowed(unbound, A.SUPERVISE, "kay") and not allowed(unbound, A.SUPERVISE, "sam")
     # An agent credential acts as its agent, whatever the credential is called.
     desk = Principal("ann-desk", Role.AGENT, "ann")
     assert allowed(desk, A.CALL_CONTROL, "ann") and not allowed(desk, A.CALL_CONTROL, "ann-desk")
+    # One naming no agent acts as the agent of its name.
+    assert Principal("ann", Role.AGENT).own_agent == "ann"
+    assert allowed(Principal("ann", Role.AGENT), A.CALL_CONTROL, "ann")
+
+
+OWN_ONLY = [a for a in Action if RULES[a][Role.SUPERVISOR] is Scope.OWN]
+
+
+@pytest.mark.parametrize("action", OWN_ONLY)
+def test_a_supervisor_named_like_an_agent_is_not_that_agent(action: Action) -> None:
+    """A supervisor's own agent is only the one given with --agent, never its name."""
+    kay = Principal("kay", Role.SUPERVISOR)  # no --agent; agent "kay" exists
+    assert kay.own_agent is None
+    assert not allowed(kay, action, "kay")
+    why = refusal(kay, action, "kay")
+    assert why is not None and "acts as no agent" in why and "--agent" in why
+    # Given --agent, that agent is theirs, and their name still is not.
+    assert allowed(Principal("kay", Role.SUPERVISOR, "kay-phone"), action, "kay-phone")
+    assert not allowed(Principal("kay", Role.SUPERVISOR, "kay-phone"), action, "kay")
+    assert Principal("ops", Role.OPERATOR).own_agent is None
+    assert allowed(Principal("ops", Role.OPERATOR), action, "kay")  # operators: any agent
+
+
+def test_call_control_supervise_and_preview_are_the_supervisors_own_only() -> None:
+    assert set(OWN_ONLY) == {A.CALL_CONTROL, A.PREVIEW, A.SUPERVISE}
 
 
 def test_refusals_say_what_is_allowed() -> None:
@@ -181,23 +209,91 @@ async def test_no_token_and_unknown_tokens_are_nobody() -> None:
     assert await auth.identify("ñot a tøken") is None  # any text, never a crash
 
 
-async def test_found_credentials_are_remembered_briefly_unknown_ones_never() -> None:
+async def test_found_credentials_are_remembered_briefly() -> None:
     store = Store(ann_token=AGENT)
     clock = Clock()
     auth = authenticator(store, clock)
     assert await auth.identify("ann_token") is AGENT
     assert await auth.identify("ann_token") is AGENT
     assert store.lookups == 1
-    for _ in range(3):
-        assert await auth.identify("wrong") is None
-    assert store.lookups == 4
     # Revoked in the store: still let in until the cache entry ages out, then not.
     store.by_hash.clear()
     clock.now += 2.9
     assert await auth.identify("ann_token") is AGENT
     clock.now += 0.2
     assert await auth.identify("ann_token") is None
-    assert store.lookups == 5
+    assert store.lookups == 2
+
+
+async def test_unknown_tokens_are_remembered_briefly_by_their_hash() -> None:
+    assert 0 < NEGATIVE_CACHE_SECONDS <= 5
+    store = Store(ann_token=AGENT)
+    clock = Clock()
+    auth = authenticator(store, clock)
+    for _ in range(5):
+        assert await auth.identify("wrong-token-xyz") is None
+    assert store.lookups == 1  # one query, not one per request
+    # The token itself is kept nowhere; its hash is.
+    assert "wrong-token-xyz" not in repr(vars(auth))
+    assert hash_token("wrong-token-xyz") in repr(vars(auth))
+    clock.now += NEGATIVE_CACHE_SECONDS
+    assert await auth.identify("wrong-token-xyz") is None
+    assert store.lookups == 2  # asked again once the entry aged out
+    assert await auth.identify("ann_token") is AGENT  # others are not held up
+
+
+async def test_a_new_credential_waits_at_most_the_negative_cache() -> None:
+    store = Store()
+    clock = Clock()
+    auth = authenticator(store, clock)
+    assert await auth.identify("new_token") is None  # tried before it was made
+    store.by_hash[hash_token("new_token")] = AGENT
+    assert await auth.identify("new_token") is None
+    clock.now += NEGATIVE_CACHE_SECONDS - 0.1
+    assert await auth.identify("new_token") is None
+    clock.now += 0.1
+    assert await auth.identify("new_token") is AGENT
+    # Never tried before: usable at once.
+    store.by_hash[hash_token("newer_token")] = AGENT
+    assert await auth.identify("newer_token") is AGENT
+
+
+async def test_the_negative_cache_is_bounded_oldest_out_first() -> None:
+    store = Store()
+    clock = Clock()
+    auth = authenticator(store, clock)
+    for n in range(NEGATIVE_CACHE_LIMIT + 10):
+        assert await auth.identify(f"wrong-{n}") is None
+    assert store.lookups == NEGATIVE_CACHE_LIMIT + 10
+    assert len(re.findall(r"[0-9a-f]{64}", repr(vars(auth)))) == NEGATIVE_CACHE_LIMIT
+    await auth.identify(f"wrong-{NEGATIVE_CACHE_LIMIT + 9}")  # the newest: still remembered
+    assert store.lookups == NEGATIVE_CACHE_LIMIT + 10
+    await auth.identify("wrong-0")  # the oldest: forgotten, asked again
+    assert store.lookups == NEGATIVE_CACHE_LIMIT + 11
+
+
+async def test_an_outage_is_not_remembered_as_unknown() -> None:
+    store = Store()
+    store.down = True
+    auth = authenticator(store)
+    with pytest.raises(LookupFailed):
+        await auth.identify("ann_token")
+    store.down = False
+    store.by_hash[hash_token("ann_token")] = AGENT
+    assert await auth.identify("ann_token") is AGENT
+
+
+@pytest.mark.parametrize(
+    "token", ["\udcff", "ann_token\udcff", "é" * 10, "with space", "tab\tx", "x" * 513]
+)
+async def test_tokens_no_one_can_hold_are_nobody_without_the_store(token: str) -> None:
+    """Text from a request may hold lone surrogates (bytes that are not UTF-8): no crash."""
+    store = Store(ann_token=AGENT)
+    store.down = True  # not asked at all
+    auth = authenticator(store)
+    assert await auth.identify(token) is None
+    assert store.lookups == 0
+    assert len(hash_token(token)) == 64 and not same_secret(token, OPERATOR_TOKEN)
 
 
 async def test_a_database_outage_lets_nobody_in_once_the_cache_is_stale() -> None:
@@ -216,9 +312,11 @@ async def test_forget_drops_the_cache() -> None:
     store = Store(ann_token=AGENT)
     auth = authenticator(store)
     await auth.identify("ann_token")
+    await auth.identify("wrong")
     auth.forget()
     await auth.identify("ann_token")
-    assert store.lookups == 2
+    await auth.identify("wrong")
+    assert store.lookups == 4
 
 
 def test_an_empty_operator_token_is_refused() -> None:

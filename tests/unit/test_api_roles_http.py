@@ -54,6 +54,21 @@ class FakeAcd:
         agent.log_in(datetime.now(UTC), paused_reason)
         return agent
 
+    def logout(self, name: str) -> Agent:
+        agent = self.agent(name)
+        agent.log_out(datetime.now(UTC))
+        return agent
+
+    def pause(self, name: str, reason: str) -> Agent:
+        agent = self.agent(name)
+        agent.pause(datetime.now(UTC), reason)
+        return agent
+
+    def resume(self, name: str) -> Agent:
+        agent = self.agent(name)
+        agent.resume(datetime.now(UTC))
+        return agent
+
     async def command(
         self, agent_name: str, action: str, target: str | None = None, attended: bool = False
     ) -> dict[str, Any]:
@@ -345,3 +360,215 @@ async def test_the_scheme_is_case_insensitive_and_basic_is_not_bearer(api: Api) 
     headers = {"Authorization": f"Basic {OPERATOR_TOKEN}"}
     async with api.client.get("/api/state", headers=headers) as response:
         assert response.status == 401
+
+
+# --- call actions ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [ANN_TOKEN, OPERATOR_TOKEN])
+@pytest.mark.parametrize("action", ["supervise", "SUPERVISE", "barge", "hold ", "login"])
+async def test_only_the_five_call_actions_reach_the_call(api: Api, token: str, action: str) -> None:
+    """The ACD carries out "supervise" too: through .../call/ an agent could ring a
+    supervisor (or anyone) into their call. Only /api/supervisors/{name}/join does that."""
+    status, answer = await api.call(
+        "POST", f"/api/agents/ann/call/{action}", token, {"target": "sam"}
+    )
+    assert status == 400, answer
+    assert "hold, unhold, transfer, complete, cancel" in answer["error"]
+    assert api.acd.commands == []
+
+
+async def test_the_five_call_actions_reach_the_call(api: Api) -> None:
+    for action in ("hold", "unhold", "transfer", "complete", "cancel"):
+        status, _ = await api.call(
+            "POST", f"/api/agents/ann/call/{action}", ANN_TOKEN, {"target": "agent:bob"}
+        )
+        assert status == 200, action
+    assert [c[1] for c in api.acd.commands] == ["hold", "unhold", "transfer", "complete", "cancel"]
+
+
+# --- a supervisor named like an agent ----------------------------------------------------------
+
+
+async def test_a_supervisor_named_like_an_agent_gets_nothing_of_that_agents_own(
+    api: Api, store: Store
+) -> None:
+    token = "sam-supervisor-token-abcdefgh"
+    store.by_hash[hash_token(token)] = Principal("sam", Role.SUPERVISOR)  # no --agent
+    assert (await api.call("GET", "/api/agents/sam", token))[0] == 200  # reads any agent
+    for method, path, body in [
+        ("POST", "/api/agents/sam/call/hold", None),
+        ("POST", "/api/agents/sam/call/transfer", {"target": "agent:bob"}),
+        ("GET", "/api/agents/sam/preview", None),
+        ("POST", "/api/agents/sam/preview/dial", None),
+        ("POST", "/api/supervisors/sam/join", {"agent": "bob"}),
+    ]:
+        status, answer = await api.call(method, path, token, body)
+        assert status == 403, (method, path, answer)
+        assert "acts as no agent" in answer["error"] and "--agent" in answer["error"]
+    assert api.acd.commands == []
+
+
+# --- bodies ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/agents/ann/login", "/api/supervisors/sam/join", "/api/agents/ann/call/hold"]
+)
+async def test_a_body_nested_too_deep_is_400_not_500(api: Api, path: str) -> None:
+    body = "[" * 100_000 + "]" * 100_000
+    headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    async with api.client.post(path, data=body, headers=headers) as response:
+        assert response.status == 400
+        assert "not JSON" in (await response.json())["error"]
+    assert api.acd.commands == []
+
+
+# --- open event streams are authorised again ---------------------------------------------------
+
+
+class CountingStore(Store):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups = 0
+
+    async def lookup(self, token_hash: str) -> Principal | None:
+        self.lookups += 1
+        return await super().lookup(token_hash)
+
+
+@pytest.fixture
+async def streams(store: Store, record: Record) -> AsyncIterator[Api]:
+    """The API with event streams checked again every 50 ms (no credential cache)."""
+    acd, desk = FakeAcd(), FakeDesk()
+    app = build_api(
+        cast(AcdRuntime, acd),
+        Authenticator(OPERATOR_TOKEN, store.lookup, cache_seconds=0, negative_seconds=0),
+        desk=cast(WrapUpDesk, desk),
+        figures=cast(LiveFigures, FakeFigures()),
+        handled_call=record,
+        recheck_seconds=0.05,
+    )
+    async with TestClient(TestServer(app)) as client:
+        yield Api(client, acd, desk)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _line(response: Any) -> bytes:
+    line: bytes = await asyncio.wait_for(response.content.readline(), 2)
+    return line
+
+
+async def _rest(response: Any) -> bytes:
+    """What the stream sends until it ends (fails if it does not end within 2 s)."""
+    rest: bytes = await asyncio.wait_for(response.content.read(), 2)
+    return rest
+
+
+def test_streams_are_checked_at_least_every_15_seconds() -> None:
+    from ari_app.api import RECHECK_SECONDS
+
+    assert 0 < RECHECK_SECONDS <= 15
+
+
+async def test_an_agent_stream_ends_once_its_token_is_revoked(streams: Api, store: Store) -> None:
+    async with streams.client.get("/api/agents/ann/events", headers=bearer(ANN_TOKEN)) as response:
+        assert response.status == 200
+        assert (await _line(response)).startswith(b"data: ")  # hello
+        assert await _line(response) == b"\n"
+        assert await _line(response) == b": keep-alive\n"  # checked, still allowed
+        store.by_hash.pop(hash_token(ANN_TOKEN))
+        assert b"data:" not in await _rest(response)
+
+
+async def test_a_busy_agent_stream_is_checked_too(streams: Api, store: Store) -> None:
+    """Events never leave the stream quiet long enough for a keep-alive: it is checked
+    all the same."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    streams.acd.watch = lambda agent: queue  # type: ignore[method-assign]
+
+    async def busy() -> None:
+        while True:
+            queue.put_nowait({"type": "state", "state": "available"})
+            await asyncio.sleep(0.005)
+
+    feeder = asyncio.create_task(busy())
+    try:
+        async with streams.client.get(
+            "/api/agents/ann/events", headers=bearer(ANN_TOKEN)
+        ) as response:
+            for _ in range(60):  # 30 events, 5 ms apart: checks came due meanwhile
+                await _line(response)
+            store.by_hash.pop(hash_token(ANN_TOKEN))
+            await _rest(response)
+    finally:
+        feeder.cancel()
+
+
+async def test_the_wallboard_stream_ends_once_its_token_is_revoked(
+    streams: Api, store: Store
+) -> None:
+    async with streams.client.get("/api/wallboard/events", headers=bearer(SUE_TOKEN)) as response:
+        assert response.status == 200
+        assert (await _line(response)).startswith(b"data: ")
+        await asyncio.sleep(0.2)  # checked a few times, still allowed
+        store.by_hash.pop(hash_token(SUE_TOKEN))
+        await _rest(response)
+
+
+async def test_a_stream_ends_once_its_credential_loses_the_permission(
+    streams: Api, store: Store
+) -> None:
+    async with (
+        streams.client.get(f"/api/wallboard/events?token={SUE_TOKEN}") as wallboard,
+        streams.client.get(f"/api/agents/bob/events?token={SUE_TOKEN}") as desk,
+    ):
+        assert wallboard.status == 200 and desk.status == 200
+        await _line(wallboard)
+        await _line(desk)
+        # Her token now belongs to an agent credential: neither is hers any more.
+        store.by_hash[hash_token(SUE_TOKEN)] = Principal("sue", Role.AGENT, "sue")
+        await _rest(wallboard)
+        await _rest(desk)
+
+
+async def test_a_stream_ends_when_the_credentials_cannot_be_checked(
+    streams: Api, store: Store
+) -> None:
+    async with streams.client.get("/api/agents/ann/events", headers=bearer(ANN_TOKEN)) as response:
+        await _line(response)
+        store.down = True
+        await _rest(response)
+
+
+async def test_the_operators_stream_stays(streams: Api, store: Store) -> None:
+    async with streams.client.get(
+        "/api/agents/ann/events", headers=bearer(OPERATOR_TOKEN)
+    ) as response:
+        await _line(response)
+        store.down = True  # the operator token needs no database
+        for _ in range(6):
+            await _line(response)
+        assert not response.content.at_eof()
+
+
+async def test_stream_checks_go_through_the_credential_cache(record: Record) -> None:
+    store = CountingStore()
+    app = build_api(
+        cast(AcdRuntime, FakeAcd()),
+        Authenticator(OPERATOR_TOKEN, store.lookup, cache_seconds=60),
+        figures=cast(LiveFigures, FakeFigures()),
+        handled_call=record,
+        recheck_seconds=0.02,
+    )
+    async with (
+        TestClient(TestServer(app)) as client,
+        client.get("/api/agents/ann/events", headers=bearer(ANN_TOKEN)) as response,
+    ):
+        await _line(response)
+        for _ in range(20):  # 10 keep-alives, 10 checks
+            await _line(response)
+    assert store.lookups == 1  # the opening's; every check after it was the cache's
