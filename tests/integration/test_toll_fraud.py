@@ -427,9 +427,9 @@ def test_callbacks_to_foreign_or_premium_numbers_are_refused(
         )
     }
     assert status == {typed: "cancelled", "+18765550123": "cancelled", "+15550107702": "failed"}
-    coded_status = query(
-        database_url, "SELECT status FROM callback_requests WHERE id = %s", coded
-    )[0]["status"]
+    coded_status = query(database_url, "SELECT status FROM callback_requests WHERE id = %s", coded)[
+        0
+    ]["status"]
     assert coded_status == "cancelled"
     refused = query(
         database_url,
