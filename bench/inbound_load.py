@@ -40,6 +40,7 @@ from bench.loadkit import (
     complete_records,
     cpu_seconds,
     is_complete,
+    queue_waits,
     rss_bytes,
 )
 from db import admin, migrate
@@ -51,6 +52,7 @@ from switchboard.sipp.scenario import CallerScript
 from tests.support import database_url_for
 
 SUSTAINED = 0.999
+PATIENCE_MS = 30_000  # how long a caller waits for the end of the call (agents hang up)
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Step:
     peak_channels: int
     peak_app_rss: int
     app_rss_before: int = 0
+    wait_p50_s: float | None = None  # queue join to an agent's answer
+    wait_p99_s: float | None = None
     duplicated: int = 0
     incomplete: int = 0
 
@@ -108,18 +112,31 @@ def caller_prefix(side: str, index: int) -> str:
     return f"+1{5 if side == 'switchboard' else 6}77{index:03d}"
 
 
-def run_step(rig: Rig, side: str, rate: float, seconds: float, talk_ms: int, index: int) -> Step:
+def run_step(
+    rig: Rig,
+    side: str,
+    rate: float,
+    seconds: float,
+    talk_ms: int,
+    index: int,
+    agents_hang_up: bool = False,
+) -> Step:
+    """``rate`` calls/s for ``seconds``. ``agents_hang_up``: the agents' phones end each
+    call after their talk and callers wait up to PATIENCE_MS for it (a queue delay is then
+    a longer wait, not a failure); otherwise each caller hangs up ``talk_ms`` after the key
+    (an agent must have answered by then)."""
     assert rig.app is not None and rig.app.process is not None
     offered = max(1, round(rate * seconds))
     prefix = caller_prefix(side, index)
     script = CallerScript(
         caller=prefix + "[call_number]",
         keys=((1500, MENU_KEY),),
-        hang_up_after_ms=talk_ms,
+        hang_up_after_ms=None if agents_hang_up else talk_ms,
+        bye_timeout_ms=PATIENCE_MS,
     )
     app_pid = rig.app.process.pid
     ast_pid = asterisk_pid(rig.asterisk)
-    connects_before = rig.app_queue_connects()
+    connects_before = len(rig.app_queue_connects())
     app_cpu, ast_cpu = cpu_seconds(app_pid), cpu_seconds(ast_pid)
     rss_before = rss_bytes(app_pid)
     with Sampler(rig, app_pid) as sampler:
@@ -154,8 +171,14 @@ def run_step(rig: Rig, side: str, rate: float, seconds: float, talk_ms: int, ind
         step.reached_agent = sum(1 for rows in records.values() if is_complete(rows[0]))
         step.duplicated = sum(1 for rows in records.values() if len(rows) > 1)
         step.incomplete = sum(1 for rows in records.values() if not is_complete(rows[0]))
+        waits: list[float] = queue_waits(rig.database_url, prefix)
     else:
-        step.reached_agent = rig.app_queue_connects() - connects_before
+        holds = rig.app_queue_connects()[connects_before:]
+        step.reached_agent = len(holds)
+        waits = sorted(float(h) for h in holds)  # whole seconds: app_queue's resolution
+    if waits:
+        step.wait_p50_s = round(waits[len(waits) // 2], 2)
+        step.wait_p99_s = round(waits[int(0.99 * (len(waits) - 1))], 2)
     return step
 
 
@@ -246,7 +269,7 @@ def run(
     try:
         rig.provision(agents)
         app = rig.start_app()
-        rig.start_phones()
+        rig.start_phones(hang_up_after_ms=talk_ms)
         rig.log_in_all()
         rig.add_app_queue_flow()
         assert app.process is not None
@@ -257,7 +280,7 @@ def run(
             for side in ("switchboard", "app_queue"):
                 if side in failed:
                     continue
-                step = run_step(rig, side, rate, seconds, talk_ms, index)
+                step = run_step(rig, side, rate, seconds, talk_ms, index, agents_hang_up=True)
                 steps.append(step)
                 print(_line(step), flush=True)
                 if not step.sustained:
@@ -277,7 +300,8 @@ def _line(step: Step) -> str:
         f"  {step.side:<12} {step.rate:>5.1f}/s  {step.offered:>5} offered  "
         f"{step.sipp_ok:>5} sipp ok  {step.reached_agent:>5} reached an agent  "
         f"success {100 * step.success:6.2f}%  app CPU {step.app_cpu_s:6.2f} s  "
-        f"Asterisk CPU {step.asterisk_cpu_s:6.2f} s  peak channels {step.peak_channels}"
+        f"Asterisk CPU {step.asterisk_cpu_s:6.2f} s  peak channels {step.peak_channels}  "
+        f"wait p50/p99 {step.wait_p50_s}/{step.wait_p99_s} s"
         + (f"  DUPLICATED {step.duplicated}" if step.duplicated else "")
         + (f"  INCOMPLETE {step.incomplete}" if step.incomplete else "")
     )

@@ -214,10 +214,15 @@ class Rig:
         self.app.wait_for("acd.endpoints_pushed", timeout=60)
         return self.app
 
-    def start_phones(self, ring_ms: int = 100) -> None:
+    def start_phones(self, ring_ms: int = 100, hang_up_after_ms: int | None = None) -> None:
+        """Every agent's phone: answers after ``ring_ms``; then waits for the caller to hang
+        up, or hangs up itself after ``hang_up_after_ms`` of talk."""
         port = self.asterisk.params.sip_port
         for name in self.agents:
-            phone = SippAgent(name, self._secrets[name], port, ring_ms, talk_timeout_ms=600_000)
+            phone = SippAgent(
+                name, self._secrets[name], port, ring_ms, talk_timeout_ms=600_000,
+                hang_up_after_ms=hang_up_after_ms,
+            )  # fmt: skip
             phone.start()
             self.phones.append(phone)
         time.sleep(1)
@@ -275,15 +280,15 @@ class Rig:
         if f"{self.queue} has" not in shown:
             raise RuntimeError(f"app_queue did not load the bench queue: {shown}")
 
-    def app_queue_connects(self) -> int:
-        """CONNECT lines app_queue has written so far for the IVR queue."""
+    def app_queue_connects(self) -> list[int]:
+        """The hold time (whole seconds) of every CONNECT app_queue has written so far for
+        the IVR queue."""
         path = self.asterisk.log_dir / "queue_log"
         if not path.exists():
-            return 0
-        pattern = re.compile(rf"\|{re.escape(self.queue)}\|[^|]*\|CONNECT\|")
-        return sum(
-            1 for line in path.read_text(errors="replace").splitlines() if pattern.search(line)
-        )
+            return []
+        pattern = re.compile(rf"\|{re.escape(self.queue)}\|[^|]*\|CONNECT\|(\d+)\|")
+        found = (pattern.search(line) for line in path.read_text(errors="replace").splitlines())
+        return [int(m.group(1)) for m in found if m]
 
     def remove_app_queue_flow(self) -> None:
         """Back to the product's configuration: the bench endpoint must not outlive the
@@ -306,6 +311,18 @@ class Rig:
             self.app.stop()
         if self.engine is not None:
             self.engine.dispose()
+
+
+def queue_waits(database_url: str, prefix: str) -> list[float]:
+    """Seconds from joining the queue to an agent's answer, for Switchboard's calls."""
+    rows = query(
+        database_url,
+        "SELECT extract(epoch FROM l.answered_at - c.queued_at) AS wait FROM calls c"
+        " JOIN call_legs l ON l.call_id = c.id AND l.role = 'agent'"
+        " WHERE c.caller_number LIKE %s AND l.answered_at IS NOT NULL",
+        prefix + "%",
+    )
+    return sorted(float(r["wait"]) for r in rows)
 
 
 def complete_records(database_url: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
