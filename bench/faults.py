@@ -29,7 +29,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.loadkit import MENU_KEY, Rig, complete_records, is_complete, is_reconciled
+from bench.loadkit import (
+    MENU_KEY,
+    Rig,
+    complete_count,
+    is_complete,
+    is_reconciled,
+    wait_for_records,
+)
 from db import admin, migrate
 from switchboard.pbx import rootfs
 from switchboard.pbx.instance import AsteriskInstance
@@ -153,7 +160,7 @@ def run_fault(
         flush=True,
     )
     rows = [r for found in records.values() for r in found]
-    complete = sum(1 for found in records.values() if is_complete(found[0]))
+    complete = complete_count(records)
     recovery: float | None
     if fault == "database_restart":
         recovery = database_catch_up(rig, back_at)
@@ -185,21 +192,15 @@ def run_fault(
 
 
 def settle_records(database_url: str, prefix: str, sipp_ok: int) -> dict[str, list[Any]]:
-    """The run's records once none is open and the complete ones cover sipp's successes,
+    """The run's records once none is open and the closed ones cover sipp's successes,
     or after 90 s (what is still wrong then is what the run reports)."""
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            records = complete_records(database_url, prefix)
-        except Exception:  # the database may still be coming back
-            records = {}
+
+    def settled(records: dict[str, list[Any]]) -> bool:
         rows = [r for found in records.values() for r in found]
         closed = sum(1 for r in rows if is_complete(r) or is_reconciled(r))
-        if rows and all(r["ended_at"] for r in rows) and closed >= sipp_ok:
-            return records
-        if time.monotonic() > deadline:
-            return records
-        time.sleep(1)
+        return bool(rows) and all(r["ended_at"] for r in rows) and closed >= sipp_ok
+
+    return wait_for_records(database_url, prefix, settled, timeout=90, interval=1)
 
 
 def first_agent_answer_after(database_url: str, prefix: str, broken_at: datetime) -> float | None:

@@ -37,11 +37,12 @@ from bench.loadkit import (
     Rig,
     asterisk_pid,
     channel_count,
-    complete_records,
+    complete_count,
     cpu_seconds,
     is_complete,
     queue_waits,
     rss_bytes,
+    wait_for_records,
 )
 from db import admin, migrate
 from switchboard.pbx import rootfs
@@ -167,8 +168,13 @@ def run_step(
         rss_before,
     )
     if side == "switchboard":
-        records = wait_for_records(rig.database_url, prefix, result.successful)
-        step.reached_agent = sum(1 for rows in records.values() if is_complete(rows[0]))
+        records = wait_for_records(
+            rig.database_url,
+            prefix,
+            lambda found: complete_count(found) >= result.successful,
+            timeout=30,
+        )
+        step.reached_agent = complete_count(records)
         step.duplicated = sum(1 for rows in records.values() if len(rows) > 1)
         step.incomplete = sum(1 for rows in records.values() if not is_complete(rows[0]))
         waits: list[float] = queue_waits(rig.database_url, prefix)
@@ -180,17 +186,6 @@ def run_step(
         step.wait_p50_s = round(waits[len(waits) // 2], 2)
         step.wait_p99_s = round(waits[int(0.99 * (len(waits) - 1))], 2)
     return step
-
-
-def wait_for_records(database_url: str, prefix: str, expected: int) -> dict[str, list[Any]]:
-    """The step's records once ``expected`` are complete (or after 30 s)."""
-    deadline = time.monotonic() + 30
-    while True:
-        records = complete_records(database_url, prefix)
-        done = sum(1 for rows in records.values() if is_complete(rows[0]))
-        if done >= expected or time.monotonic() > deadline:
-            return records
-        time.sleep(0.5)
 
 
 def highest_sustained(steps: list[Step], side: str) -> float:

@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,10 +251,6 @@ class Rig:
         for name in self.agents:
             self.api("POST", f"/api/agents/{name}/login")
 
-    def log_out_all(self) -> None:
-        for name in self.agents:
-            self.api("POST", f"/api/agents/{name}/logout")
-
     def add_app_queue_flow(self, moh_class: str = "default") -> None:
         """The same flow in plain dialplan on the same Asterisk, for callers from
         ``BENCH_CALLER_HOST``; the agents' phones are the queue's static members."""
@@ -356,30 +352,33 @@ def is_complete(row: dict[str, Any]) -> bool:
     )
 
 
+def complete_count(records: dict[str, list[dict[str, Any]]]) -> int:
+    """How many caller numbers have a complete first record."""
+    return sum(1 for rows in records.values() if is_complete(rows[0]))
+
+
+def wait_for_records(
+    database_url: str,
+    prefix: str,
+    done: Callable[[dict[str, list[dict[str, Any]]]], bool],
+    timeout: float,
+    interval: float = 0.5,
+) -> dict[str, list[dict[str, Any]]]:
+    """The records of ``prefix`` once ``done`` holds for them, or after ``timeout`` (what is
+    still wrong then is what the caller reports). A database still coming back after a
+    fault reads as no records yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            records = complete_records(database_url, prefix)
+        except Exception:  # the database may still be coming back
+            records = {}
+        if done(records) or time.monotonic() > deadline:
+            return records
+        time.sleep(interval)
+
+
 def is_reconciled(row: dict[str, Any]) -> bool:
     """Closed by reconciliation after a fault (its end not seen live): ended, one
     RECONCILED event saying why, no HANGUP event."""
     return bool(row["ended_at"] and row["reconciled"] == 1 and row["hangups"] == 0)
-
-
-def loss_report(database_url: str, prefix: str, expected: Iterable[str]) -> dict[str, list[str]]:
-    """Which expected caller numbers have no record, several, or an incomplete one."""
-    found = complete_records(database_url, prefix)
-    report: dict[str, list[str]] = {"missing": [], "duplicated": [], "incomplete": []}
-    for number in expected:
-        rows = found.get(number, [])
-        if not rows:
-            report["missing"].append(number)
-        elif len(rows) > 1:
-            report["duplicated"].append(number)
-        elif not is_complete(rows[0]):
-            report["incomplete"].append(number)
-    return report
-
-
-def settle(check: Any, timeout: float) -> None:
-    wait_until(check, timeout, interval=0.5)
-
-
-def now() -> float:
-    return time.monotonic()

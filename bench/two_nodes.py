@@ -18,14 +18,13 @@ import platform
 import secrets
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner
 
-from bench.loadkit import MENU_KEY, Rig, complete_records, is_complete
+from bench.loadkit import MENU_KEY, Rig, complete_count, wait_for_records
 from db import admin, migrate
 from db.acd_store import add_agent, add_member, add_queue
 from switchboard.cli.main import app as cli_app
@@ -222,13 +221,13 @@ def run(
         )
         campaign.start()
         for rig, (prefix, result) in zip(nodes.rigs, nodes.inbound(calls, rate), strict=True):
-            records = complete_records(database_url, prefix)
-            deadline = time.monotonic() + 30
-            while sum(is_complete(r[0]) for r in records.values()) < result.successful:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
-                records = complete_records(database_url, prefix)
+            sipp_ok = result.successful
+            records = wait_for_records(
+                database_url,
+                prefix,
+                lambda found: complete_count(found) >= sipp_ok,  # noqa: B023 (used at once)
+                timeout=30,
+            )
             node = rig.asterisk.params.node_id
             on_node = query(
                 database_url,
@@ -241,7 +240,7 @@ def run(
                     node,
                     calls,
                     result.successful,
-                    min(on_node, sum(1 for r in records.values() if is_complete(r[0]))),
+                    min(on_node, complete_count(records)),
                     sum(1 for r in records.values() if len(r) > 1),
                 )
             )
