@@ -43,13 +43,17 @@ from switchboard.acd.routing import (
     dispatch,
     estimated_wait,
 )
+from switchboard.acd.stuck_agents import RING_TIMEOUT, Repair, StuckAgentWatch
 
 log = structlog.get_logger(__name__)
 
 
-# The channels we make for agents: "<call id>-<agent>-<n>" (offers, transfers) and
-# "cba-<request>-..." (callbacks). Any other channel on an agent's phone is their own call.
-OUR_CHANNEL = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-|cba?-)")
+# The channels we make for agents: "<call id>-<agent>-<n>" (offers, transfers),
+# "cba-<request>-..." (callbacks) and "prev-<attempt>" (preview dials). Any other channel on
+# an agent's phone is their own call.
+OUR_CHANNEL = re.compile(
+    r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-|cba?-|prev-)"
+)
 
 
 def utcnow() -> datetime:
@@ -152,6 +156,10 @@ class AcdRuntime:
         self.wrapping: dict[str, str] = {}
         self.offering: set[str] = set()
         self.talking: dict[str, Callable[[Event], None]] = {}  # agent: their call's handler
+        # agent: the handler their current offer or call belongs to, and its queue
+        self.owners: dict[str, tuple[Callable[[Event], None], str | None]] = {}
+        self.stuck = StuckAgentWatch()
+        self._repair_tasks: set[asyncio.Task[None]] = set()
         self.callbacks: dict[str, Any] = {}  # request id: its CallbackRunner
         self.outbound_uri = ""
         self._callback_tasks: set[asyncio.Task[None]] = set()
@@ -343,16 +351,20 @@ class AcdRuntime:
             endpoints = await self.ari.get("/endpoints/PJSIP")
         except AriError as exc:
             log.debug("acd.endpoints_unknown", error=str(exc))
+            self.repair_stuck(utcnow(), None)  # the offers' deadlines still hold
             return
         online: dict[str, bool] = {}
         channels: dict[str, bool] = {}
+        ours: dict[str, list[str]] = {}
         for e in endpoints:
             if isinstance(e, dict):
-                online[str(e.get("resource"))] = e.get("state") == "online"
-                channels[str(e.get("resource"))] = any(
-                    not OUR_CHANNEL.match(str(c)) for c in e.get("channel_ids") or ()
-                )
+                resource = str(e.get("resource"))
+                ids = [str(c) for c in e.get("channel_ids") or ()]
+                online[resource] = e.get("state") == "online"
+                channels[resource] = any(not OUR_CHANNEL.match(c) for c in ids)
+                ours[resource] = [c for c in ids if OUR_CHANNEL.match(c)]
         now = utcnow()
+        self.repair_stuck(now, ours)
         for name, agent in self.agents.items():
             self._registration(agent, online.get(name, False), now)
             # A channel on the phone while we are not offering or connecting a call: the
@@ -599,11 +611,11 @@ class AcdRuntime:
         else:
             self.kick()
 
-    def withdraw(self, call_id: str, agent_name: str) -> None:
+    def withdraw(self, call_id: str, agent_name: str, reason: str | None = None) -> None:
         agent = self.agents.get(agent_name)
         if agent is not None and agent.state is AgentState.RINGING and agent.call_id == call_id:
             agent.offer_withdrawn(utcnow())
-            self._agent_event(agent, "RINGCANCELED", utcnow(), call_id=call_id)
+            self._agent_event(agent, "RINGCANCELED", utcnow(), reason=reason, call_id=call_id)
         self.kick()
 
     def answered(
@@ -624,11 +636,20 @@ class AcdRuntime:
         self._agent_event(agent, "CONNECT", now, call_id=call_id, queue=queue)
         if deliver is not None:
             self.talking[agent_name] = deliver
+            self.owners[agent_name] = (deliver, queue)
         self.leave(call_id)
         return True
 
-    def direct_offer(self, call_id: str, agent_name: str) -> None:
-        """Ring one agent for a transfer (no queue); raises CommandRefused."""
+    def direct_offer(
+        self,
+        call_id: str,
+        agent_name: str,
+        deliver: Callable[[Event], None] | None = None,
+        queue: str | None = None,
+        ring_seconds: float = 30.0,
+    ) -> None:
+        """Ring one agent for a transfer or a preview dial (no queue); raises
+        CommandRefused. ``deliver``: the handler the offer belongs to."""
         agent = self.agents.get(agent_name)
         if agent is None:
             raise CommandRefused(404, f"no agent {agent_name!r}")
@@ -636,7 +657,9 @@ class AcdRuntime:
         if not agent.can_take_calls(now):
             why = "not registered" if not agent.registered else str(agent.state)
             raise CommandRefused(409, f"agent {agent_name!r} cannot take a call now ({why})")
-        agent.offer(now, call_id)
+        agent.offer(now, call_id, ring_seconds=ring_seconds)
+        if deliver is not None:
+            self.owners[agent_name] = (deliver, queue)
         self._agent_event(agent, "RINGING", now, call_id=call_id)
 
     def check_supervisor(self, name: str) -> None:
@@ -681,9 +704,21 @@ class AcdRuntime:
         agent.hold(now) if on else agent.unhold(now)
         self._agent_event(agent, "HOLD" if on else "UNHOLD", now, call_id=agent.call_id)
 
-    def call_over(self, agent_name: str, queue: str, call_id: str) -> None:
-        self.talking.pop(agent_name, None)
+    def hand_over(self, agent_name: str, call_id: str, deliver: Callable[[Event], None]) -> None:
+        """An agent's answered leg now belongs to another call (the customer a callback
+        or a preview dial reached): its handler and id take over the agent."""
+        self.talking[agent_name] = deliver
+        owner = self.owners.get(agent_name)
+        self.owners[agent_name] = (deliver, owner[1] if owner else None)
         agent = self.agents.get(agent_name)
+        if agent is not None and agent.busy:
+            agent.call_id = call_id
+
+    def call_over(self, agent_name: str, queue: str, call_id: str) -> None:
+        agent = self.agents.get(agent_name)
+        if agent is not None and agent.call_id not in (None, call_id):
+            return  # a late word about a call the agent is no longer on
+        self.talking.pop(agent_name, None)
         if agent is None or agent.state not in (AgentState.ON_CALL, AgentState.ON_HOLD):
             return
         settings = self.settings.get(queue)
@@ -735,6 +770,78 @@ class AcdRuntime:
                 RecordOp("call_patch", {"id": uuid.UUID(call_id), "wrap_up_ended_at": now})
             )
 
+    # --- the safety net: no agent busy for a call that is gone ---------------------------
+
+    def call_gone(self, call_id: str, deliver: Callable[[Event], None]) -> None:
+        """A call's handler has ended: an agent still ringing or talking for it (a path
+        that did not tidy up) is let go now, and their leg of that call hung up; the
+        caller is out of every queue."""
+        entry = self.calls.get(call_id)
+        if entry is not None and entry.deliver == deliver:
+            self.leave(call_id)
+        for agent in list(self.agents.values()):
+            owner = self.owners.get(agent.name)
+            if agent.call_id != call_id or not agent.busy or owner is None:
+                continue
+            if owner[0] != deliver:  # a callback holding the caller's place, say
+                continue
+            log.warning("acd.released_at_call_end", agent=agent.name, state=agent.state.value)
+            if agent.state is AgentState.RINGING:
+                self.withdraw(call_id, agent.name, reason="the call ended")
+            else:
+                self.call_over(agent.name, owner[1] or "", call_id)
+            self._spawn(self._hang_up_legs(agent.name, lambda c: c.startswith(f"{call_id}-")))
+
+    def repair_stuck(self, now: datetime, channels: dict[str, list[str]] | None) -> None:
+        """Put back every agent the safety net finds stuck (``StuckAgentWatch``), with an
+        event that says why."""
+        repairs = self.stuck.check(list(self.agents.values()), now, channels)
+        for repair in repairs:
+            self._put_back(repair, now)
+        if repairs:
+            self.kick()
+
+    def _put_back(self, repair: Repair, now: datetime) -> None:
+        agent = self.agents.get(repair.agent)
+        if agent is None or not agent.busy:
+            return
+        owner = self.owners.pop(agent.name, None)
+        self.talking.pop(agent.name, None)
+        agent.put_back(now)
+        reason = f"{repair.reason} (was {repair.state.value})"
+        log.warning("acd.agent_put_back", agent=agent.name, reason=reason, call_id=repair.call_id)
+        self._agent_event(
+            agent,
+            "RESET",
+            now,
+            reason=reason,
+            call_id=repair.call_id,
+            queue=owner[1] if owner else None,
+        )
+        if repair.reason == RING_TIMEOUT:
+            # Whatever still rings on the phone for that offer stops now.
+            self._spawn(self._hang_up_legs(agent.name, lambda c: OUR_CHANNEL.match(c) is not None))
+
+    async def _hang_up_legs(self, agent: str, ours: Callable[[str], bool]) -> None:
+        try:
+            endpoint = await self.ari.get(f"/endpoints/PJSIP/{agent}")
+        except AriError:
+            return
+        ids = endpoint.get("channel_ids") if isinstance(endpoint, dict) else None
+        for channel_id in [str(c) for c in ids or ()]:
+            if ours(channel_id):
+                with contextlib.suppress(AriError):
+                    await self.ari.delete(f"/channels/{channel_id}")
+
+    def _spawn(self, work: Any) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(work)
+        except RuntimeError:
+            work.close()
+            return
+        self._repair_tasks.add(task)
+        task.add_done_callback(self._repair_tasks.discard)
+
     # --- routing ----------------------------------------------------------------------------
 
     def kick(self) -> None:
@@ -752,12 +859,15 @@ class AcdRuntime:
             if entry is None:
                 continue
             offered = []
+            settings = self.settings.get(offer.queue)
+            ring = settings.ring_timeout if settings is not None else 15.0
             for name in offer.agents:
                 agent = self.agents[name]
                 try:
-                    agent.offer(now, offer.call_id)
+                    agent.offer(now, offer.call_id, ring_seconds=ring)
                 except AgentStateError:
                     continue
+                self.owners[name] = (entry.deliver, offer.queue)
                 self._agent_event(agent, "RINGING", now, call_id=offer.call_id, queue=offer.queue)
                 offered.append(name)
             if offered:

@@ -218,7 +218,7 @@ class CallbackRunner:
             return None
         self.registry.detach_target(leg.channel_id)
         self.registry.attach(leg.channel_id, session)
-        self.acd.talking[leg.agent] = session.deliver
+        self.acd.hand_over(leg.agent, str(session.record.id), session.deliver)
         self.done.set()
         self._event(
             "CALLBACKANSWERED", number=self.number, agent=leg.agent, call=str(session.record.id)
@@ -232,6 +232,10 @@ class CallbackRunner:
 
     async def _give_up(self, status: str) -> None:
         self.acd.leave(self.call_id)
+        if self.agent is not None and not self.done.is_set():
+            # The agent answered for this callback, which ends here: they are let go.
+            self.acd.call_over(self.agent.agent, self.queue, self.call_id)
+            await self._drop(self.agent.channel_id)
         for leg in list(self._ringing.values()):
             self.acd.withdraw(self.call_id, leg.agent)
             await self._drop(leg.channel_id)

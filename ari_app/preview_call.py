@@ -65,7 +65,8 @@ class Preview:
 
     async def dial(self) -> None:
         acd = self.dialer.acd
-        acd.direct_offer(self.call_id, self.agent)  # raises CommandRefused when not free
+        # raises CommandRefused when not free
+        acd.direct_offer(self.call_id, self.agent, self.deliver, self.campaign.queue)
         self.agent_channel = f"prev-{self.claimed.attempt_id}"
         self.dialer.registry.attach_target(self.agent_channel, self)
         try:
@@ -129,7 +130,7 @@ class Preview:
         registry = self.dialer.registry
         registry.detach_target(self.agent_channel)
         registry.attach(self.agent_channel, session)
-        self.dialer.acd.talking[self.agent] = session.deliver
+        self.dialer.acd.hand_over(self.agent, str(session.record.id), session.deliver)
         self.dialer.previews.pop(self.agent, None)
         return self.agent, self.agent_channel, self.agent_answered
 

@@ -73,6 +73,7 @@ class QueueVisit:
     announcing: str | None = None  # the playback id of a position announcement
     callback_offered: bool = False
     deadline: datetime | None = None  # an agent must answer by then (outbound live answers)
+    left: bool = False  # the caller left this queue (answered, timeout, callback, ...)
 
 
 def _ms(since: datetime, now: datetime) -> int:
@@ -90,8 +91,11 @@ class QueueCall:
         self.call = session
         self.call_id = str(session.record.id)
         self._direct = 0
+        self._rings = 0  # numbers each ring of this call (every queue it visits)
         self._kept_place = False
         self._holding: str | None = None
+        # Whatever path the call ends on, no agent stays ringing or talking for it.
+        session.on_end("acd", lambda: acd.call_gone(self.call_id, session.deliver))
 
     def _event(self, kind: str, at: datetime | None = None, **data: Any) -> None:
         record = self.call.record
@@ -227,6 +231,7 @@ class QueueCall:
             elif isinstance(event, StasisStart) and event.channel.id in visit.ringing:
                 answered = visit.ringing.pop(event.channel.id)
                 if self.acd.answered(self.call_id, answered.agent, visit.queue, self.call.deliver):
+                    visit.left = True
                     await self._cancel_others(visit, now)
                     return answered
                 await self._drop(answered.channel_id)
@@ -416,6 +421,7 @@ class QueueCall:
         self.acd.start_callback(runner)
         self.acd.to_callback(self.call_id, runner.deliver)
         self._kept_place = True
+        visit.left = True
         record.queue_exit = "callback"
         record.outcome = "callback"
         self._save()
@@ -458,7 +464,9 @@ class QueueCall:
         self.call.leg_started(channel_id, role, utcnow())
 
     async def _ring(self, visit: QueueVisit, agent: str, timeout: float) -> None:
-        channel_id = f"{self.call_id}-{agent}-{visit.attempt}"
+        # Unique over the whole call: a second queue's first ring is not the first's.
+        self._rings += 1
+        channel_id = f"{self.call_id}-{agent}-{self._rings}"
         record = self.call.record
         now = utcnow()
         try:
@@ -507,6 +515,7 @@ class QueueCall:
 
     def _leave(self, visit: QueueVisit, exit_: str, kind: str, **data: Any) -> None:
         now = utcnow()
+        visit.left = True
         record = self.call.record
         record.queue_exit = exit_
         record.queue_left_at = now
@@ -523,7 +532,9 @@ class QueueCall:
         self.acd.leave(self.call_id)
 
     async def _abandon(self, visit: QueueVisit) -> None:
-        if self.call.record.queue_exit is not None:
+        """The caller hung up while waiting in this visit's queue (the first one, or one
+        they overflowed or were transferred to): its ringing offers are withdrawn."""
+        if visit.left:
             return
         now = utcnow()
         for ringing in list(visit.ringing.values()):
@@ -553,10 +564,18 @@ class QueueCall:
         await self._leave_holding()
         with contextlib.suppress(AriError):
             await ari.delete(f"/channels/{self.call.channel_id}/moh")
-        await ari.post(f"/bridges/{bridge}", type="mixing", name=bridge)
-        await ari.post(
-            f"/bridges/{bridge}/addChannel", channel=f"{self.call.channel_id},{agent.channel_id}"
-        )
+        try:
+            await ari.post(f"/bridges/{bridge}", type="mixing", name=bridge)
+            await ari.post(
+                f"/bridges/{bridge}/addChannel",
+                channel=f"{self.call.channel_id},{agent.channel_id}",
+            )
+        except AriError:
+            # One side hung up as the agent answered: the agent is let go at once.
+            await self._talk_failed(Talk(visit, agent, bridge, now))
+            with contextlib.suppress(AriError):
+                await ari.delete(f"/bridges/{bridge}")
+            raise
         if record.agent is None:
             record.agent = agent.agent
             record.connected_at = now
@@ -610,6 +629,9 @@ class QueueCall:
                     await self._agent_gone(talk)
         except CallEnded:
             await self._caller_gone(talk)
+            raise
+        except AriError:
+            await self._talk_failed(talk)
             raise
         finally:
             if talk.supervisor is not None:
@@ -699,23 +721,48 @@ class QueueCall:
         return None
 
     async def _caller_gone(self, talk: Talk) -> None:
+        """The caller hung up: the agent's talk is over, and a transfer's target that
+        still rings (blind or attended) stops ringing at once."""
         record = self.call.record
-        if record.hangup_party == "agent" or talk.agent_done:
-            return
         end = utcnow()
-        self._close_hold(talk, end)
-        record.talk_ended_at = end
-        self._save()
-        self._event("COMPLETECALLER", end, **self._summary(talk, end))
-        self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
-        for leg in (talk.agent, talk.consult):
-            if leg is None:
-                continue
-            if leg is talk.consult:
-                if talk.consult_up:
-                    self.acd.call_over(leg.agent, talk.visit.queue, self.call_id)
-                else:
+        if record.hangup_party != "agent" and not talk.agent_done:
+            self._close_hold(talk, end)
+            record.talk_ended_at = end
+            self._save()
+            self._event("COMPLETECALLER", end, **self._summary(talk, end))
+            self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+            await self._drop(talk.agent.channel_id)
+        leg = talk.consult
+        if leg is not None:
+            talk.consult = None
+            if talk.consult_up:
+                self.acd.call_over(leg.agent, talk.visit.queue, self.call_id)
+            else:
+                self._event(
+                    "RINGCANCELED",
+                    end,
+                    queue=talk.visit.queue,
+                    agent=leg.agent,
+                    ringtime_ms=_ms(leg.started, end),
+                    transfer=True,
+                )
+                if not leg.external:
                     self.acd.withdraw(self.call_id, leg.agent)
+            await self._drop(leg.channel_id)
+
+    async def _talk_failed(self, talk: Talk) -> None:
+        """A command on the call failed (a channel vanished under it): the agents on it
+        are let go and their legs hung up; the caller's end follows."""
+        if not talk.agent_done and not talk.agent.external:
+            self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+        await self._drop(talk.agent.channel_id)
+        leg = talk.consult
+        if leg is not None:
+            talk.consult = None
+            if talk.consult_up:
+                self.acd.call_over(leg.agent, talk.visit.queue, self.call_id)
+            elif not leg.external:
+                self.acd.withdraw(self.call_id, leg.agent)
             await self._drop(leg.channel_id)
 
     async def _command(self, talk: Talk, command: AcdCommand) -> None:
@@ -856,7 +903,8 @@ class QueueCall:
                 raise CommandRefused(400, "an agent cannot transfer a call to themselves")
             if talk.consult is not None:
                 raise CommandRefused(409, "a consultation is already going on")
-            self.acd.direct_offer(self.call_id, name)  # raises CommandRefused
+            # raises CommandRefused
+            self.acd.direct_offer(self.call_id, name, self.call.deliver, talk.visit.queue)
             await self._ring_transfer(talk, target, attended, name)
             return {"ringing": name, "attended": attended}
         if kind == "number":

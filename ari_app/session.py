@@ -109,6 +109,7 @@ class CallSession:
         self._pending_cause: tuple[int | None, str] = (None, "")
         self._legs: dict[str, dict[str, Any]] = {}
         self._asterisk_shutdown = False
+        self._on_end: dict[str, Callable[[], None]] = {}
         self.log = log.bind(call_id=str(record.id), channel=channel.id)
 
     @property
@@ -118,6 +119,11 @@ class CallSession:
     def deliver(self, event: Event) -> None:
         """Hand an event or command to this call's task (never blocks)."""
         self._queue.put_nowait(event)
+
+    def on_end(self, key: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once the call is over and its record closed, however it ended
+        (the first action given for a ``key`` is kept)."""
+        self._on_end.setdefault(key, action)
 
     # --- the task ---------------------------------------------------------------------
 
@@ -172,6 +178,11 @@ class CallSession:
                 else:
                     cause, text = self._pending_cause
                     self._end(utcnow(), cause, text or "channel end not seen")
+            for action in list(self._on_end.values()):
+                try:
+                    action()
+                except Exception:
+                    self.log.exception("call.on_end_failed")
 
     async def _wait_destroyed(self) -> None:
         try:

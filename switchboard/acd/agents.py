@@ -35,6 +35,9 @@ MOVES: dict[AgentState, frozenset[AgentState]] = {
 }
 BUSY = frozenset({S.RINGING, S.ON_CALL, S.ON_HOLD})
 
+# A ring lasts the ring timeout; this much more and the offer is over whatever happened.
+OFFER_MARGIN_SECONDS = 5.0
+
 
 class AgentStateError(ValueError):
     """A move the state machine does not allow (the message says which and why)."""
@@ -57,6 +60,7 @@ class Agent:
     call_id: str | None = None  # the call offered to or handled by the agent
     after_call: AgentState | None = None  # paused while busy: where to go after the call
     call_started: datetime | None = None  # when the current call was answered
+    offer_deadline: datetime | None = None  # a ringing offer is over by then, whatever happens
 
     @property
     def busy(self) -> bool:
@@ -78,6 +82,8 @@ class Agent:
             raise AgentStateError(f"agent {self.name}: cannot go from {self.state} to {to}")
         self.state = to
         self.since = now
+        if to is not S.RINGING:
+            self.offer_deadline = None
 
     # --- what agents and supervisors do ----------------------------------------------------
 
@@ -128,13 +134,17 @@ class Agent:
 
     # --- what calls do --------------------------------------------------------------------
 
-    def offer(self, now: datetime, call_id: str) -> None:
+    def offer(self, now: datetime, call_id: str, ring_seconds: float | None = None) -> None:
+        """Ring this agent for ``call_id``; with ``ring_seconds``, the offer is over by
+        then plus a margin (``offer_deadline``), whatever becomes of the call."""
         if not self.can_take_calls(now):
             raise AgentStateError(f"agent {self.name} cannot take a call now ({self.state})")
         if self.state is S.WRAP_UP:
             self._move(S.AVAILABLE, now)
         self._move(S.RINGING, now)
         self.call_id = call_id
+        if ring_seconds is not None:
+            self.offer_deadline = now + timedelta(seconds=ring_seconds + OFFER_MARGIN_SECONDS)
 
     def no_answer(self, now: datetime, autopause_after: int) -> bool:
         """The offer rang out or was refused; True when the agent is paused for it."""
@@ -179,6 +189,16 @@ class Agent:
         self._expect(S.WRAP_UP)
         self.wrap_up_until = None
         self._move(S.AVAILABLE, now)
+
+    def put_back(self, now: datetime) -> None:
+        """The call this agent was ringing for or talking on is gone without a word (the
+        safety net found no channel): available again (or paused, if they asked), no
+        wrap-up, as if the offer had been withdrawn or the call had ended."""
+        if not self.busy:
+            raise AgentStateError(f"agent {self.name} is {self.state}: nothing to put back")
+        ringing = self.state is S.RINGING
+        self.call_id = None
+        self._finish_call(now, wrap_up=0, idle_from=self.idle_since if ringing else None)
 
     def unregistered(self, now: datetime) -> None:
         """The softphone is gone: no calls are offered until it registers again."""
