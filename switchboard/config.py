@@ -6,6 +6,7 @@ import os
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
     spool_dir: Path | None = None
     # The country whose numbering plan numbers without a + are read in (ISO 3166 code).
     default_region: str = "US"
+    # The center's own time zone (IANA name): where its days and intervals start in reports,
+    # the wallboard's "today" and the staffing plan (a report's --tz overrides it).
+    timezone: str = "UTC"
 
     # The HTTP API for agent desktops, supervisors and the CLI (docs/api.md). The token is
     # the operator's (the CLI's); `run` refuses to start without one.
@@ -105,6 +109,17 @@ class Settings(BaseSettings):
     @classmethod
     def _trunk_addresses(cls, value: str) -> str:
         return ", ".join(check_trunk_match(value))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as America/New_York"
+            ) from None
+        return value
 
     @field_validator("business_clock_start")
     @classmethod
