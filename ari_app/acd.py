@@ -734,7 +734,7 @@ class AcdRuntime:
             self.wrapping[agent.name] = call_id
             asyncio.get_running_loop().call_later(wrap_up + 0.05, self._wrap_up_over, agent.name)
         else:
-            self._wrap_up_done(call_id, now)
+            self._wrap_up_done(call_id, now, agent.name)
         self.kick()
 
     def _wrap_up_over(self, name: str) -> None:
@@ -760,15 +760,18 @@ class AcdRuntime:
         call_id = self.wrapping.pop(agent.name, None)
         self._agent_event(agent, "WRAPUPEND", now, reason=why, call_id=call_id)
         if call_id is not None:
-            self._wrap_up_done(call_id, now)
+            self._wrap_up_done(call_id, now, agent.name)
         self.kick()
 
-    def _wrap_up_done(self, call_id: str, now: datetime) -> None:
-        """The end of the after-call work goes on the call (its wrap-up duration)."""
-        with contextlib.suppress(ValueError):
-            self.writer.submit(
-                RecordOp("call_patch", {"id": uuid.UUID(call_id), "wrap_up_ended_at": now})
-            )
+    def _wrap_up_done(self, call_id: str, now: datetime, agent: str) -> None:
+        """The end of the after-call work goes on the call (its wrap-up duration) and on
+        the agent's part of it (their segment)."""
+        try:
+            key = uuid.UUID(call_id)
+        except ValueError:
+            return
+        self.writer.submit(RecordOp("call_patch", {"id": key, "wrap_up_ended_at": now}))
+        self.writer.submit(RecordOp("segment_wrap_up", {"call_id": key, "agent": agent, "at": now}))
 
     # --- the safety net: no agent busy for a call that is gone ---------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,8 @@ from db.spool import Spool, SpoolBusy
 from db.writer import RecordWriter
 from switchboard.ami import AmiAuthError, AmiUnavailable, check_login
 from switchboard.calls.caller_id import sip_display_name
+from switchboard.calls.journey import Journey
+from switchboard.calls.numbers import normalize
 from switchboard.calls.record import CallEventRecord, CallRecord
 from switchboard.config import Settings
 from switchboard.ivr.library import FlowLibrary
@@ -77,16 +80,33 @@ class WriterSink(CallSink):
         self.store = store
         self.writer = writer
         self.region = region
+        # The journey of every live call (its queue visits and agent segments), built from
+        # its events as they are logged.
+        self.journeys: dict[uuid.UUID, Journey] = {}
 
     def save(self, record: CallRecord, channel_name: str | None) -> None:
-        self.writer.submit(call_op(record))
+        op = call_op(record)
+        op.row["caller_e164"] = normalize(record.caller_number, self.region)
+        self.writer.submit(op)
         self.writer.submit(leg_op(record, channel_name, "caller"))
+        if record.is_live and record.id not in self.journeys:
+            self.journeys[record.id] = Journey(record.id)
 
     def log_event(self, event: CallEventRecord) -> None:
         self.writer.submit(event_op(self.store.node_id, event))
+        journey = self.journeys.get(event.call_id)
+        if journey is None:
+            return
+        journey.apply(event.type, event.occurred_at, event.data)
+        visits, segments = journey.changed()
+        for visit in visits:
+            self.writer.submit(RecordOp("visit", visit.row()))
+        for segment in segments:
+            self.writer.submit(RecordOp("segment", segment.row()))
 
     def ended(self, record: CallRecord) -> None:
         self.writer.submit(system_disposition_op(record, self.region))
+        self.journeys.pop(record.id, None)
 
     def save_leg(self, row: dict[str, Any]) -> None:
         self.writer.submit(RecordOp("leg", row))

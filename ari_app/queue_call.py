@@ -613,6 +613,7 @@ class QueueCall:
                     and event.channel.id == talk.consult.channel_id
                 ):
                     # The consulted agent hung up: back to the caller.
+                    self._event("CONSULTEND", agent=talk.agent.agent, target=talk.consult.agent)
                     self.acd.call_over(talk.consult.agent, visit.queue, self.call_id)
                     talk.consult = None
                     talk.consult_up = False
@@ -825,7 +826,7 @@ class QueueCall:
         if supervisor == talk.agent.agent:
             raise CommandRefused(400, "the agent is already on the call")
         self.acd.check_supervisor(supervisor)  # raises CommandRefused
-        leg = await self._ring_direct(supervisor, external=False)
+        leg = await self._ring_direct(supervisor, external=False, supervisor=True)
         talk.supervisor = Ringing(supervisor, leg.channel_id, leg.started, external=True)
         return {"ringing": supervisor}
 
@@ -953,7 +954,11 @@ class QueueCall:
             await self._drop(talk.agent.channel_id)
 
     async def _ring_direct(
-        self, agent: str, endpoint: str | None = None, external: bool = False
+        self,
+        agent: str,
+        endpoint: str | None = None,
+        external: bool = False,
+        supervisor: bool = False,
     ) -> Ringing:
         self._direct += 1
         label = "ext" if external else agent
@@ -965,7 +970,10 @@ class QueueCall:
             if not external:
                 self.acd.withdraw(self.call_id, agent)
             raise CommandRefused(502, f"could not ring {agent}: {exc}") from None
-        self._event("RINGING", now, agent=agent, channel=channel_id, transfer=True)
+        if supervisor:
+            self._event("RINGING", now, agent=agent, channel=channel_id, supervisor=True)
+        else:
+            self._event("RINGING", now, agent=agent, channel=channel_id, transfer=True)
         return Ringing(agent, channel_id, now, external=external)
 
     async def _consult_answered(self, talk: Talk) -> None:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.models import Call, CallDisposition, CallEvent, CallLeg, Node
+from db.models import AgentSegment, Call, CallDisposition, CallEvent, CallLeg, Node, QueueVisit
 from db.record_ops import RecordOp, apply_ops
 from switchboard.calls.dispositions import SYSTEM_SET, system_code
 from switchboard.calls.numbers import normalize
@@ -97,6 +97,7 @@ class CallStore:
                 .where(CallLeg.call_id == call_id, CallLeg.ended_at.is_(None))
                 .values(ended_at=ended_at, hangup_cause=cause, hangup_cause_text=cause_text)
             )
+            await close_journey(connection, call_id, ended_at)
             await connection.execute(
                 insert(CallEvent).values(
                     uid=uuid.uuid5(call_id, "reconciled"),
@@ -120,6 +121,24 @@ class CallStore:
                 .on_conflict_do_nothing(index_elements=[CallDisposition.uid])
             )
         return True
+
+
+async def close_journey(connection: AsyncConnection, call_id: uuid.UUID, at: datetime) -> None:
+    """A call closed without its handler (reconciliation): the queue it was waiting in was
+    left (abandoned) and every agent's part of it ended then."""
+    await connection.execute(
+        update(QueueVisit)
+        .where(QueueVisit.call_id == call_id, QueueVisit.exit.is_(None))
+        .values(left_at=func.greatest(at, QueueVisit.entered_at), exit="abandoned")
+    )
+    await connection.execute(
+        update(AgentSegment)
+        .where(AgentSegment.call_id == call_id, AgentSegment.ended_at.is_(None))
+        .values(
+            ended_at=func.greatest(at, AgentSegment.offered_at),
+            end_reason=case((AgentSegment.answered_at.is_(None), "canceled"), else_="call_ended"),
+        )
+    )
 
 
 def call_op(record: CallRecord) -> RecordOp:

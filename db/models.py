@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from switchboard.calls.journey import SEGMENT_ENDS, SEGMENT_KINDS, VISIT_EXITS
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -102,6 +104,7 @@ class Call(Base):
         ),
         Index("ix_calls_live", "node_id", postgresql_where="ended_at IS NULL"),
         Index("ix_calls_arrived_at", "arrived_at"),
+        Index("ix_calls_caller_e164_arrived", "caller_e164", "arrived_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -111,6 +114,9 @@ class Call(Base):
     direction: Mapped[str] = mapped_column(String(16), nullable=False)
     caller_number: Mapped[str | None] = mapped_column(Text)
     caller_name: Mapped[str | None] = mapped_column(Text)
+    # The caller's number in E.164 (SWITCHBOARD_DEFAULT_REGION for national ones), the key
+    # a repeat caller is recognized by; NULL when anonymous.
+    caller_e164: Mapped[str | None] = mapped_column(Text)
     dialed_number: Mapped[str | None] = mapped_column(Text)
     arrived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -172,6 +178,76 @@ class Call(Base):
     )
     total_seconds: Mapped[float | None] = mapped_column(
         Computed(_span("arrived_at", "ended_at"), persisted=True)
+    )
+
+
+class QueueVisit(Base):
+    """A call in one queue, from entering it to leaving it (switchboard/calls/journey.py):
+    a call that overflows or is transferred to a queue has one per queue it entered."""
+
+    __tablename__ = "queue_visits"
+    __table_args__ = (
+        CheckConstraint("exit IS NULL OR " + _in("exit", VISIT_EXITS), name="exit"),
+        CheckConstraint("left_at IS NULL OR left_at >= entered_at", name="order"),
+        Index("ix_queue_visits_queue_entered", "queue", "entered_at"),
+        Index("uq_queue_visits_call_seq", "call_id", "seq", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), nullable=False
+    )
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    queue: Mapped[str] = mapped_column(String(32), nullable=False)
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    position: Mapped[int | None] = mapped_column(Integer)
+    left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exit: Mapped[str | None] = mapped_column(String(16))
+    agent: Mapped[str | None] = mapped_column(String(32))  # who answered it
+    wait_seconds: Mapped[float | None] = mapped_column(
+        Computed(_span("entered_at", "left_at"), persisted=True)
+    )
+
+
+class AgentSegment(Base):
+    """One agent's part in a call, from the offer to its end, and the wrap-up after it."""
+
+    __tablename__ = "agent_segments"
+    __table_args__ = (
+        CheckConstraint(_in("kind", SEGMENT_KINDS), name="kind"),
+        CheckConstraint(
+            "end_reason IS NULL OR " + _in("end_reason", SEGMENT_ENDS), name="end_reason"
+        ),
+        CheckConstraint("answered_at IS NULL OR answered_at >= offered_at", name="answer_order"),
+        CheckConstraint("ended_at IS NULL OR ended_at >= offered_at", name="end_order"),
+        Index("ix_agent_segments_agent_offered", "agent", "offered_at"),
+        Index("uq_agent_segments_call_seq", "call_id", "seq", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), nullable=False
+    )
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    agent: Mapped[str] = mapped_column(String(32), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    queue: Mapped[str | None] = mapped_column(String(32))
+    visit_seq: Mapped[int | None] = mapped_column(Integer)
+    offered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    hold_seconds: Mapped[float] = mapped_column(nullable=False, server_default="0")
+    hold_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    wrap_up_ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ring_seconds: Mapped[float | None] = mapped_column(
+        Computed(_span("offered_at", "answered_at"), persisted=True)
+    )
+    talk_seconds: Mapped[float | None] = mapped_column(
+        Computed(f"GREATEST({_span('answered_at', 'ended_at')} - hold_seconds, 0)", persisted=True)
+    )
+    wrap_up_seconds: Mapped[float | None] = mapped_column(
+        Computed(_span("ended_at", "wrap_up_ended_at"), persisted=True)
     )
 
 

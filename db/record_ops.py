@@ -27,6 +27,7 @@ from db.disposition_store import system_dispositions
 from db.models import Agent as AgentRow
 from db.models import (
     AgentEvent,
+    AgentSegment,
     Call,
     CallbackRequest,
     CallEvent,
@@ -34,6 +35,7 @@ from db.models import (
     CallSurvey,
     DialAttempt,
     Lead,
+    QueueVisit,
 )
 
 Kind = Literal[
@@ -48,6 +50,9 @@ Kind = Literal[
     "attempt",
     "lead",
     "survey",
+    "visit",
+    "segment",
+    "segment_wrap_up",
 ]
 KINDS: tuple[str, ...] = get_args(Kind)
 
@@ -243,6 +248,33 @@ async def _surveys(connection: AsyncConnection, rows: list[dict[str, Any]]) -> N
     await _upsert(connection, CallSurvey, CallSurvey.call_id, rows)
 
 
+async def _visits(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await _upsert(connection, QueueVisit, QueueVisit.id, rows)
+
+
+async def _segments(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await _upsert(connection, AgentSegment, AgentSegment.id, rows)
+
+
+async def _segment_wrap_ups(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """The end of an agent's wrap-up after their part of a call: on their ended segments of
+    that call that have none yet (never before the segment's end)."""
+    for row in rows:
+        await connection.execute(
+            update(AgentSegment)
+            .where(
+                AgentSegment.call_id == row["call_id"],
+                AgentSegment.agent == row["agent"],
+                AgentSegment.answered_at.is_not(None),
+                AgentSegment.ended_at.is_not(None),
+                AgentSegment.ended_at <= row["at"],
+                AgentSegment.wrap_up_ended_at.is_(None),
+                AgentSegment.kind != "supervisor",
+            )
+            .values(wrap_up_ended_at=row["at"])
+        )
+
+
 _APPLY = {
     "call": _calls,
     "leg": _legs,
@@ -255,4 +287,7 @@ _APPLY = {
     "attempt": _attempts,
     "lead": _leads,
     "survey": _surveys,
+    "visit": _visits,
+    "segment": _segments,
+    "segment_wrap_up": _segment_wrap_ups,
 }
