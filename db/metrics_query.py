@@ -24,7 +24,7 @@ day in Europe/Paris starts at local midnight, summer or winter.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -43,7 +43,6 @@ from switchboard.reports.metrics import (
     zone,
 )
 
-TRANSFER_EVENTS = ("BLINDTRANSFER", "ATTENDEDTRANSFER")
 _ORIGIN = "TIMESTAMP '2000-01-01 00:00:00'"
 
 
@@ -52,16 +51,16 @@ class Grouping(StrEnum):
     AGENT = "agent"
 
 
-# The column a grouping groups by and the timestamp that places a call in an interval.
-_GROUPING = {
-    Grouping.QUEUE: ("queue", "queued_at"),
-    Grouping.AGENT: ("agent", "connected_at"),
-}
+def _bucket(column: str, params: MetricParams) -> str:
+    """The start (timestamptz) of the interval ``column`` falls in, on the zone's clock.
 
-
-def _bucket(column: str) -> str:
-    """The start (timestamptz) of the interval ``column`` falls in, on the zone's clock."""
-    return f"(date_bin(:step, {column} AT TIME ZONE :tz, {_ORIGIN}) AT TIME ZONE :tz)"
+    Days start at local midnight. Shorter intervals start on the local clock too, but are
+    real stretches of time: on the fall-back day the two 01:00 hours are two rows (told
+    apart by their offset), on the spring-forward day there is no 02:00 row."""
+    local = f"({column} AT TIME ZONE :tz)"
+    if params.interval.minutes >= 1440:
+        return f"(date_bin(:step, {local}, {_ORIGIN}) AT TIME ZONE :tz)"
+    return f"({column} - ({local} - date_bin(:step, {local}, {_ORIGIN})))"
 
 
 def _check_period(start: datetime, end: datetime) -> None:
@@ -87,14 +86,81 @@ def _base_values(start: datetime, end: datetime, params: MetricParams) -> dict[s
     }
 
 
-def _series(groups_sql: str) -> str:
-    """Every (group, interval start) of the period for the groups ``groups_sql`` yields."""
-    first = f"date_bin(:step, CAST(:start AS timestamptz) AT TIME ZONE :tz, {_ORIGIN})"
-    last = "(CAST(:end AS timestamptz) AT TIME ZONE :tz) - INTERVAL '1 microsecond'"
+def _series(groups_sql: str, params: MetricParams) -> str:
+    """Every (group, interval start) of the period for the groups ``groups_sql`` yields:
+    local days, or real stretches of 15, 30 or 60 minutes from the local clock's first
+    interval (23 hours on the spring-forward day, 25 on the fall-back day)."""
+    last = "CAST(:end AS timestamptz) - INTERVAL '1 microsecond'"
+    if params.interval.minutes >= 1440:
+        first = f"date_bin(:step, CAST(:start AS timestamptz) AT TIME ZONE :tz, {_ORIGIN})"
+        return (
+            f"SELECT g.grp, s.local AT TIME ZONE :tz AS bucket FROM ({groups_sql}) g "
+            f"CROSS JOIN generate_series({first}, ({last}) AT TIME ZONE :tz, "
+            "CAST(:step AS interval)) AS s(local)"
+        )
+    first = _bucket("CAST(:start AS timestamptz)", params)
     return (
-        f"SELECT g.grp, s.local AT TIME ZONE :tz AS bucket FROM ({groups_sql}) g "
-        f"CROSS JOIN generate_series({first}, {last}, CAST(:step AS interval)) AS s(local)"
+        f"SELECT g.grp, s.at AS bucket FROM ({groups_sql}) g "
+        f"CROSS JOIN generate_series({first}, {last}, CAST(:step AS interval)) AS s(at)"
     )
+
+
+# Visits that were not served and did not abandon: they count against the service level in
+# the "offered" variants.
+_UNSERVED = "('timeout', 'overflow', 'exitkey', 'leaveempty')"
+
+
+def _fcr(call: str, number: str, arrived: str) -> str:
+    """FCR state of one answered call: 'resolved' (no call from the same E.164 number within
+    the window after it), 'repeated', 'open' (no repeat yet, window still open) or NULL
+    (anonymous)."""
+    return f"""
+        CASE WHEN {number} IS NULL THEN NULL
+        WHEN EXISTS (
+            SELECT 1 FROM calls r
+            WHERE r.caller_e164 = {number} AND r.direction = 'inbound' AND r.id <> {call}
+              AND r.arrived_at > {arrived} AND r.arrived_at <= {arrived} + :window
+        ) THEN 'repeated'
+        WHEN {arrived} + :window > :now THEN 'open'
+        ELSE 'resolved' END
+    """
+
+
+def _queue_sql(params: MetricParams, where: list[str]) -> str:
+    """Per queue: every visit that entered it in the period, in the interval it entered;
+    handle times from the agent segment answered from that visit."""
+    base = f"""
+        SELECT v.queue AS grp, {_bucket("v.entered_at", params)} AS bucket, v.exit,
+            v.wait_seconds, s.talk_seconds, s.hold_seconds, s.hold_count, s.wrap_up_seconds,
+            s.ended_at IS NOT NULL AS handled, s.end_reason = 'transfer' AS transferred,
+            CASE WHEN v.exit = 'answered' THEN {_fcr("c.id", "c.caller_e164", "c.arrived_at")}
+            END AS fcr
+        FROM queue_visits v
+        JOIN calls c ON c.id = v.call_id
+        LEFT JOIN agent_segments s ON s.call_id = v.call_id AND s.visit_seq = v.seq
+            AND s.kind = 'queue' AND s.answered_at IS NOT NULL
+        WHERE {" AND ".join(where)}
+    """
+    return base
+
+
+def _agent_sql(params: MetricParams, where: list[str]) -> str:
+    """Per agent: every offer to them in the period (a supervisor's joins excluded), in the
+    interval it was offered; the wait is that of the visit they answered."""
+    base = f"""
+        SELECT s.agent AS grp, {_bucket("s.offered_at", params)} AS bucket,
+            CASE WHEN s.answered_at IS NOT NULL THEN 'answered' END AS exit,
+            v.wait_seconds, s.talk_seconds, s.hold_seconds, s.hold_count, s.wrap_up_seconds,
+            (s.answered_at IS NOT NULL AND s.ended_at IS NOT NULL) AS handled,
+            s.end_reason = 'transfer' AS transferred,
+            CASE WHEN s.answered_at IS NOT NULL
+                THEN {_fcr("c.id", "c.caller_e164", "c.arrived_at")} END AS fcr
+        FROM agent_segments s
+        JOIN calls c ON c.id = s.call_id
+        LEFT JOIN queue_visits v ON v.call_id = s.call_id AND v.seq = s.visit_seq
+        WHERE {" AND ".join(where)} AND s.kind <> 'supervisor'
+    """
+    return base
 
 
 def metrics(
@@ -105,12 +171,16 @@ def metrics(
     params: MetricParams,
     group: str | None = None,
     fill: bool = True,
+    now: datetime | None = None,
 ) -> list[MetricRow]:
-    """The metrics of each queue (or agent) for each interval of ``[start, end)``.
+    """The metrics of each queue (or agent) for each interval of ``[start, end)``, from
+    the calls' journeys (``queue_visits``, ``agent_segments``); campaign calls are left out
+    (their figures are the campaign report's).
 
     ``group`` keeps one queue (agent). With ``fill``, a group with calls in the period gets a
     row (of zeros) for every interval, also those without calls; a group without any call in
-    the period has no rows. Rows come ordered by group, then interval.
+    the period has no rows. Rows come ordered by group, then interval. ``now``: when FCR
+    windows still open are judged (default: the database's clock).
     """
     _check_period(start, end)
     if fill and (end - start) / timedelta(minutes=params.interval.minutes) > MAX_FILLED_INTERVALS:
@@ -119,73 +189,59 @@ def metrics(
             f"intervals of {params.interval.value}: choose a longer interval or a shorter "
             "period, or leave out the empty intervals (--no-fill)"
         )
-    column, when = _GROUPING[Grouping(grouping)]
-    where = [
-        "c.direction = 'inbound'",
-        f"c.{column} IS NOT NULL",
-        f"c.{when} >= :start",
-        f"c.{when} < :end",
-    ]
-    if grouping is Grouping.AGENT:
-        where.append("c.connected_at IS NOT NULL")
+    grouping = Grouping(grouping)
     values = _base_values(start, end, params)
     values.update(
         sl=params.sl_seconds,
         short=params.short_abandon_seconds,
         window=params.fcr_window,
-        transfers=list(TRANSFER_EVENTS),
+        now=now or datetime.now(UTC),
     )
+    where = ["c.campaign IS NULL"]
+    if grouping is Grouping.QUEUE:
+        where += ["v.entered_at >= :start", "v.entered_at < :end"]
+        if group is not None:
+            where.append("v.queue = :group")
+        base = _queue_sql(params, where)
+    else:
+        where += ["s.offered_at >= :start", "s.offered_at < :end"]
+        if group is not None:
+            where.append("s.agent = :group")
+        base = _agent_sql(params, where)
     if group is not None:
-        where.append(f"c.{column} = :group")
         values["group"] = group
-    answered = "connected_at IS NOT NULL AND queue_exit = 'connected'"
-    handled = f"{answered} AND talk_ended_at IS NOT NULL"
-    known = f"{answered} AND number_key <> ''"
-    base = f"""
-        SELECT c.*, c.{column} AS grp, {_bucket("c." + when)} AS bucket,
-            EXTRACT(EPOCH FROM (c.connected_at - c.queued_at))::double precision AS answer_wait,
-            EXTRACT(EPOCH FROM (COALESCE(c.queue_left_at, c.ended_at) - c.queued_at))
-                ::double precision AS abandon_wait,
-            regexp_replace(COALESCE(c.caller_number, ''), '[^0-9]', '', 'g') AS number_key,
-            EXISTS (
-                SELECT 1 FROM call_events e
-                WHERE e.call_id = c.id AND e.type = ANY(:transfers)
-            ) AS transferred
-        FROM calls c
-        WHERE {" AND ".join(where)}
-    """
     aggregates = f"""
         SELECT b.grp, b.bucket,
-            count(*) FILTER (WHERE queued_at IS NOT NULL) AS offered,
-            count(*) FILTER (WHERE {answered}) AS answered,
-            count(*) FILTER (WHERE {answered} AND answer_wait <= :sl) AS answered_within_t,
-            count(*) FILTER (WHERE queue_exit = 'abandoned') AS abandoned,
-            count(*) FILTER (WHERE queue_exit = 'abandoned' AND abandon_wait < :short)
+            count(*) AS offered,
+            count(*) FILTER (WHERE exit = 'answered') AS answered,
+            count(*) FILTER (WHERE exit = 'answered' AND wait_seconds <= :sl)
+                AS answered_within_t,
+            count(*) FILTER (WHERE exit = 'abandoned') AS abandoned,
+            count(*) FILTER (WHERE exit = 'abandoned' AND wait_seconds < :short)
                 AS short_abandons,
-            count(*) FILTER (WHERE queue_exit = 'callback') AS callbacks,
+            count(*) FILTER (WHERE exit = 'timeout') AS timed_out,
+            count(*) FILTER (WHERE exit = 'overflow') AS overflowed,
+            count(*) FILTER (WHERE exit IN {_UNSERVED}) AS unserved,
+            count(*) FILTER (WHERE exit = 'callback') AS callbacks,
             count(*) FILTER (WHERE transferred) AS transfers,
             COALESCE(sum(hold_count), 0) AS holds,
-            COALESCE(sum(answer_wait) FILTER (WHERE {answered}), 0) AS answer_wait_seconds,
-            count(*) FILTER (WHERE {handled}) AS handled,
-            COALESCE(sum(talk_seconds) FILTER (WHERE {handled}), 0) AS talk_seconds,
-            COALESCE(sum(COALESCE(hold_seconds, 0)) FILTER (WHERE {handled}), 0) AS hold_seconds,
-            COALESCE(sum(COALESCE(wrap_up_seconds, 0)) FILTER (WHERE {handled}), 0)
+            COALESCE(sum(wait_seconds) FILTER (WHERE exit = 'answered'), 0)
+                AS answer_wait_seconds,
+            count(*) FILTER (WHERE handled) AS handled,
+            COALESCE(sum(talk_seconds) FILTER (WHERE handled), 0) AS talk_seconds,
+            COALESCE(sum(hold_seconds) FILTER (WHERE handled), 0) AS hold_seconds,
+            COALESCE(sum(COALESCE(wrap_up_seconds, 0)) FILTER (WHERE handled), 0)
                 AS wrap_up_seconds,
-            count(*) FILTER (WHERE {known}) AS fcr_contacts,
-            count(*) FILTER (WHERE {known} AND NOT EXISTS (
-                SELECT 1 FROM calls r
-                WHERE r.direction = 'inbound' AND r.id <> b.id
-                  AND r.arrived_at > b.arrived_at AND r.arrived_at <= b.arrived_at + :window
-                  AND regexp_replace(COALESCE(r.caller_number, ''), '[^0-9]', '', 'g')
-                      = b.number_key
-            )) AS fcr_resolved
+            count(*) FILTER (WHERE fcr IN ('resolved', 'repeated')) AS fcr_contacts,
+            count(*) FILTER (WHERE fcr = 'resolved') AS fcr_resolved,
+            count(*) FILTER (WHERE fcr = 'open') AS fcr_open
         FROM base b
         GROUP BY b.grp, b.bucket
     """
     if fill:
         sql = f"""
             WITH base AS ({base}), agg AS ({aggregates}),
-            slots AS ({_series("SELECT DISTINCT grp FROM agg")})
+            slots AS ({_series("SELECT DISTINCT grp FROM agg", params)})
             SELECT slots.grp, slots.bucket, agg.* FROM slots
             LEFT JOIN agg ON agg.grp = slots.grp AND agg.bucket = slots.bucket
             ORDER BY slots.grp, slots.bucket
@@ -205,6 +261,9 @@ def metrics(
             answered_within_t=int(m["answered_within_t"] or 0),
             abandoned=int(m["abandoned"] or 0),
             short_abandons=int(m["short_abandons"] or 0),
+            timed_out=int(m["timed_out"] or 0),
+            overflowed=int(m["overflowed"] or 0),
+            unserved=int(m["unserved"] or 0),
             callbacks=int(m["callbacks"] or 0),
             transfers=int(m["transfers"] or 0),
             holds=int(m["holds"] or 0),
@@ -215,6 +274,7 @@ def metrics(
             wrap_up_seconds=float(m["wrap_up_seconds"] or 0),
             fcr_contacts=int(m["fcr_contacts"] or 0),
             fcr_resolved=int(m["fcr_resolved"] or 0),
+            fcr_open=int(m["fcr_open"] or 0),
         )
         out.append(metric_row(row[0], row[1].astimezone(tz), counts, params))
     return out
@@ -280,7 +340,7 @@ def campaign_metrics(
     handled = "c.connected_at IS NOT NULL AND c.talk_ended_at IS NOT NULL"
     sql = f"""
         WITH att AS (
-            SELECT a.campaign AS grp, {_bucket("a.placed_at")} AS bucket,
+            SELECT a.campaign AS grp, {_bucket("a.placed_at", params)} AS bucket,
                 count(*) AS dials,
                 count(*) FILTER (WHERE a.live) AS live,
                 count(*) FILTER (WHERE a.dropped) AS dropped,
@@ -288,7 +348,7 @@ def campaign_metrics(
             FROM dial_attempts a WHERE {" AND ".join(attempts_where)}
             GROUP BY 1, 2
         ), cal AS (
-            SELECT c.campaign AS grp, {_bucket("c.arrived_at")} AS bucket,
+            SELECT c.campaign AS grp, {_bucket("c.arrived_at", params)} AS bucket,
                 count(*) FILTER (WHERE c.connected_at IS NOT NULL) AS contacts,
                 count(*) FILTER (WHERE {handled}) AS handled,
                 COALESCE(sum(c.talk_seconds + COALESCE(c.hold_seconds, 0)
@@ -355,7 +415,7 @@ def survey_metrics(
         where.append(f"s.{column} = :group")
         values["group"] = group
     sql = f"""
-        SELECT s.{column} AS grp, {_bucket("s.answered_at")} AS bucket,
+        SELECT s.{column} AS grp, {_bucket("s.answered_at", params)} AS bucket,
             count(*) AS surveys,
             count(*) FILTER (WHERE s.rating IS NOT NULL) AS rated,
             count(*) FILTER (WHERE s.rating >= 4) AS satisfied,

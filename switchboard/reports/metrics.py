@@ -3,25 +3,30 @@
 PostgreSQL counts and sums (``db/metrics_query.py``); the ratios are taken here, in one
 place, so that a zero denominator gives ``None`` (shown "n/a"), never a division error.
 
-Definitions (docs: /work/shared/domain.md, "What call centers measure"):
+Definitions (docs/reports.md; /work/shared/domain.md, "What call centers measure"). Per
+queue, each *visit* of a call to the queue counts (a call that overflows is offered to both
+queues; one transferred to a queue is offered there again), placed in the interval it
+entered the queue; per agent, each *segment* (an offer to the agent and what became of it),
+placed in the interval it was offered. Campaign calls are not in these figures.
 
-- offered: inbound calls that entered a queue (``queued_at``) in the interval;
-- answered: offered calls connected to an agent (``connected_at`` set, ``queue_exit``
-  ``connected``); answered within T: also waited ``connected_at - queued_at <= T`` seconds;
-- abandoned: ``queue_exit = 'abandoned'`` (a caller who took a callback did not abandon);
-  short abandon: an abandon that waited less than the short-abandon threshold;
+- offered: visits that entered the queue (per agent: offers rung to the agent);
+- answered: visits an agent answered; answered within T: after waiting at most T seconds;
+- abandoned: the caller hung up while waiting (or an outbound live answer nobody took in
+  time); short abandon: an abandon that waited less than the short-abandon threshold;
+- timed out / overflowed: left at the queue's maximum wait, with nowhere to go / to the
+  overflow queue; with exit key and empty-queue exits they are "unserved";
 - service level: see :class:`SlVariant`;
-- ASA: mean ``connected_at - queued_at`` of the answered calls;
-- handled: answered calls whose conversation is over (``talk_ended_at`` set); AHT: mean
-  ``talk + hold + wrap-up`` of the handled calls (queue and ring time excluded); average talk,
-  hold and wrap-up over the same calls (a missing hold or wrap-up counts as 0 s);
-- abandonment rate: ``(abandoned - short abandons) / (offered - short abandons)`` (short
-  abandons excluded, as usual);
-- FCR: share of answered calls from a known caller number not followed by another inbound
-  call from the same number (digits compared) within the FCR window; anonymous callers
-  (no digits) skipped;
-- callbacks: ``queue_exit = 'callback'``; transfers: calls with a ``BLINDTRANSFER`` or
-  ``ATTENDEDTRANSFER`` event; holds: summed ``hold_count``.
+- ASA: mean wait of the answered visits;
+- handled: answered segments whose talk is over; AHT: mean ``talk + hold + wrap-up`` of the
+  handled segments answered from the queue (per agent: their own segments), queue and ring
+  time excluded; talk excludes hold; a missing wrap-up counts as 0 s;
+- abandonment rate: ``(abandoned - short abandons) / (offered - short abandons)``; a caller
+  who took a callback did not abandon;
+- FCR: share of answered calls from a known caller (E.164 number) not followed by another
+  inbound call from the same number within the FCR window; calls whose window is still open
+  are counted apart (``fcr_open``), neither resolved nor not; anonymous callers skipped;
+- callbacks: visits left for a callback; transfers: answered segments the agent ended with a
+  transfer; holds: times the caller was put on hold.
 """
 
 from __future__ import annotations
@@ -35,16 +40,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class SlVariant(StrEnum):
-    """How service level treats abandoned calls (``A`` answered, ``A_T`` answered within T,
-    ``B`` abandoned, ``S`` short abandons)."""
+    """How service level treats the calls not answered (``A`` answered, ``A_T`` answered
+    within T, ``B`` abandoned, ``S`` short abandons, ``X`` the others that left unserved:
+    timed out, overflowed, exit key, left an empty queue). Callbacks are in no variant: the
+    caller chose to be called back, and the call back is a call of its own."""
 
-    #: ``A_T / A``: abandons ignored (Asterisk app_queue's SL).
+    #: ``A_T / A``: only answered calls (Asterisk app_queue's SL).
     ANSWERED = "answered"
-    #: ``A_T / (A + B)``: every abandon counts against.
+    #: ``A_T / (A + B + X)``: every call offered and not served in time counts against.
     OFFERED = "offered"
-    #: ``A_T / (A + B - S)``: short abandons dropped from the denominator, others count against.
+    #: ``A_T / (A + B + X - S)``: short abandons dropped from the denominator.
     SHORT_ABANDONS_EXCLUDED = "short_abandons_excluded"
-    #: ``(A_T + S) / (A + B)``: short abandons count as calls served in time.
+    #: ``(A_T + S) / (A + B + X)``: short abandons count as calls served in time.
     SHORT_ABANDONS_COUNT_FOR = "short_abandons_count_for"
 
 
@@ -176,15 +183,19 @@ def service_level(
     answered_within_t: int,
     abandoned: int,
     short_abandons: int,
+    unserved: int = 0,
 ) -> float | None:
-    """The share (0..1) of calls served within T, by ``variant`` (None: no calls to count)."""
+    """The share (0..1) of calls served within T, by ``variant`` (None: no calls to count);
+    ``unserved``: calls that left without an answer or an abandon (timeout, overflow, exit
+    key, empty queue)."""
     if variant is SlVariant.ANSWERED:
         return ratio(answered_within_t, answered)
+    offered = answered + abandoned + unserved
     if variant is SlVariant.OFFERED:
-        return ratio(answered_within_t, answered + abandoned)
+        return ratio(answered_within_t, offered)
     if variant is SlVariant.SHORT_ABANDONS_EXCLUDED:
-        return ratio(answered_within_t, answered + abandoned - short_abandons)
-    return ratio(answered_within_t + short_abandons, answered + abandoned)
+        return ratio(answered_within_t, offered - short_abandons)
+    return ratio(answered_within_t + short_abandons, offered)
 
 
 @dataclass(frozen=True)
@@ -196,6 +207,11 @@ class Counts:
     answered_within_t: int = 0
     abandoned: int = 0
     short_abandons: int = 0
+    #: Left the queue at its maximum wait (with nowhere to go / to the overflow queue).
+    timed_out: int = 0
+    overflowed: int = 0
+    #: Left unserved without abandoning: timed out, overflowed, exit key, empty queue.
+    unserved: int = 0
     callbacks: int = 0
     transfers: int = 0
     holds: int = 0
@@ -209,6 +225,8 @@ class Counts:
     #: Answered calls from a known number, and those of them without a repeat call.
     fcr_contacts: int = 0
     fcr_resolved: int = 0
+    #: Answered calls whose repeat window has not closed yet: neither resolved nor not.
+    fcr_open: int = 0
 
 
 @dataclass(frozen=True)
@@ -222,6 +240,8 @@ class MetricRow:
     answered_within_t: int
     abandoned: int
     short_abandons: int
+    timed_out: int
+    overflowed: int
     callbacks: int
     transfers: int
     holds: int
@@ -236,13 +256,14 @@ class MetricRow:
     abandonment_rate: float | None
     fcr: float | None
     fcr_contacts: int
+    fcr_open: int
     counts: Counts = field(repr=False, compare=False)
 
     def service_level_as(self, variant: SlVariant) -> float | None:
         """Service level of this row by another variant."""
         c = self.counts
         return service_level(
-            variant, c.answered, c.answered_within_t, c.abandoned, c.short_abandons
+            variant, c.answered, c.answered_within_t, c.abandoned, c.short_abandons, c.unserved
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -261,6 +282,8 @@ METRIC_FIELDS = (
     "answered_within_t",
     "abandoned",
     "short_abandons",
+    "timed_out",
+    "overflowed",
     "callbacks",
     "transfers",
     "holds",
@@ -274,6 +297,7 @@ METRIC_FIELDS = (
     "abandonment_rate",
     "fcr",
     "fcr_contacts",
+    "fcr_open",
 )
 
 
@@ -288,12 +312,19 @@ def metric_row(group: str, interval_start: datetime, c: Counts, params: MetricPa
         answered_within_t=c.answered_within_t,
         abandoned=c.abandoned,
         short_abandons=c.short_abandons,
+        timed_out=c.timed_out,
+        overflowed=c.overflowed,
         callbacks=c.callbacks,
         transfers=c.transfers,
         holds=c.holds,
         handled=c.handled,
         service_level=service_level(
-            params.sl_variant, c.answered, c.answered_within_t, c.abandoned, c.short_abandons
+            params.sl_variant,
+            c.answered,
+            c.answered_within_t,
+            c.abandoned,
+            c.short_abandons,
+            c.unserved,
         ),
         asa=ratio(c.answer_wait_seconds, c.answered),
         aht=ratio(aht_total, c.handled),
@@ -303,6 +334,7 @@ def metric_row(group: str, interval_start: datetime, c: Counts, params: MetricPa
         abandonment_rate=ratio(c.abandoned - c.short_abandons, c.offered - c.short_abandons),
         fcr=ratio(c.fcr_resolved, c.fcr_contacts),
         fcr_contacts=c.fcr_contacts,
+        fcr_open=c.fcr_open,
         counts=c,
     )
 
@@ -386,3 +418,100 @@ SURVEY_FIELDS = (
     "resolved",
     "fcr",
 )
+
+
+# --- agent time (from agent states) -------------------------------------------------------
+
+#: The key of ``paused_by_reason`` for paused time whose row gives no reason.
+NO_PAUSE_REASON = "(no reason)"
+
+
+@dataclass(frozen=True)
+class AgentTimeRow:
+    """Where one agent's time went over one interval, from the agent's states
+    (``agent_events``: a state lasts from its row to the agent's next row). Seconds.
+
+    - logged in: every state but ``logged_out``; paused: ``paused`` (by the row's reason);
+      available, ringing, talk (``on_call``), hold (``on_hold``), wrap-up (``wrap_up``);
+    - handle = talk + hold + wrap-up; calls: ``CONNECT`` rows in the interval;
+    - occupancy = handle / (logged in - paused); utilisation = handle / logged in;
+      calls per hour = calls / ((logged in - paused) / 3600).
+    """
+
+    group: str
+    interval_start: datetime
+    logged_in_seconds: float
+    paused_seconds: float
+    paused_by_reason: dict[str, float]
+    available_seconds: float
+    ringing_seconds: float
+    talk_seconds: float
+    hold_seconds: float
+    wrap_up_seconds: float
+    handle_seconds: float
+    calls: int
+    #: Shares are 0..1; None when there was no (unpaused) logged-in time.
+    occupancy: float | None
+    utilisation: float | None
+    calls_per_hour: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {f: getattr(self, f) for f in AGENT_TIME_FIELDS}
+        out["interval_start"] = self.interval_start.isoformat()
+        out["paused_by_reason"] = dict(self.paused_by_reason)
+        return out
+
+
+AGENT_TIME_FIELDS = (
+    "group",
+    "interval_start",
+    "logged_in_seconds",
+    "paused_seconds",
+    "paused_by_reason",
+    "available_seconds",
+    "ringing_seconds",
+    "talk_seconds",
+    "hold_seconds",
+    "wrap_up_seconds",
+    "handle_seconds",
+    "calls",
+    "occupancy",
+    "utilisation",
+    "calls_per_hour",
+)
+
+
+def agent_time_row(
+    group: str,
+    interval_start: datetime,
+    *,
+    logged_in: float,
+    paused: float,
+    paused_by_reason: dict[str, float],
+    available: float,
+    ringing: float,
+    talk: float,
+    hold: float,
+    wrap_up: float,
+    calls: int,
+) -> AgentTimeRow:
+    """One agent's interval from the seconds summed per state and the calls connected."""
+    handle = talk + hold + wrap_up
+    working = logged_in - paused
+    return AgentTimeRow(
+        group=group,
+        interval_start=interval_start,
+        logged_in_seconds=logged_in,
+        paused_seconds=paused,
+        paused_by_reason=paused_by_reason,
+        available_seconds=available,
+        ringing_seconds=ringing,
+        talk_seconds=talk,
+        hold_seconds=hold,
+        wrap_up_seconds=wrap_up,
+        handle_seconds=handle,
+        calls=calls,
+        occupancy=ratio(handle, working),
+        utilisation=ratio(handle, logged_in),
+        calls_per_hour=ratio(calls, working / 3600),
+    )

@@ -58,6 +58,7 @@ from db.metrics_query import (
     survey_metrics,
     survey_table_exists,
 )
+from switchboard.calls.numbers import normalize
 from switchboard.cli.reports import report_app
 from switchboard.reports.metrics import Interval, MetricParams, MetricRow, SlVariant
 from tests.support import query
@@ -109,9 +110,11 @@ def queued_call(
     hold: float | None = None,
     holds: int | None = None,
     wrap: float = 0,
+    transferred: bool = False,
 ) -> None:
     """An inbound call queued at ``queued`` that left the queue ``wait`` s later; answered:
-    ``span`` s with the agent (hold included), then ``wrap`` s of wrap-up."""
+    ``span`` s with the agent (hold included), then ``wrap`` s of wrap-up. Its journey: one
+    visit to the queue and, answered, the agent's segment (offered as they answered)."""
     left = queued + timedelta(seconds=wait)
     answered = exit_ == "connected"
     talk_end = left + timedelta(seconds=span)
@@ -137,7 +140,39 @@ def queued_call(
         talk_ended_at=talk_end if answered else None,
         wrap_up_ended_at=talk_end + timedelta(seconds=wrap) if answered else None,
         outcome="completed" if answered else exit_,
+        caller_e164=normalize(number, "FR"),
     )
+    insert(
+        url,
+        "queue_visits",
+        id=uuid.uuid5(cid(name), "visit-1"),
+        call_id=cid(name),
+        seq=1,
+        queue=queue,
+        entered_at=queued,
+        left_at=left,
+        exit="answered" if answered else exit_,
+        agent=agent,
+    )
+    if answered:
+        insert(
+            url,
+            "agent_segments",
+            id=uuid.uuid5(cid(name), "segment-1"),
+            call_id=cid(name),
+            seq=1,
+            agent=agent,
+            kind="queue",
+            queue=queue,
+            visit_seq=1,
+            offered_at=left,
+            answered_at=left,
+            ended_at=talk_end,
+            end_reason="transfer" if transferred else "caller",
+            hold_seconds=hold or 0,
+            hold_count=holds or 0,
+            wrap_up_ended_at=talk_end + timedelta(seconds=wrap),
+        )
 
 
 def outbound_call(
@@ -201,7 +236,8 @@ def records(database_url: str) -> Iterator[str]:
     queued_call(url, "S1", sales, utc(3, 9, 0), number="+33100000001", wait=10,
                 exit_="connected", agent="rp-ann", span=300, hold=30, holds=1, wrap=60)  # fmt: skip
     queued_call(url, "S2", sales, utc(3, 9, 10), number="+33100000002", wait=30,
-                exit_="connected", agent="rp-ben", span=120, wrap=30)  # fmt: skip
+                exit_="connected", agent="rp-ben", span=120, wrap=30,
+                transferred=True)  # fmt: skip
     insert(
         url,
         "call_events",
@@ -675,6 +711,7 @@ def test_chart(records: str, tmp_path: Path) -> None:
 
 MetricRowFields = (
     "group", "interval_start", "offered", "answered", "answered_within_t", "abandoned",
-    "short_abandons", "callbacks", "transfers", "holds", "handled", "service_level", "asa",
-    "aht", "avg_talk", "avg_hold", "avg_wrap_up", "abandonment_rate", "fcr", "fcr_contacts",
+    "short_abandons", "timed_out", "overflowed", "callbacks", "transfers", "holds", "handled",
+    "service_level", "asa", "aht", "avg_talk", "avg_hold", "avg_wrap_up", "abandonment_rate",
+    "fcr", "fcr_contacts", "fcr_open",
 )  # fmt: skip
