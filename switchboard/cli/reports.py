@@ -1,9 +1,11 @@
 """`switchboard report ...`: service level, ASA, AHT, abandonment, FCR and friends per queue,
-agent or campaign and interval, computed by PostgreSQL; post-call survey CSAT; a chart.
+agent or campaign and interval, computed by PostgreSQL; agents' time and occupancy from their
+states; post-call survey CSAT; a chart.
 
 Definitions: switchboard/reports/metrics.py. Periods are ``--from`` (included) to ``--to``
 (excluded; a date alone means the end of that day), read in ``--tz`` unless they name their
-own offset; default: today in ``--tz``."""
+own offset; default: today in ``--tz``. ``--tz`` defaults to the center's time zone (setting
+``SWITCHBOARD_TIMEZONE``, itself UTC unless set)."""
 
 from __future__ import annotations
 
@@ -23,9 +25,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from switchboard.reports.metrics import (
+    AGENT_TIME_FIELDS,
     CAMPAIGN_FIELDS,
     METRIC_FIELDS,
     SURVEY_FIELDS,
+    AgentTimeRow,
     CampaignRow,
     Interval,
     MetricError,
@@ -138,11 +142,24 @@ def _params(
     )
 
 
+def center_zone() -> str:
+    """The center's time zone (setting ``SWITCHBOARD_TIMEZONE``): what ``--tz`` defaults to."""
+    from pydantic import ValidationError
+
+    from switchboard.config import get_settings
+
+    try:
+        return get_settings().timezone
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise _fail(f"bad settings: {problems}", 2) from None
+
+
 def _prepare(
     start: str | None,
     end: str | None,
     interval: str,
-    tz: str,
+    tz: str | None,
     sl: float,
     sl_variant: str,
     short_abandon: float,
@@ -152,6 +169,8 @@ def _prepare(
     chosen = fmt.strip().lower()
     if chosen not in FORMATS:
         raise _fail(f"--format {fmt!r}: one of {', '.join(FORMATS)}", 2)
+    if tz is None:
+        tz = center_zone()
     try:
         params = _params(interval, tz, sl, sl_variant, short_abandon, fcr_window)
         lo, hi = period(start, end, tz)
@@ -175,6 +194,13 @@ def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def _hms(seconds: float) -> str:
+    """A duration as h:mm:ss (rounded to the second)."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
 def _when(value: datetime, interval: Interval) -> str:
     return value.strftime("%Y-%m-%d" if interval is Interval.DAY else "%Y-%m-%d %H:%M")
 
@@ -186,6 +212,14 @@ def _csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
         writer.writerow(["" if row[c] is None else row[c] for c in columns])
 
 
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A row for one CSV line: a mapping (pause reasons) as JSON text."""
+    return {
+        k: json.dumps(v, ensure_ascii=False, separators=(",", ":")) if isinstance(v, dict) else v
+        for k, v in row.items()
+    }
+
+
 def _json(rows: Sequence[dict[str, Any]]) -> None:
     sys.stdout.write(json.dumps(list(rows), ensure_ascii=False, indent=1) + "\n")
 
@@ -193,12 +227,12 @@ def _json(rows: Sequence[dict[str, Any]]) -> None:
 def _emit(
     fmt: str,
     columns: Sequence[str],
-    rows: Sequence[CampaignRow | MetricRow | SurveyRow],
+    rows: Sequence[AgentTimeRow | CampaignRow | MetricRow | SurveyRow],
     table: Callable[[], Table],
     empty: str,
 ) -> None:
     if fmt == "csv":
-        _csv(columns, [r.as_dict() for r in rows])
+        _csv(columns, [_flat(r.as_dict()) for r in rows])
     elif fmt == "json":
         _json([r.as_dict() for r in rows])
     elif not rows:
@@ -266,7 +300,12 @@ def _metric_table(kind: str, rows: Sequence[MetricRow], params: MetricParams) ->
 FROM = typer.Option(None, "--from", help="Start (ISO date or time; default: today).")
 TO = typer.Option(None, "--to", help="End, excluded (a date alone: that day included).")
 INTERVAL = typer.Option("day", "--interval", help="15m, 30m, 60m or day.")
-TZ = typer.Option("UTC", "--tz", help="IANA time zone of the intervals and dates.")
+TZ = typer.Option(
+    None,
+    "--tz",
+    help="IANA time zone of the intervals and dates (default: the center's, "
+    "SWITCHBOARD_TIMEZONE, else UTC).",
+)
 SL = typer.Option(20.0, "--sl", help="Service-level threshold T, seconds.")
 SL_VARIANT = typer.Option(
     "answered",
@@ -286,7 +325,7 @@ def queues(
     start: str | None = FROM,
     end: str | None = TO,
     interval: str = INTERVAL,
-    tz: str = TZ,
+    tz: str | None = TZ,
     sl: float = SL,
     sl_variant: str = SL_VARIANT,
     short_abandon: float = SHORT,
@@ -317,7 +356,7 @@ def agents(
     start: str | None = FROM,
     end: str | None = TO,
     interval: str = INTERVAL,
-    tz: str = TZ,
+    tz: str | None = TZ,
     sl: float = SL,
     sl_variant: str = SL_VARIANT,
     short_abandon: float = SHORT,
@@ -325,13 +364,32 @@ def agents(
     agent: str | None = typer.Option(None, "--agent", help="Only this agent."),
     fmt: str = FORMAT,
     fill: bool = FILL,
+    time_: bool = typer.Option(
+        False,
+        "--time",
+        help="Agent time instead, from their states: logged in, paused (by reason), "
+        "available, ringing, talk, hold, wrap-up, occupancy, utilisation, calls per hour.",
+    ),
 ) -> None:
-    """Per agent (who took the call) and interval: handled calls, AHT, talk, hold, FCR..."""
+    """Per agent (who took the call) and interval: handled calls, AHT, talk, hold, FCR...;
+    with --time, where the agents' time went and their occupancy."""
+    from db.agent_time_query import agent_time
     from db.metrics_query import agent_metrics
 
     lo, hi, params, fmt = _prepare(
         start, end, interval, tz, sl, sl_variant, short_abandon, fcr_window, fmt
     )
+    if time_:
+        with _engine() as engine:
+            times = agent_time(engine, lo, hi, params, agent=agent)
+        _emit(
+            fmt,
+            AGENT_TIME_FIELDS,
+            times,
+            lambda: _agent_time_table(times, params),
+            f"no agent logged in from {lo.isoformat()} to {hi.isoformat()}",
+        )
+        return
     with _engine() as engine:
         rows = agent_metrics(engine, lo, hi, params, agent=agent, fill=fill)
     _emit(
@@ -341,6 +399,53 @@ def agents(
         lambda: _metric_table("agent", rows, params),
         f"no calls taken by agents from {lo.isoformat()} to {hi.isoformat()}",
     )
+
+
+def _agent_time_table(rows: Sequence[AgentTimeRow], params: MetricParams) -> Table:
+    table = Table(
+        title=escape(f"agent time, {params.interval.value} intervals ({params.tz})"),
+        title_justify="left",
+    )
+    headers = (
+        "agent",
+        "interval",
+        "logged in",
+        "paused",
+        "available",
+        "ringing",
+        "talk",
+        "hold",
+        "wrap-up",
+        "handle",
+        "calls",
+        "occupancy",
+        "utilisation",
+        "calls/h",
+        "pause reasons",
+    )
+    for i, header in enumerate(headers):
+        left = i < 2 or i == len(headers) - 1
+        table.add_column(header, no_wrap=True, justify="left" if left else "right")
+    for r in rows:
+        reasons = ", ".join(f"{why} {_hms(s)}" for why, s in r.paused_by_reason.items())
+        table.add_row(
+            escape(r.group),
+            _when(r.interval_start, params.interval),
+            _hms(r.logged_in_seconds),
+            _hms(r.paused_seconds),
+            _hms(r.available_seconds),
+            _hms(r.ringing_seconds),
+            _hms(r.talk_seconds),
+            _hms(r.hold_seconds),
+            _hms(r.wrap_up_seconds),
+            _hms(r.handle_seconds),
+            str(r.calls),
+            _percent(r.occupancy),
+            _percent(r.utilisation),
+            _rate(r.calls_per_hour),
+            escape(reasons),
+        )
+    return table
 
 
 def _campaign_table(rows: Sequence[CampaignRow], params: MetricParams) -> Table:
@@ -385,7 +490,7 @@ def campaigns(
     start: str | None = FROM,
     end: str | None = TO,
     interval: str = INTERVAL,
-    tz: str = TZ,
+    tz: str | None = TZ,
     campaign: str | None = typer.Option(None, "--campaign", help="Only this campaign."),
     fmt: str = FORMAT,
 ) -> None:
@@ -432,7 +537,7 @@ def survey(
     start: str | None = FROM,
     end: str | None = TO,
     interval: str = INTERVAL,
-    tz: str = TZ,
+    tz: str | None = TZ,
     by: str = typer.Option("queue", "--by", help="queue or agent."),
     queue: str | None = typer.Option(None, "--queue", help="Only this queue (--by queue)."),
     agent: str | None = typer.Option(None, "--agent", help="Only this agent (--by agent)."),
@@ -472,7 +577,7 @@ def chart(
     start: str | None = FROM,
     end: str | None = TO,
     interval: str = typer.Option("30m", "--interval", help="15m, 30m, 60m or day."),
-    tz: str = TZ,
+    tz: str | None = TZ,
     sl: float = SL,
     sl_variant: str = SL_VARIANT,
     short_abandon: float = SHORT,
