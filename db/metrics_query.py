@@ -214,6 +214,8 @@ def metrics(
         SELECT b.grp, b.bucket,
             count(*) AS offered,
             count(*) FILTER (WHERE exit = 'answered') AS answered,
+            count(*) FILTER (WHERE exit = 'answered' AND wait_seconds IS NOT NULL)
+                AS waited_answers,
             count(*) FILTER (WHERE exit = 'answered' AND wait_seconds <= :sl)
                 AS answered_within_t,
             count(*) FILTER (WHERE exit = 'abandoned') AS abandoned,
@@ -275,6 +277,7 @@ def metrics(
             fcr_contacts=int(m["fcr_contacts"] or 0),
             fcr_resolved=int(m["fcr_resolved"] or 0),
             fcr_open=int(m["fcr_open"] or 0),
+            waited_answers=int(m["waited_answers"] or 0),
         )
         out.append(metric_row(row[0], row[1].astimezone(tz), counts, params))
     return out
@@ -287,9 +290,10 @@ def queue_metrics(
     params: MetricParams | None = None,
     queue: str | None = None,
     fill: bool = True,
+    now: datetime | None = None,
 ) -> list[MetricRow]:
     """Per queue and interval (see :func:`metrics`)."""
-    return metrics(bind, Grouping.QUEUE, start, end, params or MetricParams(), queue, fill)
+    return metrics(bind, Grouping.QUEUE, start, end, params or MetricParams(), queue, fill, now)
 
 
 def agent_metrics(
@@ -299,9 +303,10 @@ def agent_metrics(
     params: MetricParams | None = None,
     agent: str | None = None,
     fill: bool = True,
+    now: datetime | None = None,
 ) -> list[MetricRow]:
     """Per agent (who took the call) and interval (see :func:`metrics`)."""
-    return metrics(bind, Grouping.AGENT, start, end, params or MetricParams(), agent, fill)
+    return metrics(bind, Grouping.AGENT, start, end, params or MetricParams(), agent, fill, now)
 
 
 def _hours_in(bucket: datetime, params: MetricParams, start: datetime, end: datetime) -> float:

@@ -227,6 +227,13 @@ class Counts:
     fcr_resolved: int = 0
     #: Answered calls whose repeat window has not closed yet: neither resolved nor not.
     fcr_open: int = 0
+    #: Answered calls whose queue wait is known (per agent: those answered from a queue,
+    #: not a transfer or a callback); ASA and service level are over these. None: all.
+    waited_answers: int | None = None
+
+    @property
+    def answered_from_queue(self) -> int:
+        return self.answered if self.waited_answers is None else self.waited_answers
 
 
 @dataclass(frozen=True)
@@ -263,7 +270,12 @@ class MetricRow:
         """Service level of this row by another variant."""
         c = self.counts
         return service_level(
-            variant, c.answered, c.answered_within_t, c.abandoned, c.short_abandons, c.unserved
+            variant,
+            c.answered_from_queue,
+            c.answered_within_t,
+            c.abandoned,
+            c.short_abandons,
+            c.unserved,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -320,13 +332,13 @@ def metric_row(group: str, interval_start: datetime, c: Counts, params: MetricPa
         handled=c.handled,
         service_level=service_level(
             params.sl_variant,
-            c.answered,
+            c.answered_from_queue,
             c.answered_within_t,
             c.abandoned,
             c.short_abandons,
             c.unserved,
         ),
-        asa=ratio(c.answer_wait_seconds, c.answered),
+        asa=ratio(c.answer_wait_seconds, c.answered_from_queue),
         aht=ratio(aht_total, c.handled),
         avg_talk=ratio(c.talk_seconds, c.handled),
         avg_hold=ratio(c.hold_seconds, c.handled),

@@ -27,7 +27,9 @@ def call_uuid(name: str) -> uuid.UUID:
 
 
 def arrival(case: dict[str, Any]) -> datetime:
-    tz = ZoneInfo(case.get("tz", "UTC"))
+    """When the call arrived: a wall-clock time in the case's zone (``arrived_zone``, else
+    ``tz``); an ambiguous time on a fall-back day is told in UTC instead."""
+    tz = ZoneInfo(case.get("arrived_zone", case.get("tz", "UTC")))
     return datetime.fromisoformat(case["arrived"]).replace(tzinfo=tz)
 
 
