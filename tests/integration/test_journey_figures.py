@@ -85,7 +85,7 @@ def store_sl_case(url: str) -> None:
     base = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
     for i in range(10):
         start = base + timedelta(minutes=i)
-        case = {"call": f"sl{i}", "caller": f"+1555777{i:04d}", "arrived": "", "events": []}
+        case: dict[str, Any] = {"call": f"sl{i}", "caller": f"+1555777{i:04d}", "events": []}
         if i < 8:
             case["events"] = [
                 [0, "ENTERQUEUE", {"queue": "slq"}],
