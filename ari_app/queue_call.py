@@ -776,6 +776,12 @@ class QueueCall:
             if reply is not None and not reply.done():
                 reply.set_exception(exc)
             return
+        except _Rejoin as again:
+            # Transferred to a queue: done, the caller waits there now (the agent who asked
+            # hears so at once, not after the API's time-out).
+            if reply is not None and not reply.done():
+                reply.set_result({"transferred_to": f"queue:{again.queue}"})
+            raise
         if reply is not None and not reply.done():
             reply.set_result(result)
 

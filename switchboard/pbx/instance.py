@@ -44,6 +44,7 @@ class CdrRow:
     duration: int
     billsec: int
     disposition: str
+    dstchannel: str = ""
 
 
 def _epoch(text: str) -> float | None:
@@ -235,6 +236,7 @@ class AsteriskInstance:
                         duration=int(fields[10] or 0),
                         billsec=int(fields[11] or 0),
                         disposition=fields[12],
+                        dstchannel=fields[13] if len(fields) > 13 else "",
                     )
                 )
         return rows
