@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from db.call_query import queue_log_lines
 from db.metrics_query import agent_metrics, queue_metrics
 from switchboard.reports.metrics import MetricParams
 from tests.integration.test_acd_calls import (
@@ -36,7 +37,9 @@ def segments(url: str, call_id: Any) -> list[dict[str, Any]]:
 
 
 def near(a: Any, b: Any, within: float = 1.0) -> bool:
-    return abs((a - b).total_seconds() if isinstance(a - b, timedelta) else a - b) < within
+    gap = a - b
+    seconds = gap.total_seconds() if isinstance(gap, timedelta) else float(gap)
+    return abs(seconds) < within
 
 
 def test_overflow_and_transfer_journeys_and_their_figures(
@@ -67,6 +70,21 @@ def test_overflow_and_transfer_journeys_and_their_figures(
     )
     assert 2.5 <= care["wait_seconds"] <= 4.5
     assert near(backup["left_at"], gone["ended_at"])
+    # queue_log as app_queue writes it: each queue's own ENTERQUEUE and exit, with its wait.
+    with center.engine.connect() as connection:
+        lines = [
+            line.split("|")
+            for line in queue_log_lines(connection, since=gone["arrived_at"])
+            if line.split("|")[1] == str(gone["linkedid"] or gone["id"])
+        ]
+    assert [(f[2], f[4]) for f in lines] == [
+        ("jcare", "ENTERQUEUE"),
+        ("jcare", "EXITWITHTIMEOUT"),
+        ("jbackup", "ENTERQUEUE"),
+        ("jbackup", "ABANDON"),
+    ]
+    assert int(lines[1][7]) == round(care["wait_seconds"])  # pos|origpos|waittime
+    assert int(lines[3][7]) == round(backup["wait_seconds"])
 
     # 2. Answered in jsales by ann, who transfers the caller to jbilling after ~2 s; bob
     # answers; the caller hangs up 10 s after the start.
