@@ -155,7 +155,14 @@ class Application:
         )
         self.registry = CallRegistry(self._new_call)
         self.sink = WriterSink(self.store, self.writer, settings.default_region)
-        self.reconciler = Reconciler(self.ari, self.registry, self.store, self.writer)
+        self.reconciler = Reconciler(
+            self.ari,
+            self.registry,
+            self.store,
+            self.writer,
+            settings.default_region,
+            ami=(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret),
+        )
         self.library = FlowLibrary(settings.flows_dir) if settings.flows_dir else None
         self.ivr = IvrBackend(self.engine, self.store, self.writer)
         self.acd = AcdRuntime(

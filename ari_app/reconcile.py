@@ -11,9 +11,12 @@ import structlog
 from ari_app.client import AriClient, AriNotFound
 from ari_app.registry import CallRegistry
 from ari_app.session import ChannelGone, utcnow
-from db.call_store import CallStore
+from db.call_store import CallStore, call_op, event_op, leg_op, system_disposition_op
 from db.writer import RecordWriter
+from switchboard.ami import AmiError, ami_session
+from switchboard.calls.numbers import normalize
 from switchboard.calls.reconcile import settle
+from switchboard.calls.refused import FAMILY, RefusedCall, parse_refused, refused_record
 
 log = structlog.get_logger(__name__)
 
@@ -24,6 +27,7 @@ class ReconcileReport:
     kept: int = 0
     closed: list[str] = field(default_factory=list)
     hung_up: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # refused while we were away: imported
     complete: bool = False  # False: the database was behind; the caller tries again later
 
 
@@ -38,12 +42,20 @@ def _parse_time(text: str | None) -> datetime | None:
 
 class Reconciler:
     def __init__(
-        self, ari: AriClient, registry: CallRegistry, store: CallStore, writer: RecordWriter
+        self,
+        ari: AriClient,
+        registry: CallRegistry,
+        store: CallStore,
+        writer: RecordWriter,
+        region: str = "US",
+        ami: tuple[str, int, str, str] | None = None,
     ) -> None:
         self.ari = ari
         self.registry = registry
         self.store = store
         self.writer = writer
+        self.region = region
+        self.ami = ami  # host, port, user, secret: where refused calls are read
         self.asterisk_started_at: datetime | None = None
         self.runs = 0
 
@@ -112,6 +124,7 @@ class Reconciler:
                 party=verdict.party,
                 outcome=verdict.outcome,
             )
+        report.refused = await self._import_refused()
         self.runs += 1
         report.complete = True
         log.info(
@@ -120,5 +133,49 @@ class Reconciler:
             kept=report.kept,
             closed=len(report.closed),
             hung_up=len(report.hung_up),
+            refused=len(report.refused),
         )
         return report
+
+    async def _import_refused(self) -> list[str]:
+        """Calls Asterisk refused while the application was not running (dialplan kept
+        their facts in Asterisk's database, read over AMI since ARI cannot): stored as
+        refused calls, then forgotten there. Stored first, removed after: a crash between
+        the two imports the same call again, which stores it once (stable ids)."""
+        if self.ami is None:
+            return []
+        imported = []
+        try:
+            async with ami_session(*self.ami) as ami:
+                entries = await ami.action("DBGetTree", Family=FAMILY)
+                for entry in entries[1:]:
+                    key = entry.get("key", "").rsplit("/", 1)[-1]
+                    if not key:
+                        continue
+                    value = entry.get("val", "")
+                    try:
+                        call = parse_refused(key, value)
+                    except ValueError as exc:
+                        log.warning("reconcile.refused_unreadable", key=key, value=value,
+                                    error=str(exc))  # fmt: skip
+                    else:
+                        await self._store_refused(call)
+                        imported.append(key)
+                    await ami.action("DBDel", Family=FAMILY, Key=key)
+        except (AmiError, OSError) as exc:
+            log.warning("reconcile.refused_unavailable", error=str(exc)[:200])
+        return imported
+
+    async def _store_refused(self, call: RefusedCall) -> None:
+        record, events = refused_record(call, self.store.node_id)
+        op = call_op(record)
+        op.row["caller_e164"] = normalize(record.caller_number, self.region)
+        await self.store.apply(
+            [
+                op,
+                leg_op(record, None, "caller"),
+                *(event_op(self.store.node_id, e) for e in events),
+                system_disposition_op(record, self.region),
+            ]
+        )
+        log.info("reconcile.refused_imported", channel=call.uniqueid, caller=call.caller)

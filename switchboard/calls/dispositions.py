@@ -32,6 +32,8 @@ def system_code(record: CallRecord) -> str:
         return "dropped"  # a live answer no agent took within 2 s: an abandoned call
     if record.outcome == "machine":
         return "answering_machine"
+    if record.outcome == "refused":
+        return "failed"  # refused by Asterisk while the application was not running
     exits = {
         "connected": "answered",
         "abandoned": "abandoned",
