@@ -97,6 +97,10 @@ def parse_retries(items: list[str]) -> dict[str, int]:
     return retries
 
 
+# The most a campaign may abandon (FTC TSR, FCC 47 CFR 64.1200, Ofcom): no setting goes above.
+LEGAL_ABANDON_LIMIT = 0.03
+
+
 def check_caller_id(number: str, region: str) -> str:
     try:
         parsed = phonenumbers.parse(number, region)
@@ -116,8 +120,11 @@ def _check_values(connection: Any, values: dict[str, Any]) -> dict[str, Any]:
     if "amd" in values and values["amd"] not in AMD_ACTIONS:
         raise CampaignError(f"amd {values['amd']!r}: one of {', '.join(AMD_ACTIONS)}")
     limit = values.get("abandon_limit")
-    if limit is not None and not 0 < limit <= 0.05:
-        raise CampaignError("abandon limit: above 0 and at most 0.05 (the law allows 3%)")
+    if limit is not None and not 0 < limit <= LEGAL_ABANDON_LIMIT:
+        raise CampaignError(
+            f"abandon limit: above 0 and at most {LEGAL_ABANDON_LIMIT} (the law allows 3% of "
+            "live answers: US per 30 days, UK per 24 hours); a stricter limit is fine"
+        )
     ring = values.get("ring_seconds")
     if ring is not None and not 15 <= ring <= 120:
         raise CampaignError("ring time: at least 15 s (the law's minimum) and at most 120 s")

@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy import and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from db.campaign_admin import LEGAL_ABANDON_LIMIT
 from db.models import Campaign, DialAttempt, DncEntry, DncList, Lead, QueueMember
 from switchboard.outbound.compliance import (
     CallingHours,
@@ -62,13 +63,15 @@ class CampaignConfig:
     @classmethod
     def from_row(cls, row: Any) -> CampaignConfig:
         hours = CallingHours.from_json(row.hours) if row.hours else None
+        # A limit stored before the cap (or written around the CLI) never loosens the law.
+        limit = min(float(row.abandon_limit), LEGAL_ABANDON_LIMIT)
         policy = Policy(
             hours=hours,
             max_calls_24h=row.max_calls_24h,
             max_calls_30d=row.max_calls_30d,
             uk_mode=row.uk_mode,
             national_dnc_required=row.national_dnc is not None,
-            abandon_limit=row.abandon_limit,
+            abandon_limit=limit,
         )
         return cls(
             name=row.name,
@@ -77,7 +80,7 @@ class CampaignConfig:
             queue=row.queue,
             caller_id=row.caller_id,
             caller_name=row.caller_name,
-            abandon_limit=row.abandon_limit,
+            abandon_limit=limit,
             ring_seconds=row.ring_seconds,
             amd=row.amd,
             message_prompt=row.message_prompt,

@@ -50,7 +50,8 @@ def test_bad_settings_are_refused_with_the_reason(database_url: str, setup: None
     refused("--queue", "nope", "--caller-id", "+12125550000", says="no queue 'nope'")
     refused("--queue", "outq", "--caller-id", "12", says="caller ID '12'")
     refused(*base, "--ring-seconds", "10", says="at least 15 s")
-    refused(*base, "--abandon-limit", "0.1", says="at most 0.05")
+    refused(*base, "--abandon-limit", "0.1", says="at most 0.03")
+    refused(*base, "--abandon-limit", "0.04", says="at most 0.03")  # 4%: over the law's 3%
     refused(*base, "--mode", "turbo", says="preview, progressive, predictive")
     refused(*base, "--amd", "maybe", says="off, hangup, message, agent")
     refused(*base, "--hours", "mon=21:00-08:00", says="calling hours", code=2)
