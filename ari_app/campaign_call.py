@@ -1,7 +1,8 @@
 """An answered campaign dial: a machine is handled as the campaign says; a person is handed to
-one of the campaign's agents within 2 s of the answer (the end of the greeting, with AMD), or
-hears the campaign's message (its prompt and the number to call back) and the call counts as
-abandoned (dropped).
+one of the campaign's agents within 2 s of the end of their greeting (switchboard/outbound/
+two_seconds.py: with AMD, the verdict comes 800 ms after the greeting ended), or hears the
+campaign's message (its prompt and the number to call back) and the call counts as abandoned
+(dropped).
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ from typing import TYPE_CHECKING
 
 from ari_app.queue_call import QueueCall
 from ari_app.session import CallEnded, CallSession, utcnow
+from switchboard.outbound.two_seconds import (
+    CONNECT_WITHIN_SECONDS,
+    abandoned,
+    greeting_ended,
+    seconds_left,
+)
 
 if TYPE_CHECKING:
     from ari_app.dialer import Attempt
 
-# The law's limit (US TSR, UK Ofcom) from the answer to a live agent.
-CONNECT_WITHIN_SECONDS = 2.0
+__all__ = ["CONNECT_WITHIN_SECONDS", "campaign_answered", "play_message"]
+
 # Live answers jump the campaign queue's callers.
 OUTBOUND_PRIORITY = 100
 
@@ -73,12 +80,28 @@ async def _answered(session: CallSession, attempt: Attempt, amd: tuple[str, str]
     pacer.on_dial_ended(time.monotonic(), "machine" if machine else "live", ring)
     dialer.write_attempt(attempt, live=attempt.live, **facts)
 
+    # The 2 s run from the end of the greeting: with AMD, before its verdict came.
+    greeting_end = greeting_ended(started, *(amd if amd is not None else (None, None)))
+    connected_after: list[float] = []
+
     def connected() -> None:
+        now = time.monotonic()
+        connected_after.append(now - greeting_end)
+        if attempt.live and abandoned(greeting_end, now):
+            return  # too late by the rule: a drop, even with an agent on the line now
         attempt.connected = True
         if attempt.live:
-            pacer.on_connected(time.monotonic(), time.monotonic() - started)
+            pacer.on_connected(now, now - started)
+        session.sink.log_event(
+            record.event(
+                utcnow(),
+                "LIVECONNECT",
+                campaign=campaign.name,
+                after_greeting_ms=round((now - greeting_end) * 1000),
+            )
+        )
 
-    remaining = max(0.5, CONNECT_WITHIN_SECONDS - (time.monotonic() - started))
+    remaining = seconds_left(greeting_end, time.monotonic())
     queue_call = QueueCall(dialer.acd, dialer.registry, session)
     try:
         joined = await queue_call.serve(
@@ -96,7 +119,7 @@ async def _answered(session: CallSession, attempt: Attempt, amd: tuple[str, str]
             attempt.finish("machine", **facts)
         else:
             # They hung up before an agent came: a drop once the 2 s had passed.
-            late = time.monotonic() - started >= CONNECT_WITHIN_SECONDS
+            late = time.monotonic() - greeting_end >= CONNECT_WITHIN_SECONDS
             if late:
                 pacer.on_drop(time.monotonic())
             attempt.finish("dropped" if late else "interrupted", live=True, dropped=late, **facts)

@@ -53,6 +53,14 @@ SURVEY_RESOLVED_PROMPTS = ("sound:beep", "sound:digits/1", "sound:digits/2")
 SURVEY_THANKS = "sound:auth-thankyou"
 SURVEY_KEY_SECONDS = 6.0
 
+# Ask the agent's phone to answer at once (the 2-second rule leaves no time to ring): the de
+# facto Call-Info answer-after=0 that most desk and soft phones' auto-answer honours, and the
+# Alert-Info form some phones want instead.
+AUTO_ANSWER_HEADERS = {
+    "PJSIP_HEADER(add,Call-Info)": "<sip:switchboard.invalid>;answer-after=0",
+    "PJSIP_HEADER(add,Alert-Info)": "<http://switchboard.invalid>;info=alert-autoanswer;delay=0",
+}
+
 
 @dataclass
 class Ringing:
@@ -469,8 +477,12 @@ class QueueCall:
         channel_id = f"{self.call_id}-{agent}-{self._rings}"
         record = self.call.record
         now = utcnow()
+        variables = {"SB_QUEUE": visit.queue}
+        if visit.deadline is not None:
+            # A live answer has 2 s: the agent's phone answers at once instead of ringing.
+            variables.update(AUTO_ANSWER_HEADERS)
         try:
-            await self._originate(channel_id, f"PJSIP/{agent}", timeout, {"SB_QUEUE": visit.queue})
+            await self._originate(channel_id, f"PJSIP/{agent}", timeout, variables)
         except AriError as exc:
             # The phone cannot be reached at all (not registered, unknown): not a ring.
             self.acd.rang_out(self.call_id, agent, visit.queue)

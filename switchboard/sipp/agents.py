@@ -29,6 +29,9 @@ class SippAgent:
     ring_ms: int | None = 300
     talk_timeout_ms: int = 120_000
     hang_up_after_ms: int | None = None  # None: wait for the far end's BYE
+    # Honour a request to answer at once (Call-Info: ...;answer-after=0), as softphones'
+    # auto-answer does; False: ring ``ring_ms`` whatever the call asks.
+    auto_answer: bool = True
     host: str = "127.0.0.1"
     port: int = field(default=0)
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sb-agent-")))
@@ -57,6 +60,10 @@ class SippAgent:
                 .replace("@@ENDING@@", ending)
                 .replace("@@CAPTURE@@", "" if self.hang_up_after_ms is None else CAPTURE)
                 .replace("@@RING_MS@@", str(self.ring_ms))
+                .replace(
+                    "@@AUTOANSWER@@",
+                    "answer-after=0" if self.auto_answer else "no-auto-answer-on-this-phone",
+                )
             )
         scenario = self.folder / f"{self.name}-uas.xml"
         scenario.write_text(text, encoding="iso-8859-1")
@@ -155,13 +162,10 @@ class SippAgent:
 # What the softphone must remember of the INVITE to hang up itself (sipp refuses a scenario
 # that captures variables it never uses, so this goes in only with HANG_UP).
 CAPTURE = """
-    <action>
       <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="invite_from"/>
       <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="invite_to"/>
       <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" check_it="true"
-            assign_to="invite_contact"/>
-    </action>
-  """
+            assign_to="invite_contact"/>"""
 
 HANG_UP = """  <pause milliseconds="@@TALK_MS@@"/>
   <send retrans="500">
