@@ -5,6 +5,10 @@ refreshed every few seconds), and each campaign's dialing and abandonment.
 The live part comes from the ACD's and the dialer's memory (this instance's view); today's
 figures from the database (every instance's calls). ``snapshot()`` never touches the
 database: a background task keeps ``today`` fresh.
+
+Today's figures count per queue each *visit* of an inbound call to it (``queue_visits``; a
+call that overflowed counts in every queue it entered, campaign calls in none) that entered
+the queue since local midnight in the center's time zone (``SWITCHBOARD_TIMEZONE``).
 """
 
 from __future__ import annotations
@@ -12,16 +16,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.models import Call
+from db.models import Call, QueueVisit
 from switchboard.acd.agents import AgentState
+from switchboard.config import get_settings
 
 if TYPE_CHECKING:
     from ari_app.acd import AcdRuntime
@@ -31,6 +37,19 @@ log = structlog.get_logger(__name__)
 
 STATES = [s.value for s in AgentState]
 
+# Visits that left the queue neither answered nor abandoned (nor for a callback): they count
+# against the service level (db/metrics_query.py, the "offered" variants).
+UNSERVED = ("timeout", "overflow", "exitkey", "leaveempty")
+DEFAULT_SERVICE_LEVEL_SECONDS = 20.0
+
+
+def start_of_day(now: datetime, tz: str) -> datetime:
+    """The instant (aware, UTC) the local day of ``now`` began in ``tz``: local midnight
+    (on a day whose midnight the clocks skip, the first instant of that day)."""
+    zone = ZoneInfo(tz)
+    midnight = datetime.combine(now.astimezone(zone).date(), time(), zone)
+    return midnight.astimezone(UTC)
+
 
 @dataclass
 class QueueToday:
@@ -39,12 +58,15 @@ class QueueToday:
     answered_in_time: int = 0
     abandoned: int = 0
     short_abandons: int = 0
+    unserved: int = 0  # left by timeout, overflow, exit key or an emptied queue
 
     @property
     def service_level(self) -> float | None:
-        """Answered within the queue's threshold / (answered + abandoned), short abandons
-        (under 5 s) left out: abandons count against it (domain.md, "offered" variant)."""
-        base = self.answered + self.abandoned - self.short_abandons
+        """Answered within the queue's threshold / (answered + abandoned + unserved - short
+        abandons): abandons and visits that left unserved (timeout, overflow, exit key, empty
+        queue) count against it, short abandons (under 5 s) are left out, callbacks are in
+        neither side (SlVariant.SHORT_ABANDONS_EXCLUDED, switchboard/reports/metrics.py)."""
+        base = self.answered + self.abandoned + self.unserved - self.short_abandons
         return self.answered_in_time / base if base > 0 else None
 
     @property
@@ -61,6 +83,8 @@ class LiveFigures:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     short_abandon_seconds: float = 5.0
     refresh_seconds: float = 5.0
+    # The center's time zone (IANA name): "today" starts at its local midnight.
+    timezone: str = field(default_factory=lambda: get_settings().timezone)
     today: dict[str, QueueToday] = field(default_factory=dict)
     today_since: datetime | None = None
 
@@ -74,39 +98,48 @@ class LiveFigures:
                 log.exception("figures.failed")
             await asyncio.sleep(self.refresh_seconds)
 
-    async def refresh_today(self) -> None:
-        now = self.clock()
-        start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    def _threshold(self) -> ColumnElement[float]:
+        """Each queue's service-level threshold (seconds), as an SQL expression."""
         thresholds = {name: s.service_level_seconds for name, s in self.acd.settings.items()}
-        waited = func.extract("epoch", Call.queue_left_at - Call.queued_at)
+        default = literal(DEFAULT_SERVICE_LEVEL_SECONDS)
+        if not thresholds:
+            return default
+        return case(thresholds, value=QueueVisit.queue, else_=default)
+
+    async def refresh_today(self) -> None:
+        """Today's figures per queue, from the visits of inbound calls entered since local
+        midnight."""
+        start = start_of_day(self.clock(), self.timezone)
+        exit_, wait = QueueVisit.exit, QueueVisit.wait_seconds
+        answered = exit_ == "answered"
+        abandoned = exit_ == "abandoned"
+        statement = (
+            select(
+                QueueVisit.queue,
+                func.count(),
+                func.count().filter(answered),
+                func.count().filter(answered, wait <= self._threshold()),
+                func.count().filter(abandoned),
+                func.count().filter(abandoned, wait < self.short_abandon_seconds),
+                func.count().filter(exit_.in_(UNSERVED)),
+            )
+            .join(Call, Call.id == QueueVisit.call_id)
+            .where(Call.campaign.is_(None), QueueVisit.entered_at >= start)
+            .group_by(QueueVisit.queue)
+        )
         async with self.engine.connect() as connection:
-            rows = (
-                await connection.execute(
-                    select(
-                        Call.queue,
-                        Call.queue_exit,
-                        func.count(),
-                        func.array_agg(waited),
-                    )
-                    .where(Call.queued_at >= start, Call.queue.is_not(None))
-                    .group_by(Call.queue, Call.queue_exit)
-                )
-            ).all()
-        today: dict[str, QueueToday] = {}
-        for queue, exit_, count, waits in rows:
-            if queue is None:
-                continue
-            figures = today.setdefault(queue, QueueToday())
-            figures.offered += count
-            seconds = [w for w in (waits or []) if w is not None]
-            if exit_ == "connected":
-                figures.answered += count
-                limit = thresholds.get(queue, 20.0)
-                figures.answered_in_time += sum(1 for w in seconds if w <= limit)
-            elif exit_ == "abandoned":
-                figures.abandoned += count
-                figures.short_abandons += sum(1 for w in seconds if w < self.short_abandon_seconds)
-        self.today = today
+            rows = (await connection.execute(statement)).all()
+        self.today = {
+            queue: QueueToday(
+                offered=offered,
+                answered=answered_,
+                answered_in_time=in_time,
+                abandoned=abandoned_,
+                short_abandons=short,
+                unserved=unserved,
+            )
+            for queue, offered, answered_, in_time, abandoned_, short, unserved in rows
+        }
         self.today_since = start
 
     def snapshot(self) -> dict[str, Any]:
@@ -149,7 +182,7 @@ class LiveFigures:
                         "service_level_seconds": (
                             acd.settings[name].service_level_seconds
                             if name in acd.settings
-                            else 20.0
+                            else DEFAULT_SERVICE_LEVEL_SECONDS
                         ),
                         "abandonment": today.abandonment,
                     },

@@ -1,5 +1,7 @@
 """`switchboard staffing`: agents needed for a call volume and a service-level target (Erlang C,
-or Erlang A when callers' patience is given). The math is in switchboard.reports.erlang."""
+or Erlang A when callers' patience is given) under a cap on occupancy; `switchboard
+staffing-plan`: the same per interval of a queue's measured day. The math is in
+switchboard.reports.erlang."""
 
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from switchboard.reports.erlang import (
+    DEFAULT_MAX_OCCUPANCY,
     StaffingError,
     StaffingResult,
     agents_needed,
     evaluate,
     parse_interval,
+    parse_max_occupancy,
     parse_target,
     traffic_erlangs,
 )
@@ -28,6 +32,13 @@ errors = Console(stderr=True, soft_wrap=True)
 
 # Rows shown around the recommended N: N-2 .. N+3.
 BELOW, ABOVE = 2, 3
+
+MAX_OCCUPANCY_HELP = (
+    "Cap on occupancy (A/N; Erlang A: the carried load), as 0.85 or 85%: the recommendation "
+    "is the smallest N meeting the target AND the cap. 1 (100%) is no cap."
+)
+CARRIED = " (Erlang A: on the carried load, abandoned calls take no agent time)"
+DECIDED_BY = {"service_level": "service level", "occupancy": "occupancy cap"}
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -59,14 +70,27 @@ def staffing(
         help="Callers' mean patience in seconds: Erlang A, which predicts abandonment "
         "(abandons count against the service level). Without it: Erlang C.",
     ),
+    max_occupancy: str = typer.Option(
+        f"{DEFAULT_MAX_OCCUPANCY:g}", "--max-occupancy", help=MAX_OCCUPANCY_HELP
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Agents needed to answer a call volume within a service-level target (Erlang C or A)."""
+    """Agents needed to answer a call volume within a service-level target (Erlang C or A),
+    with occupancy capped (default 85%)."""
     try:
         seconds = parse_interval(interval)
         share, within = parse_target(target)
+        cap = parse_max_occupancy(max_occupancy)
         traffic = traffic_erlangs(calls, seconds, aht)
-        best = agents_needed(traffic, aht, share, within, shrinkage=shrinkage, patience=patience)
+        best = agents_needed(
+            traffic,
+            aht,
+            share,
+            within,
+            shrinkage=shrinkage,
+            patience=patience,
+            max_occupancy=cap,
+        )
         rows = [
             evaluate(n, traffic, aht, within, shrinkage=shrinkage, patience=patience)
             for n in range(max(0, best.agents - BELOW), best.agents + ABOVE + 1)
@@ -85,13 +109,15 @@ def staffing(
             "target": {"service_level": share, "answer_within_seconds": within},
             "shrinkage": shrinkage,
             "patience": patience if best.abandonment is not None else None,
+            "max_occupancy": cap,
+            "decided_by": best.decided_by,
             "recommended": best.as_dict(),
             "rows": [row.as_dict() for row in rows],
         }
         typer.echo(json.dumps(payload, indent=2))
         return
     _print_table(
-        best, rows, model, calls, interval, aht, share, within, shrinkage, patience, traffic
+        best, rows, model, calls, interval, aht, share, within, shrinkage, patience, traffic, cap
     )
 
 
@@ -107,19 +133,26 @@ def _print_table(
     shrinkage: float,
     patience: float | None,
     traffic: float,
+    cap: float,
 ) -> None:
     erlang_a = model == "erlang_a"
     name = f"Erlang A (patience {patience:g} s)" if erlang_a else "Erlang C"
     console.print(
         f"{calls:g} calls per {escape(interval.strip())}, AHT {aht:g} s: "
-        f"{traffic:.2f} Erlangs; target {share * 100:g}% within {within:g} s; {name}",
+        f"{traffic:.2f} Erlangs; target {share * 100:g}% within {within:g} s, "
+        f"occupancy at most {cap * 100:g}%; {name}",
         highlight=False,
     )
     columns = ["", "agents", f"SL {within:g} s", "ASA", "occupancy", "P(wait)"]
     if erlang_a:
         columns.append("abandoned")
     columns.append("scheduled")
-    table = Table(*columns, caption=f"scheduled: with {shrinkage * 100:g}% shrinkage")
+    decided = DECIDED_BY[best.decided_by or "service_level"]
+    table = Table(
+        *columns,
+        caption=f"▶ recommended, decided by the {decided}; "
+        f"scheduled: with {shrinkage * 100:g}% shrinkage",
+    )
     for column in table.columns:
         column.justify = "right"
     for row in rows:
@@ -142,6 +175,23 @@ def _print_table(
         f"[bold]{best.scheduled_agents}[/] scheduled",
         highlight=False,
     )
+    if erlang_a:  # the carried load: abandoned calls take no agent time
+        load = f"carried load; offered {traffic:.2f} Erlangs / {best.agents} agents"
+    else:
+        load = f"{traffic:.2f} Erlangs / {best.agents} agents"
+    busy = f"occupancy {_percent(best.occupancy)} ({load})"
+    if best.decided_by == "occupancy":
+        console.print(
+            f"decided by the [bold]occupancy cap[/]: {busy}, at most {cap * 100:g}%\n"
+            f"the service level alone needs {best.service_level_agents} agents",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"decided by the [bold]service level[/]: {_percent(best.service_level)} within "
+            f"{within:g} s\n{busy}, within the {cap * 100:g}% cap",
+            highlight=False,
+        )
 
 
 def staffing_plan(
@@ -152,11 +202,19 @@ def staffing_plan(
     target: str = typer.Option("80/20", "--target", help="Percent answered / within seconds."),
     shrinkage: float = typer.Option(0.0, "--shrinkage", help="Share of paid time off phones."),
     patience: float | None = typer.Option(None, "--patience", help="Erlang A: mean patience."),
-    tz: str = typer.Option("UTC", "--tz", help="Time zone of the intervals (IANA name)."),
+    max_occupancy: str = typer.Option(
+        f"{DEFAULT_MAX_OCCUPANCY:g}", "--max-occupancy", help=MAX_OCCUPANCY_HELP
+    ),
+    tz: str | None = typer.Option(
+        None,
+        "--tz",
+        help="Time zone of the intervals (IANA name); default: the center's "
+        "(SWITCHBOARD_TIMEZONE).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Agents needed per interval of the day, from a queue's measured calls and handle time
-    (the average day of the period), with Erlang C (or A with --patience)."""
+    (the average day of the period), with Erlang C (or A with --patience), occupancy capped."""
     from datetime import date, datetime, time, timedelta
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -166,11 +224,14 @@ def staffing_plan(
     from switchboard.reports.erlang import plan_intervals
 
     try:
+        if tz is None:
+            tz = Settings().timezone
         zone = ZoneInfo(tz)
         first = date.fromisoformat(since)
         last = date.fromisoformat(until) if until else first
         seconds = parse_interval(interval)
         share, within = parse_target(target)
+        cap = parse_max_occupancy(max_occupancy)
     except (ValueError, ZoneInfoNotFoundError, StaffingError) as exc:
         raise _fail(str(exc)) from None
     if last < first:
@@ -197,6 +258,7 @@ def staffing_plan(
             answer_within=within,
             shrinkage=shrinkage,
             patience=patience,
+            max_occupancy=cap,
         )
     except StaffingError as exc:
         raise _fail(str(exc), 1) from None
@@ -214,7 +276,9 @@ def staffing_plan(
         return
     table = Table(
         "from", "calls", "AHT", "agents", "scheduled", f"SL {within:g} s", "occupancy",
-        caption=f"queue {queue}, {first} to {last} ({history[0].days} days), {tz}",
+        "decided by",
+        caption=f"queue {queue}, {first} to {last} ({history[0].days} days), {tz}; "
+        f"occupancy cap {cap * 100:g}%" + (CARRIED if patience is not None else ""),
     )  # fmt: skip
     for row, plan in zip(rows, plans, strict=True):
         if not plan.calls:
@@ -227,5 +291,6 @@ def staffing_plan(
             str(plan.result.scheduled_agents),
             _percent(plan.result.service_level),
             _percent(plan.result.occupancy),
+            DECIDED_BY[plan.result.decided_by or "service_level"],
         )
     console.print(table)

@@ -30,6 +30,16 @@ Erlang A (M/M/N+M, callers hang up after an exponential patience of mean ``patie
 
     As patience grows the results tend to Erlang C's.
 
+Occupancy cap (planning)
+    Erlang C alone will staff a large queue at 98% occupancy, which agents cannot sustain;
+    planning caps the occupancy (85-90% is common). :func:`agents_needed` takes the cap
+    ``max_occupancy`` (a share, 0 < cap <= 1, default 1: no cap) and recommends the smallest N
+    that meets the service-level target AND has occupancy <= cap, i.e. max(N_SL, N_cap), and
+    says which of the two decided. Under Erlang C occupancy is A/N, so N_cap = ceil(A / cap).
+    Under Erlang A it is the carried load (abandoned calls take no agent time), at most A/N, so
+    N_cap is at most ceil(A / cap); searched from N_SL up (occupancy only falls as N grows). A
+    cap of 1 never binds in either model.
+
 A 100% service level is never reachable with random arrivals (some callers always find every
 agent busy), so asking for it raises :class:`UnreachableTargetError` at once.
 """
@@ -39,10 +49,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Generic, NoReturn, TypeVar
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Generic, Literal, NoReturn, TypeVar
 
 __all__ = [
+    "DEFAULT_MAX_OCCUPANCY",
+    "DecidedBy",
     "ErlangAMetrics",
     "IntervalPlan",
     "StaffingError",
@@ -54,7 +67,9 @@ __all__ = [
     "erlang_b",
     "evaluate",
     "occupancy",
+    "occupancy_cap_agents",
     "parse_interval",
+    "parse_max_occupancy",
     "parse_target",
     "plan_intervals",
     "probability_of_waiting",
@@ -62,6 +77,12 @@ __all__ = [
     "service_level",
     "traffic_erlangs",
 ]
+
+# The planning cap on occupancy the command line uses unless told otherwise.
+DEFAULT_MAX_OCCUPANCY = 0.85
+
+# Which constraint set a recommendation: the service-level target or the occupancy cap.
+DecidedBy = Literal["service_level", "occupancy"]
 
 # Erlang A: states whose remaining mass is below exp(-_CUT) of the largest state are dropped.
 _CUT = 40.0
@@ -127,6 +148,15 @@ def _shrinkage(shrinkage: float) -> float:
     return shrinkage
 
 
+def _max_occupancy(cap: float) -> float:
+    cap = float(cap)
+    if math.isnan(cap) or not 0 < cap <= 1:
+        raise StaffingError(
+            f"the occupancy cap must be a share above 0 and at most 1 (85% is 0.85), got {cap:g}"
+        )
+    return cap
+
+
 def _patience(patience: float | None) -> float | None:
     """None or infinite patience: Erlang C."""
     if patience is None:
@@ -157,6 +187,29 @@ def parse_target(text: str) -> tuple[float, float]:
     if percent == 0:
         raise StaffingError("the target must be above 0%")
     return percent / 100, seconds
+
+
+_SHARE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*")
+
+
+def parse_max_occupancy(text: str) -> float:
+    """Parse an occupancy cap written "0.85" or "85%" into 0.85; refused outside (0, 1]."""
+    match = _SHARE.fullmatch(text)
+    if match is None:
+        raise StaffingError(
+            f"the occupancy cap must be a share like 0.85 or a percentage like 85%, got {text!r}"
+        )
+    number = Decimal(match.group(1))  # the pattern lets only plain decimals through
+    percent = match.group(2) == "%"
+    # Decimal first: 57.3% is float("0.573") exactly, not 57.3 / 100 in floating point.
+    share = float(number / 100) if percent else float(number)
+    if not 0 < share <= 1:
+        shown = f"{number}%" if percent else f"{number}"
+        hint = f"; did you mean {number}%?" if not percent and 1 < number <= 100 else ""
+        raise StaffingError(
+            f"the occupancy cap must be above 0 and at most 100% (0.85 or 85%), got {shown}{hint}"
+        )
+    return share
 
 
 def parse_interval(text: str) -> float:
@@ -249,6 +302,25 @@ def occupancy(agents: int, traffic: float) -> float:
     if agents == 0:
         return 0.0
     return min(1.0, traffic / agents)
+
+
+def occupancy_cap_agents(traffic: float, max_occupancy: float) -> int:
+    """The fewest agents whose occupancy A/N is at most ``max_occupancy``: ceil(A / cap).
+
+    Decided by the same floating-point division that computes the occupancy, so the answer
+    N always shows A/N <= cap and N - 1 never does (4.2 / 0.6 is 7.000000000000001, yet
+    4.2 / 7 is 0.6: 7 agents, not 8).
+    """
+    traffic = _number("traffic", traffic)
+    cap = _max_occupancy(max_occupancy)
+    if traffic == 0:
+        return 0
+    agents = max(1, math.ceil(traffic / cap))
+    while traffic / agents > cap:
+        agents += 1
+    while agents > 1 and traffic / (agents - 1) <= cap:
+        agents -= 1
+    return agents
 
 
 def scheduled_agents(agents: int, shrinkage: float) -> int:
@@ -383,7 +455,10 @@ class StaffingResult:
     """One staffing level and what it gives.
 
     ``asa`` is ``math.inf`` when the queue never clears (Erlang C with N <= A);
-    ``abandonment`` is None for Erlang C (it cannot predict it).
+    ``abandonment`` is None for Erlang C (it cannot predict it). A recommendation of
+    :func:`agents_needed` also says which constraint decided it (``decided_by``), the agents
+    the service-level target alone needs (``service_level_agents``) and the cap it applied
+    (``max_occupancy``); these are None for a plain :func:`evaluate`.
     """
 
     agents: int
@@ -394,10 +469,14 @@ class StaffingResult:
     probability_of_waiting: float
     abandonment: float | None
     traffic: float
+    decided_by: DecidedBy | None = None
+    service_level_agents: int | None = None
+    max_occupancy: float | None = None
 
-    def as_dict(self) -> dict[str, float | int | None]:
-        """Plain values for JSON: an infinite ASA becomes None."""
-        return {
+    def as_dict(self) -> dict[str, float | int | str | None]:
+        """Plain values for JSON: an infinite ASA becomes None; a recommendation adds
+        ``decided_by``, ``service_level_agents`` and ``max_occupancy``."""
+        values: dict[str, float | int | str | None] = {
             "agents": self.agents,
             "scheduled_agents": self.scheduled_agents,
             "service_level": self.service_level,
@@ -407,6 +486,11 @@ class StaffingResult:
             "abandonment": self.abandonment,
             "traffic": self.traffic,
         }
+        if self.decided_by is not None:
+            values["decided_by"] = self.decided_by
+            values["service_level_agents"] = self.service_level_agents
+            values["max_occupancy"] = self.max_occupancy
+        return values
 
 
 def _c_result(
@@ -484,22 +568,83 @@ def agents_needed(
     shrinkage: float = 0.0,
     patience: float | None = None,
     max_agents: int | None = None,
+    max_occupancy: float = 1.0,
 ) -> StaffingResult:
     """The smallest N whose service level within ``answer_within`` s reaches ``target`` (a
-    share: 0.8 for 80%); Erlang C, or Erlang A when ``patience`` (s) is given.
+    share: 0.8 for 80%) and whose occupancy is at most ``max_occupancy`` (a share in (0, 1];
+    1, the default, is no cap); Erlang C, or Erlang A when ``patience`` (s) is given.
+
+    That is max(N_SL, N_cap), N_cap = ceil(A / cap) under Erlang C; the result's
+    ``decided_by`` says which one set it ("service_level" when the cap did not raise N,
+    "occupancy" when it did), and ``service_level_agents`` is N_SL. Under Erlang A the cap
+    applies to its occupancy, the carried load (abandoned calls take no agent time).
 
     Raises :class:`UnreachableTargetError` for a 100% target (never reachable) or when no N up
-    to ``max_agents`` (by default far beyond any reachable target) meets it.
+    to ``max_agents`` (by default far beyond any reachable target) meets the target, or
+    (``max_agents`` given) the cap.
     """
     traffic, aht = _load(traffic, aht)
     target = _target(target)
     answer_within = _number("answer-within time", answer_within)
     shrinkage = _shrinkage(shrinkage)
     patience = _patience(patience)
+    cap = _max_occupancy(max_occupancy)
     limit = _default_max_agents(traffic) if max_agents is None else _agents(max_agents)
+    by_service_level = _service_level_agents(traffic, aht, target, answer_within, patience, limit)
+    agents = _capped_agents(traffic, aht, answer_within, patience, cap, by_service_level)
+    if max_agents is not None and agents > limit:
+        raise UnreachableTargetError(
+            f"an occupancy of at most {cap * 100:g}% needs {agents} agents "
+            f"for {traffic:.2f} Erlangs, more than the {limit} allowed"
+        )
+    result = evaluate(agents, traffic, aht, answer_within, shrinkage=shrinkage, patience=patience)
+    return replace(
+        result,
+        decided_by="occupancy" if agents > by_service_level else "service_level",
+        service_level_agents=by_service_level,
+        max_occupancy=cap,
+    )
+
+
+def _capped_agents(
+    traffic: float,
+    aht: float,
+    answer_within: float,
+    patience: float | None,
+    cap: float,
+    floor: int,
+) -> int:
+    """The fewest agents, at least ``floor`` (the service level's answer), whose occupancy is
+    at most ``cap`` (inputs checked): max(floor, ceil(A / cap)) under Erlang C. Under Erlang A,
+    where occupancy is the carried load and at most A/N, searched between the two; starting
+    from ``floor`` keeps the search off short staffing, where long patience makes the chain
+    too long to solve."""
+    upper = occupancy_cap_agents(traffic, cap)
+    if patience is None or upper <= floor:
+        return max(floor, upper)
+    patient = patience
+
+    def meets(n: int) -> bool:
+        return erlang_a(n, traffic, aht, patient, answer_within).occupancy <= cap
+
+    if meets(floor):
+        return floor
+    found = _smallest(meets, upper, floor, upper)
+    return upper if found is None else found
+
+
+def _service_level_agents(
+    traffic: float,
+    aht: float,
+    target: float,
+    answer_within: float,
+    patience: float | None,
+    limit: int,
+) -> int:
+    """The smallest N up to ``limit`` meeting the service-level target (inputs checked)."""
     wanted = _describe_target(target, answer_within)
     if traffic == 0:
-        return evaluate(0, 0.0, aht, answer_within, shrinkage=shrinkage, patience=patience)
+        return 0
     if target >= 1:
         raise UnreachableTargetError(
             f"{wanted} cannot be reached with any number of agents: calls arrive at random, "
@@ -509,7 +654,7 @@ def agents_needed(
     first_c = _erlang_c_needed(traffic, aht, target, answer_within, limit)
     if patience is None:
         if first_c is not None:
-            return evaluate(first_c, traffic, aht, answer_within, shrinkage=shrinkage)
+            return first_c
         best = evaluate(limit, traffic, aht, answer_within)
     else:
         patient = patience
@@ -523,7 +668,7 @@ def agents_needed(
         # from it in growing steps, so long queues (N far below A) are rarely visited.
         found = _smallest(meets, first_c if first_c is not None else limit, failing, limit)
         if found is not None:
-            return _a_result(found, traffic, aht, answer_within, shrinkage, patient)
+            return found
         best = evaluate(limit, traffic, aht, answer_within, patience=patient)
     raise UnreachableTargetError(
         f"{wanted} cannot be reached with up to {limit} agents "
@@ -601,17 +746,21 @@ def plan_intervals(
     answer_within: float,
     shrinkage: float = 0.0,
     patience: float | None = None,
+    max_occupancy: float = 1.0,
 ) -> list[IntervalPlan[StartT]]:
     """Agents needed per interval from (interval start, calls, AHT in s) rows, in their order.
 
     An interval without calls needs 0 agents (its AHT may be None); one with calls needs an AHT
-    above 0. ``target`` is a share (0.8 for 80%) answered within ``answer_within`` s.
+    above 0. ``target`` is a share (0.8 for 80%) answered within ``answer_within`` s;
+    ``max_occupancy`` caps the occupancy in every interval as in :func:`agents_needed` (1: no
+    cap).
     """
     interval_seconds = _number("interval", interval_seconds, positive=True)
     _target(target)
     _number("answer-within time", answer_within)
     _shrinkage(shrinkage)
     _patience(patience)
+    _max_occupancy(max_occupancy)
     plans: list[IntervalPlan[StartT]] = []
     for start, calls, aht in rows:
         calls = _number(f"calls (interval {start})", calls)
@@ -630,6 +779,7 @@ def plan_intervals(
                 answer_within,
                 shrinkage=shrinkage,
                 patience=patience,
+                max_occupancy=max_occupancy,
             )
         except UnreachableTargetError as exc:
             raise UnreachableTargetError(f"interval {start}: {exc}") from None

@@ -1,7 +1,7 @@
 """Staffing math: Erlang C against the published worked example and exact formulas, Erlang A
 against an independent solution of the same birth-death chain (plain Gaussian elimination,
-a recursion over the waiting caller's own chain, uniformization) and a seeded simulation, and
-the `staffing` command through Typer's runner."""
+a recursion over the waiting caller's own chain, uniformization) and a seeded simulation, the
+occupancy cap against hand-computed cases, and the `staffing` command through Typer's runner."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from switchboard.cli.staffing import staffing
 from switchboard.reports.erlang import (
+    DEFAULT_MAX_OCCUPANCY,
     StaffingError,
     UnreachableTargetError,
     agents_needed,
@@ -29,7 +30,9 @@ from switchboard.reports.erlang import (
     erlang_b,
     evaluate,
     occupancy,
+    occupancy_cap_agents,
     parse_interval,
+    parse_max_occupancy,
     parse_target,
     plan_intervals,
     probability_of_waiting,
@@ -202,6 +205,164 @@ def test_near_hundred_percent_within_zero_seconds_is_reachable() -> None:
     result = agents_needed(10.0, 180, 0.999, 0)
     assert result.probability_of_waiting <= 0.001
     assert probability_of_waiting(result.agents - 1, 10.0) > 0.001
+
+
+# --- the occupancy cap ---------------------------------------------------------------------------
+
+
+def test_occupancy_cap_worked_example() -> None:
+    # A = 10. The service level decides 14 agents (88.8%; 13 give 79.6%), occupancy
+    # 10/14 = 71.4%, within a cap of 85% (which alone asks ceil(10/0.85) = ceil(11.76) = 12).
+    default = agents_needed(10.0, 180, 0.8, 20, max_occupancy=0.85)
+    assert default.agents == 14
+    assert default.decided_by == "service_level"
+    assert default.service_level_agents == 14
+    assert round(default.occupancy * 100, 1) == 71.4
+    # A cap of 60%: 10/0.6 = 16.67, so 17 agents, occupancy 10/17 = 58.8% (16 give 62.5%).
+    capped = agents_needed(10.0, 180, 0.8, 20, max_occupancy=0.6, shrinkage=0.3)
+    assert capped.agents == 17
+    assert capped.decided_by == "occupancy"
+    assert capped.service_level_agents == 14
+    assert capped.max_occupancy == 0.6
+    assert capped.occupancy == pytest.approx(10 / 17)
+    assert round(capped.occupancy * 100, 1) == 58.8
+    assert capped.scheduled_agents == 25  # ceil(17 / 0.7) = ceil(24.3)
+    assert capped.service_level > default.service_level  # more agents, better service
+
+
+def test_occupancy_cap_large_traffic() -> None:
+    # 5000 calls per 30 min at AHT 180 s: A = 5000 x 180 / 1800 = 500 Erlangs.
+    traffic = traffic_erlangs(5000, 1800, 180)
+    assert traffic == 500.0
+    # The service level alone: 510 agents (509 give 78.4%, 510 give 81.9%), occupancy
+    # 500/510 = 98.0% -- what the cap is for.
+    assert service_level(509, traffic, 180, 20) < 0.8 <= service_level(510, traffic, 180, 20)
+    uncapped = agents_needed(traffic, 180, 0.8, 20)
+    assert uncapped.agents == 510
+    assert round(uncapped.occupancy * 100, 1) == 98.0
+    # A cap of 85%: 500/0.85 = 588.24, so 589 agents (500/589 = 84.89%; 500/588 = 85.03%).
+    capped = agents_needed(traffic, 180, 0.8, 20, max_occupancy=0.85)
+    assert capped.agents == 589
+    assert capped.decided_by == "occupancy"
+    assert capped.service_level_agents == 510
+    assert round(capped.occupancy * 100, 1) == 84.9
+    assert occupancy(588, traffic) > 0.85 >= occupancy(589, traffic)
+
+
+@pytest.mark.parametrize("traffic", [0.05, 2.0, 10.0, 100.0, 500.0])
+def test_a_cap_of_one_is_the_service_level_answer(traffic: float) -> None:
+    for patience in (None, 300.0):
+        plain = agents_needed(traffic, 180, 0.8, 20, patience=patience)
+        capped = agents_needed(traffic, 180, 0.8, 20, patience=patience, max_occupancy=1.0)
+        assert capped.agents == plain.agents == capped.service_level_agents
+        assert capped.decided_by == plain.decided_by == "service_level"
+        assert capped.max_occupancy == plain.max_occupancy == 1.0
+
+
+def test_occupancy_cap_under_erlang_a() -> None:
+    # Erlang A's occupancy is the carried load, 10 x (1 - abandoned) / N, at most A/N; with few
+    # abandons it is next to A/N, so 10 Erlangs at most 60% still take 17 agents (16: 62.3%).
+    service_only = agents_needed(10.0, 180, 0.8, 20, patience=300)
+    capped = agents_needed(10.0, 180, 0.8, 20, patience=300, max_occupancy=0.6)
+    assert service_only.agents == 13 < 17  # Erlang C: 14 (abandons thin the queue)
+    assert capped.agents == 17
+    assert capped.decided_by == "occupancy"
+    assert capped.service_level_agents == service_only.agents
+    assert capped.abandonment is not None
+    assert capped.occupancy == pytest.approx(10 * (1 - capped.abandonment) / 17, rel=1e-9)
+    assert capped.occupancy <= 0.6 < evaluate(16, 10.0, 180, 20, patience=300).occupancy
+    # 500 Erlangs, patience 300 s: the service level alone takes 484 agents, fewer than the
+    # 500 Erlangs (abandons thin the queue) and than Erlang C's 510; the cap at 85% asks 589
+    # as under Erlang C (the carried load is 500 x (1 - 4e-7) there).
+    heavy = agents_needed(500.0, 180, 0.8, 20, patience=300, max_occupancy=0.85)
+    assert heavy.agents == 589
+    assert heavy.decided_by == "occupancy"
+    assert heavy.service_level_agents == 484
+    assert heavy.occupancy <= 0.85 < evaluate(588, 500.0, 180, 20, patience=300).occupancy
+    # With no cap (1) the Erlang A answer stays below A: occupancy is at most 1 at any N.
+    assert agents_needed(500.0, 180, 0.8, 20, patience=300, max_occupancy=1).agents == 484
+
+
+def test_occupancy_cap_agents_is_exact() -> None:
+    assert occupancy_cap_agents(10.0, 0.5) == 20  # exactly 50%, not 21
+    assert occupancy_cap_agents(10.0, 0.6) == 17
+    assert occupancy_cap_agents(500.0, 0.85) == 589
+    assert occupancy_cap_agents(10.0, 1.0) == 10
+    assert occupancy_cap_agents(0.05, 0.85) == 1
+    assert occupancy_cap_agents(0.0, 0.85) == 0
+    # 42 calls per 30 min at 180 s: A = 4.2; 4.2 / 0.6 is 7.000000000000001 in floating point,
+    # yet 7 agents carry exactly 60% (4.2 / 7 == 0.6): 7, not 8.
+    traffic = traffic_erlangs(42, 1800, 180)
+    assert traffic / 0.6 > 7
+    assert occupancy_cap_agents(traffic, 0.6) == 7
+    assert occupancy_cap_agents(traffic, parse_max_occupancy("60%")) == 7
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(min_value=0.0, max_value=300.0, allow_nan=False),
+    st.floats(min_value=0.05, max_value=0.99),
+    st.floats(min_value=0.0, max_value=60.0),
+    st.floats(min_value=0.05, max_value=1.0),
+    st.one_of(st.none(), st.floats(min_value=5.0, max_value=3600.0)),
+)
+def test_capped_recommendation_is_the_smallest_meeting_both(
+    traffic: float, target: float, within: float, cap: float, patience: float | None
+) -> None:
+    result = agents_needed(traffic, 180, target, within, max_occupancy=cap, patience=patience)
+    plain = agents_needed(traffic, 180, target, within, patience=patience)
+    assert result.service_level_agents == plain.agents
+    assert result.service_level >= target
+    assert result.occupancy <= cap
+    assert result.agents <= max(plain.agents, occupancy_cap_agents(traffic, cap))
+    if patience is None:
+        assert result.agents == max(plain.agents, occupancy_cap_agents(traffic, cap))
+    if result.decided_by == "occupancy":
+        assert result.agents > plain.agents
+        fewer = evaluate(result.agents - 1, traffic, 180, within, patience=patience)
+        assert fewer.occupancy > cap
+    else:
+        assert result.agents == plain.agents
+
+
+@pytest.mark.parametrize("cap", [0.0, -0.1, 1.5, 85.0, math.nan])
+def test_a_cap_outside_zero_to_one_is_refused(cap: float) -> None:
+    with pytest.raises(StaffingError, match="occupancy cap"):
+        agents_needed(10.0, 180, 0.8, 20, max_occupancy=cap)
+    with pytest.raises(StaffingError, match="occupancy cap"):
+        occupancy_cap_agents(10.0, cap)
+    with pytest.raises(StaffingError, match="occupancy cap"):
+        plan_intervals([], interval_seconds=1800, target=0.8, answer_within=20, max_occupancy=cap)
+
+
+def test_a_cap_beyond_the_maximum_is_reported() -> None:
+    with pytest.raises(UnreachableTargetError, match="at most 60% needs 17 agents"):
+        agents_needed(10.0, 180, 0.8, 20, max_occupancy=0.6, max_agents=16)
+    assert agents_needed(10.0, 180, 0.8, 20, max_occupancy=0.6, max_agents=17).agents == 17
+
+
+def test_parse_max_occupancy() -> None:
+    assert DEFAULT_MAX_OCCUPANCY == 0.85
+    assert parse_max_occupancy("0.85") == 0.85
+    assert parse_max_occupancy("85%") == 0.85
+    assert parse_max_occupancy(" 60 % ") == 0.6
+    assert parse_max_occupancy("57.3%") == 0.573  # not 57.3 / 100 in floating point
+    assert parse_max_occupancy(".9") == 0.9
+    assert parse_max_occupancy("1") == 1.0
+    assert parse_max_occupancy("100%") == 1.0
+    for bad in ("0", "0%", "0.0", "1.5", "150%", "100.1%", "85", "-0.5", "abc", "", "85%%"):
+        with pytest.raises(StaffingError, match="occupancy cap"):
+            parse_max_occupancy(bad)
+    with pytest.raises(StaffingError, match=r"did you mean 85%\?"):
+        parse_max_occupancy("85")
+
+
+def test_only_a_recommendation_says_what_decided_it() -> None:
+    assert "decided_by" not in evaluate(14, 10.0, 180, 20).as_dict()
+    values = agents_needed(10.0, 180, 0.8, 20, max_occupancy=0.6).as_dict()
+    assert values["decided_by"] == "occupancy"
+    assert values["service_level_agents"] == 14
+    assert values["max_occupancy"] == 0.6
 
 
 # --- Erlang A: an independent solution of the chain ---------------------------------------------
@@ -580,6 +741,10 @@ def test_cli_table() -> None:
         assert f" {agents} " in out
     assert "88.8%" in out and "7.8 s" in out and "71.4%" in out and "79.6%" in out
     assert "recommended: 14 agents on the phones, 20 scheduled" in out
+    # the default cap of 85% asks ceil(10 / 0.85) = 12 agents: the service level decides
+    assert "occupancy at most 85%" in out
+    assert "decided by the service level: 88.8% within 20 s" in out
+    assert "occupancy 71.4% (10.00 Erlangs / 14 agents), within the 85% cap" in out
 
 
 def test_cli_json() -> None:
@@ -594,6 +759,79 @@ def test_cli_json() -> None:
     assert data["recommended"]["abandonment"] is None
     assert [row["agents"] for row in data["rows"]] == list(range(12, 18))
     assert data["target"] == {"service_level": 0.8, "answer_within_seconds": 20.0}
+    assert data["max_occupancy"] == 0.85
+    assert data["decided_by"] == data["recommended"]["decided_by"] == "service_level"
+    assert data["recommended"]["service_level_agents"] == 14
+    assert data["recommended"]["occupancy"] == pytest.approx(10 / 14)
+    assert "decided_by" not in data["rows"][0]
+
+
+def test_cli_occupancy_cap_decides() -> None:
+    # the worked example capped at 60%: ceil(10 / 0.6) = 17 agents at 10/17 = 58.8%
+    result = CliRunner().invoke(cli(), [*BASE, "--max-occupancy", "0.6", "--shrinkage", "0.3"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "occupancy at most 60%" in out
+    assert "decided by the occupancy cap" in out
+    assert "recommended: 17 agents on the phones, 25 scheduled" in out  # ceil(17 / 0.7)
+    assert "occupancy 58.8% (10.00 Erlangs / 17 agents), at most 60%" in out
+    assert "the service level alone needs 14 agents" in out
+    for agents in range(15, 21):
+        assert f" {agents} " in out
+    data = json.loads(CliRunner().invoke(cli(), [*BASE, "--max-occupancy", "60%", "--json"]).stdout)
+    assert data["max_occupancy"] == 0.6
+    assert data["decided_by"] == "occupancy"
+    assert data["recommended"]["agents"] == 17
+    assert data["recommended"]["occupancy"] == pytest.approx(10 / 17)
+    assert data["recommended"]["service_level_agents"] == 14
+    assert [row["agents"] for row in data["rows"]] == list(range(15, 21))
+
+
+def test_cli_default_cap_on_a_large_queue() -> None:
+    # 5000 calls per 30 min at 180 s: A = 500. The service level alone wants 510 agents at
+    # 500/510 = 98.0%; the default cap of 85% asks ceil(500 / 0.85) = ceil(588.2) = 589.
+    large = ["staffing", "--calls", "5000", "--interval", "30m", "--aht", "180"]
+    result = CliRunner().invoke(cli(), [*large, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["traffic_erlangs"] == 500.0
+    assert data["max_occupancy"] == DEFAULT_MAX_OCCUPANCY == 0.85
+    assert data["decided_by"] == "occupancy"
+    assert data["recommended"]["agents"] == 589
+    assert data["recommended"]["service_level_agents"] == 510
+    assert round(data["recommended"]["occupancy"] * 100, 1) == 84.9
+    table = CliRunner().invoke(cli(), large).stdout
+    assert "recommended: 589 agents" in table
+    assert "decided by the occupancy cap: occupancy 84.9%" in table
+    assert "the service level alone needs 510 agents" in table
+    # no cap (1 or 100%): the service level's answer, 510 agents at 98.0%
+    for no_cap in ("1", "100%"):
+        uncapped = json.loads(
+            CliRunner().invoke(cli(), [*large, "--max-occupancy", no_cap, "--json"]).stdout
+        )
+        assert uncapped["decided_by"] == "service_level"
+        assert uncapped["recommended"]["agents"] == 510
+        assert round(uncapped["recommended"]["occupancy"] * 100, 1) == 98.0
+    assert "occupancy 98.0% (500.00 Erlangs / 510 agents), within the 100% cap" in (
+        CliRunner().invoke(cli(), [*large, "--max-occupancy", "1"]).stdout
+    )
+
+
+def test_cli_erlang_a_gets_the_cap() -> None:
+    result = CliRunner().invoke(cli(), [*BASE, "--patience", "300", "--max-occupancy", "60%"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "recommended: 17 agents" in out
+    assert "decided by the occupancy cap: occupancy 58.7% (carried load" in out
+    assert "the service level alone needs 13 agents" in out
+    data = json.loads(
+        CliRunner()
+        .invoke(cli(), [*BASE, "--patience", "300", "--max-occupancy", "0.6", "--json"])
+        .stdout
+    )
+    assert data["model"] == "erlang_a"
+    assert data["decided_by"] == "occupancy"
+    assert data["recommended"]["agents"] == 17
 
 
 def test_cli_json_erlang_a_and_other_interval() -> None:
@@ -608,8 +846,11 @@ def test_cli_json_erlang_a_and_other_interval() -> None:
     data = json.loads(result.stdout)
     assert data["model"] == "erlang_a"
     assert data["interval_seconds"] == 3600
-    expected = agents_needed(10.0, 180, 0.8, 20, patience=300)
-    assert data["recommended"]["agents"] == expected.agents
+    # 200 calls per hour at 180 s: A = 10; the default cap of 85% would take 12 agents, fewer
+    # than the service level's (occupancy 10/13 = 76.9%), so the service level decides
+    expected = agents_needed(10.0, 180, 0.8, 20, patience=300, max_occupancy=0.85)
+    assert data["recommended"]["agents"] == expected.agents == 13
+    assert data["decided_by"] == "service_level"
     assert data["recommended"]["abandonment"] == pytest.approx(expected.abandonment)
     assert all(row["abandonment"] is not None for row in data["rows"])
 
@@ -639,6 +880,12 @@ def test_cli_unstable_rows_show_na() -> None:
         (["--shrinkage", "1"], "shrinkage"),
         (["--patience", "0"], "patience"),
         (["--calls", "-5"], "calls"),
+        (["--max-occupancy", "0"], "occupancy cap"),
+        (["--max-occupancy", "0%"], "occupancy cap"),
+        (["--max-occupancy", "1.5"], "at most 100%"),
+        (["--max-occupancy", "85"], "did you mean 85%?"),
+        (["--max-occupancy", "-0.2"], "occupancy cap"),
+        (["--max-occupancy", "high"], "0.85 or a percentage like 85%"),
     ],
 )
 def test_cli_bad_input_exits_2(args: list[str], message: str) -> None:
