@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ari_app.queue_call import QueueCall
 from ari_app.session import CallEnded, CallSession, utcnow
+from db.record_ops import RecordOp
 from switchboard.outbound.two_seconds import (
     CONNECT_WITHIN_SECONDS,
     abandoned,
@@ -25,16 +27,59 @@ if TYPE_CHECKING:
 
 __all__ = ["CONNECT_WITHIN_SECONDS", "campaign_answered", "play_message"]
 
+# The company's own do-not-call list (disposition actions write to it too).
+INTERNAL_DNC_LIST = "internal"
+
 # Live answers jump the campaign queue's callers.
 OUTBOUND_PRIORITY = 100
 
 
+# After the message: how long the callee has to press the opt-out key.
+OPTOUT_WAIT_SECONDS = 5.0
+# A company do-not-call request is honoured for 5 years (47 CFR 64.1200(d)(6)); the same
+# for every country (stricter than some, never looser).
+OPTOUT_DAYS = 5 * 365 + 1
+
+
 async def play_message(session: CallSession, attempt: Attempt) -> bool:
+    """The campaign's recorded message (it names the seller), the number to call back, and
+    "press <key>": the key puts the number on the company do-not-call list at once (47 CFR
+    64.1200(a)(7) and (b)). The key works during the message too."""
     campaign = attempt.campaign
     digits = re.sub(r"[^0-9]", "", campaign.caller_id)
     media = [campaign.message_prompt] + ([f"digits:{digits}"] if digits else [])
-    await session.play(*media)
+    media += ["sound:vm-press", f"digits:{campaign.optout_key}"]
+    session.discard_digits()  # keys pressed before the message are no answer to it
+    key = await session.play(*media, interruptible=True)
+    if key is None:
+        key = await session.collect_digit(OPTOUT_WAIT_SECONDS)
+    if key == campaign.optout_key:
+        opt_out(session, attempt)
+        await session.play("sound:removed", "sound:auth-thankyou")
     return True
+
+
+def opt_out(session: CallSession, attempt: Attempt) -> None:
+    """The callee asked not to be called again: on the company list now, through the record
+    writer (after the call's own row, never lost)."""
+    record, now = session.record, utcnow()
+    number = attempt.claimed.number
+    attempt.dialer.writer.submit(
+        RecordOp(
+            "dnc_entry",
+            {
+                "list_name": INTERNAL_DNC_LIST,
+                "number": number,
+                "added_at": now,
+                "expires_at": now + timedelta(days=OPTOUT_DAYS),
+                "reason": f"opted out ({attempt.campaign.name}, key {attempt.campaign.optout_key})",
+                "call_id": record.id,
+            },
+        )
+    )
+    session.sink.log_event(
+        record.event(now, "OPTOUT", campaign=attempt.campaign.name, number=number, days=OPTOUT_DAYS)
+    )
 
 
 async def campaign_answered(

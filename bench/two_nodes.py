@@ -177,7 +177,8 @@ class TwoNodes:
             self.database_url,
             "campaign", "create", self.campaign, "--queue", self.campaign_queue,
             "--caller-id", "+12125550000", "--ring-seconds", "15", "--max-attempts", "1",
-            "--max-calls-24h", "1", "--mode", "progressive",
+            "--max-calls-24h", "1", "--mode", "progressive", "--seller", "Acme Ltd",
+            "--message", "sound:vm-goodbye",
         )  # fmt: skip
         cli(self.database_url, "campaign", "import", self.campaign, str(csv))
         cli(self.database_url, "campaign", "start", self.campaign)

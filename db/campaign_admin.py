@@ -125,6 +125,11 @@ def _check_values(connection: Any, values: dict[str, Any]) -> dict[str, Any]:
             f"abandon limit: above 0 and at most {LEGAL_ABANDON_LIMIT} (the law allows 3% of "
             "live answers: US per 30 days, UK per 24 hours); a stricter limit is fine"
         )
+    key = values.get("optout_key")
+    if key is not None and (len(key) != 1 or key not in "0123456789*#"):
+        raise CampaignError(f"opt-out key {key!r}: one key, 0-9, * or #")
+    if "seller_name" in values and not str(values["seller_name"]).strip():
+        raise CampaignError("seller: the name the abandoned-call message says (not empty)")
     ring = values.get("ring_seconds")
     if ring is not None and not 15 <= ring <= 120:
         raise CampaignError("ring time: at least 15 s (the law's minimum) and at most 120 s")
@@ -230,6 +235,7 @@ def change_state(engine: Engine, name: str, action: str, now: datetime) -> Start
             )
         if target == "running":
             _refuse_stale_national(connection, row, now)
+            _refuse_anonymous_message(row)
         values: dict[str, Any] = {"state": target}
         if action == "start":
             values["started_at"] = now
@@ -237,6 +243,29 @@ def change_state(engine: Engine, name: str, action: str, now: datetime) -> Start
         if target == "stopped":
             return None
         return _start_report(connection, row, now) if target == "running" else None
+
+
+# Asterisk's stock prompt: it names nobody and offers no opt-out.
+STOCK_MESSAGE = "sound:please-try-call-later"
+
+
+def _refuse_anonymous_message(row: Any) -> None:
+    """A campaign that may abandon calls (progressive, predictive) plays its message to the
+    people it drops: it must name the seller and say how to opt out (47 CFR 64.1200(a)(7),
+    (b)), in a recording of the operator's own."""
+    if row.mode == "preview":
+        return  # the agent dials: nobody is ever dropped
+    if not (row.seller_name or "").strip():
+        raise CampaignError(
+            f"campaign {row.name!r} has no seller: the message a dropped callee hears must name "
+            "who is calling (switchboard campaign set NAME --seller 'Acme Ltd')"
+        )
+    if not row.message_prompt or row.message_prompt == STOCK_MESSAGE:
+        raise CampaignError(
+            f"campaign {row.name!r} plays Asterisk's stock message, which names nobody: record "
+            f"one that names {row.seller_name} and says to press {row.optout_key} not to be "
+            "called again, and set it (--message sound:NAME)"
+        )
 
 
 def _refuse_stale_national(connection: Any, row: Any, now: datetime) -> None:

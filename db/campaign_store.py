@@ -55,6 +55,8 @@ class CampaignConfig:
     ring_seconds: int
     amd: str
     message_prompt: str
+    seller_name: str | None
+    optout_key: str
     max_attempts: int
     retry_delays: dict[str, int]
     policy: Policy
@@ -84,6 +86,8 @@ class CampaignConfig:
             ring_seconds=row.ring_seconds,
             amd=row.amd,
             message_prompt=row.message_prompt,
+            seller_name=row.seller_name,
+            optout_key=row.optout_key,
             max_attempts=row.max_attempts,
             retry_delays=dict(row.retry_delays or {}),
             policy=policy,

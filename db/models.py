@@ -543,7 +543,8 @@ class Campaign(Base):
         CheckConstraint(_in("mode", DIAL_MODES), name="mode"),
         CheckConstraint(_in("state", CAMPAIGN_STATES), name="state"),
         CheckConstraint(_in("amd", AMD_ACTIONS), name="amd"),
-        CheckConstraint("abandon_limit > 0 AND abandon_limit <= 0.05", name="abandon_limit"),
+        CheckConstraint("abandon_limit > 0 AND abandon_limit <= 0.03", name="abandon_limit"),
+        CheckConstraint("optout_key ~ '^[0-9*#]$'", name="optout_key"),
         CheckConstraint("ring_seconds >= 15 AND ring_seconds <= 120", name="ring_seconds"),
         CheckConstraint("max_attempts >= 1", name="max_attempts"),
     )
@@ -568,6 +569,11 @@ class Campaign(Base):
     message_prompt: Mapped[str] = mapped_column(
         Text, nullable=False, server_default="sound:please-try-call-later"
     )
+    # Who is calling, as the abandoned-call message names them (47 CFR 64.1200(b)); a campaign
+    # that may abandon (progressive, predictive) does not start without it and a recorded
+    # message of its own. The key that opts the callee out (company do-not-call list).
+    seller_name: Mapped[str | None] = mapped_column(Text)
+    optout_key: Mapped[str] = mapped_column(String(1), nullable=False, server_default="9")
     uk_mode: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     # Calling hours in the callee's local time: {"days": {"mon": [["08:00", "21:00"]], ...},
     # "holidays": ["2026-12-25", ...]}; empty: 08:00-21:00 every day.

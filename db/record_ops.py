@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import update
+from sqlalchemy import case, func, or_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,7 @@ from db.models import (
     CallLeg,
     CallSurvey,
     DialAttempt,
+    DncEntry,
     Lead,
     QueueVisit,
 )
@@ -53,6 +54,7 @@ Kind = Literal[
     "visit",
     "segment",
     "segment_wrap_up",
+    "dnc_entry",
 ]
 KINDS: tuple[str, ...] = get_args(Kind)
 
@@ -275,6 +277,27 @@ async def _segment_wrap_ups(connection: AsyncConnection, rows: list[dict[str, An
         )
 
 
+async def _dnc_entries(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Numbers put on a do-not-call list by the callee (an opt-out key): the longer ban wins
+    over an entry already there; "for good" (no end) beats any date."""
+    for row in rows:
+        statement = insert(DncEntry).values(**row)
+        old, new = DncEntry.expires_at, statement.excluded.expires_at
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[DncEntry.list_name, DncEntry.number],
+                set_={
+                    "expires_at": case(
+                        (or_(old.is_(None), new.is_(None)), None),
+                        else_=func.greatest(old, new),
+                    ),
+                    "reason": statement.excluded.reason,
+                    "call_id": statement.excluded.call_id,
+                },
+            )
+        )
+
+
 _APPLY = {
     "call": _calls,
     "leg": _legs,
@@ -290,4 +313,5 @@ _APPLY = {
     "visit": _visits,
     "segment": _segments,
     "segment_wrap_up": _segment_wrap_ups,
+    "dnc_entry": _dnc_entries,
 }

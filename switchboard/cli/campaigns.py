@@ -77,6 +77,8 @@ def _values(
     dispositions: str | None,
     national_dnc: str | None,
     description: str | None,
+    seller: str | None = None,
+    optout_key: str | None = None,
 ) -> dict[str, Any]:
     from db.campaign_admin import CampaignError, parse_hours, parse_retries
 
@@ -97,6 +99,8 @@ def _values(
         "disposition_set": dispositions,
         "national_dnc": national_dnc,
         "description": description,
+        "seller_name": seller,
+        "optout_key": optout_key,
     }
     values = {k: v for k, v in values.items() if v is not None}
     try:
@@ -126,7 +130,15 @@ def create(
     ring_seconds: int = typer.Option(25, help="How long a dial rings (at least 15)"),
     amd: str = typer.Option("off", help="Answering machines: off, hangup, message, agent"),
     message: str | None = typer.Option(
-        None, help="Prompt for dropped calls and machines (ARI media, e.g. sound:acme-sorry)"
+        None,
+        help="Your recorded message for dropped calls and machines, naming the seller and "
+        "offering the opt-out key (ARI media, e.g. sound:acme-sorry)",
+    ),
+    seller: str | None = typer.Option(
+        None, help="The seller the message names (required to start a dialing campaign)"
+    ),
+    optout_key: str = typer.Option(
+        "9", help="The key that puts the callee on the company do-not-call list"
     ),
     uk: bool = typer.Option(False, "--uk", help="UK rules: no redial within 72 h of a drop"),
     hours: list[str] = typer.Option([], "--hours", help=HOURS_HELP),
@@ -162,6 +174,8 @@ def create(
         dispositions=dispositions,
         national_dnc=national_dnc,
         description=description,
+        seller=seller,
+        optout_key=optout_key,
     )
     if not retry:
         values.setdefault(
@@ -184,6 +198,8 @@ def change(
     ring_seconds: int | None = typer.Option(None),
     amd: str | None = typer.Option(None),
     message: str | None = typer.Option(None),
+    seller: str | None = typer.Option(None),
+    optout_key: str | None = typer.Option(None),
     uk: bool | None = typer.Option(None, "--uk/--no-uk"),
     hours: list[str] = typer.Option([], "--hours", help=HOURS_HELP),
     holiday: list[str] = typer.Option([], "--holiday"),
@@ -218,6 +234,8 @@ def change(
         dispositions=dispositions,
         national_dnc=national_dnc,
         description=description,
+        seller=seller,
+        optout_key=optout_key,
     )
     if not values:
         raise _fail("nothing to change (see --help)", 2)

@@ -16,11 +16,13 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from switchboard.pbx.ports import free_media_ports, free_tcp_udp_port
+from switchboard.sipp.dtmf import write_pcap
 from switchboard.sipp.greeting import write_greeting
 
-ANSWERS, BUSY, RINGS, MACHINE, HELLO = "1", "2", "3", "4", "5"
+ANSWERS, BUSY, RINGS, MACHINE, HELLO, OPTS_OUT = "1", "2", "3", "4", "5", "6"
 MACHINE_GREETING_MS = 4000  # longer than AMD's greeting limit (1.5 s): a machine
 HELLO_MS = 400  # a short word, then quiet: a person
+OPTOUT_AFTER_MS = 4000  # a person who opts out presses the key this long after answering
 _REQUEST = re.compile(r"^INVITE sip:([^@;>]+)@", re.MULTILINE)
 _CALL_ID = re.compile(r"^Call-ID:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 
@@ -28,6 +30,7 @@ _CALL_ID = re.compile(r"^Call-ID:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 @dataclass
 class SippCallees:
     ring_ms: int = 300
+    optout_key: str = "9"
     host: str = "127.0.0.1"
     port: int = 0
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sb-callees-")))
@@ -50,8 +53,11 @@ class SippCallees:
         scenario = self.folder / "callees.xml"
         machine = write_greeting(self.folder / "machine.pcap", MACHINE_GREETING_MS)
         hello = write_greeting(self.folder / "hello.pcap", HELLO_MS, quiet_after_ms=3000)
+        optout = write_pcap([(0, self.optout_key)], self.folder / "optout.pcap")
         text = (
             text.replace("@@RING_MS@@", str(self.ring_ms))
+            .replace("@@OPTOUT_AFTER_MS@@", str(OPTOUT_AFTER_MS))
+            .replace("@@OPTOUT_PCAP@@", escape(str(optout)))
             .replace("@@MACHINE_PCAP@@", escape(str(machine)))
             .replace("@@HELLO_PCAP@@", escape(str(hello)))
         )

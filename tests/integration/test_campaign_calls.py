@@ -134,7 +134,8 @@ def test_progressive_campaign_dials_by_the_rules(
         database_url,
         "campaign", "create", "spring", "--queue", "outq", "--caller-id", "+1 212 555 0000",
         "--caller-name", "Acme", "--ring-seconds", "15", "--retry", "busy=1h",
-        "--max-attempts", "3", "--dispositions", "default",
+        "--max-attempts", "3", "--dispositions", "default", "--seller", "Acme Ltd",
+        "--message", "sound:vm-goodbye",
     )  # fmt: skip
     cli(database_url, "dnc", "add", "+12125550111", "--reason", "asked us")
     leads_csv = tmp_path / "leads.csv"
@@ -231,7 +232,7 @@ def test_live_answer_without_an_agent_hears_the_message_and_counts_as_abandoned(
     cli(
         database_url,
         "campaign", "create", "late", "--queue", "outq", "--caller-id", "+12125550000",
-        "--ring-seconds", "15",
+        "--ring-seconds", "15", "--seller", "Acme Ltd", "--message", "sound:vm-goodbye",
     )  # fmt: skip
     leads_csv = tmp_path / "leads.csv"
     leads_csv.write_text("phone\n+12125550201\n")
@@ -299,6 +300,7 @@ def test_two_instances_dial_500_leads_each_exactly_once(
         database_url,
         "campaign", "create", "blitz", "--queue", "outq", "--caller-id", "+12125550000",
         "--ring-seconds", "15", "--max-attempts", "1", "--max-calls-24h", "1",
+        "--seller", "Acme Ltd", "--message", "sound:vm-goodbye",
     )  # fmt: skip
     numbers = [f"+1212555{n:03d}2" for n in range(500)]  # busy, every one
     leads_csv = tmp_path / "leads.csv"
@@ -409,7 +411,7 @@ def test_answering_machines_are_detected_and_people_reach_the_agent(
     cli(
         database_url,
         "campaign", "create", "robo", "--queue", "outq", "--caller-id", "+12125550000",
-        "--amd", "hangup",
+        "--amd", "hangup", "--seller", "Acme Ltd", "--message", "sound:vm-goodbye",
     )  # fmt: skip
     leads_csv = tmp_path / "leads.csv"
     # A machine's long greeting; a person's short "hello" and then quiet.

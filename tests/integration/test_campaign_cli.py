@@ -65,7 +65,7 @@ def test_bad_settings_are_refused_with_the_reason(database_url: str, setup: None
 
 def test_states_and_the_warnings_on_start(database_url: str, setup: None, tmp_path: Path) -> None:
     run(database_url, "campaign", "create", "night", "--queue", "outq", "--caller-id",
-        "+12125550000")  # fmt: skip
+        "+12125550000", "--seller", "Acme Ltd", "--message", "sound:vm-goodbye")  # fmt: skip
     leads = tmp_path / "leads.csv"
     leads.write_text("phone,tz\n+12125550121,Asia/Tokyo\n+12125550131,Asia/Tokyo\n")
     run(database_url, "campaign", "import", "night", str(leads), "--map", "timezone=tz")
@@ -94,7 +94,8 @@ def test_a_stale_national_list_stops_the_start(
     out = run(database_url, "dnc", "import", str(registry), "--date", "2026-05-01")
     assert "2 numbers" in out
     run(database_url, "campaign", "create", "reg", "--queue", "outq", "--caller-id",
-        "+12125550000", "--national-dnc", "national")  # fmt: skip
+        "+12125550000", "--national-dnc", "national", "--seller", "Acme Ltd", "--message",
+        "sound:vm-goodbye")  # fmt: skip
     out = run(database_url, "campaign", "start", "reg", code=1)
     assert "40 days old" in out and "import a fresh copy" in out
     run(database_url, "dnc", "import", str(registry), "--date", "2026-06-01")
@@ -103,3 +104,24 @@ def test_a_stale_national_list_stops_the_start(
         database_url, "SELECT number FROM dnc_entries WHERE list_name = 'national' ORDER BY 1"
     )
     assert [e["number"] for e in entries] == ["+12125550141", "+12125550142"]
+
+
+def test_a_dialing_campaign_needs_a_message_that_names_the_seller(
+    database_url: str, setup: None
+) -> None:
+    """47 CFR 64.1200(a)(7) and (b): who drops a call plays a message naming the seller with
+    an opt-out; without one the campaign does not start (a preview campaign drops nobody)."""
+    base = ("--queue", "outq", "--caller-id", "+12125550000")
+    run(database_url, "campaign", "create", "nameless", *base)
+    out = run(database_url, "campaign", "start", "nameless", code=1)
+    assert "has no seller" in out and "--seller" in out
+    run(database_url, "campaign", "set", "nameless", "--seller", "Acme Ltd")
+    out = run(database_url, "campaign", "start", "nameless", code=1)
+    assert "stock message, which names nobody" in out and "press 9" in out
+    run(database_url, "campaign", "set", "nameless", "--message", "sound:acme-sorry",
+        "--optout-key", "8")  # fmt: skip
+    assert "start done" in run(database_url, "campaign", "start", "nameless")
+    run(database_url, "campaign", "create", "look", *base, "--mode", "preview")
+    assert "start done" in run(database_url, "campaign", "start", "look")
+    out = run(database_url, "campaign", "set", "look", "--optout-key", "99", code=1)
+    assert "one key, 0-9, * or #" in out

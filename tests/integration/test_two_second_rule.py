@@ -39,7 +39,7 @@ def run_campaign(
     cli(
         database_url,
         "campaign", "create", "hello", "--queue", "outq", "--caller-id", "+12125550000",
-        "--amd", "hangup",
+        "--amd", "hangup", "--seller", "Acme Ltd", "--message", "sound:vm-goodbye",
     )  # fmt: skip
     leads_csv = tmp_path / "leads.csv"
     leads_csv.write_text("phone\n+12125550405\n")  # a person: a short "hello", then quiet

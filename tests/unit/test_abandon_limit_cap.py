@@ -16,7 +16,8 @@ def row(limit: float) -> SimpleNamespace:
         name="c", mode="predictive", state="running", queue="q", caller_id="+12125550000",
         caller_name=None, abandon_limit=limit, ring_seconds=20, amd="off",
         message_prompt=None, max_attempts=3, retry_delays={}, hours=None, max_calls_24h=None,
-        max_calls_30d=None, uk_mode=False, national_dnc=None,
+        max_calls_30d=None, uk_mode=False, national_dnc=None, seller_name="Acme",
+        optout_key="9",
     )  # fmt: skip
 
 
