@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ari_app.queue_call import QueueCall
 from ari_app.session import CallEnded, CallSession, utcnow
 from db.record_ops import RecordOp
+from switchboard.calls.dispositions import US_DNC_DAYS
 from switchboard.outbound.two_seconds import (
     CONNECT_WITHIN_SECONDS,
     abandoned,
@@ -37,8 +38,8 @@ OUTBOUND_PRIORITY = 100
 # After the message: how long the callee has to press the opt-out key.
 OPTOUT_WAIT_SECONDS = 5.0
 # A company do-not-call request is honoured for 5 years (47 CFR 64.1200(d)(6)); the same
-# for every country (stricter than some, never looser).
-OPTOUT_DAYS = 5 * 365 + 1
+# for every country (stricter than some, never looser); the same length as a coded request.
+OPTOUT_DAYS = US_DNC_DAYS
 
 
 async def play_message(session: CallSession, attempt: Attempt) -> bool:

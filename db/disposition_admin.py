@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine
@@ -18,7 +19,14 @@ from db.models import (
     DncEntry,
     Queue,
 )
-from switchboard.calls.dispositions import SYSTEM_SET, DispositionError, parse_actions
+from switchboard.calls.dispositions import (
+    SYSTEM_SET,
+    DispositionError,
+    dnc_warnings,
+    parse_actions,
+)
+
+log = structlog.get_logger(__name__)
 
 
 def list_sets(engine: Engine) -> list[dict[str, Any]]:
@@ -124,7 +132,16 @@ def _digits_taken(connection: Any, code_set: str, code: str, digits: str | None)
         raise DispositionError(f"digits {digits} already choose {other!r} in set {code_set!r}")
 
 
-def add_code(engine: Engine, code_set: str, code: str, values: dict[str, Any]) -> None:
+def _warnings(code_set: str, code: str, values: dict[str, Any]) -> list[str]:
+    """What the operator who defined the code should know (logged, and returned to show)."""
+    found = dnc_warnings(values.get("actions", []))
+    for warning in found:
+        log.warning("dispositions.dnc_days_under_us_law", set=code_set, code=code, why=warning)
+    return found
+
+
+def add_code(engine: Engine, code_set: str, code: str, values: dict[str, Any]) -> list[str]:
+    """Add a code; returns warnings about it (a ``dnc:N`` that +1 numbers get 5 years of)."""
     check_name("disposition code", code)
     values = _check_code(values)
     if not _set_exists(engine, code_set):
@@ -139,9 +156,11 @@ def add_code(engine: Engine, code_set: str, code: str, values: dict[str, Any]) -
         ).first()
     if added is None:
         raise DispositionError(f"code {code!r} exists already in set {code_set!r}")
+    return _warnings(code_set, code, values)
 
 
-def change_code(engine: Engine, code_set: str, code: str, values: dict[str, Any]) -> None:
+def change_code(engine: Engine, code_set: str, code: str, values: dict[str, Any]) -> list[str]:
+    """Change a code; returns warnings about its new actions, as ``add_code``."""
     values = _check_code(values)
     if not values:
         raise DispositionError("nothing to change")
@@ -155,6 +174,7 @@ def change_code(engine: Engine, code_set: str, code: str, values: dict[str, Any]
         ).first()
     if changed is None:
         raise DispositionError(f"no code {code!r} in set {code_set!r}")
+    return _warnings(code_set, code, values)
 
 
 def remove_code(engine: Engine, code_set: str, code: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,6 +37,8 @@ from switchboard.calls.dispositions import (
     plan_actions,
 )
 from switchboard.calls.numbers import normalize
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,16 @@ async def apply_actions(
             )
             continue
         if action.kind == "dnc":
+            if "asked_days" in detail:
+                # A +1 number: the law's 5 years instead of the code's days (plan_actions).
+                log.info(
+                    "dispositions.dnc_lengthened",
+                    call=str(call.id),
+                    list=detail["list"],
+                    asked_days=detail["asked_days"],
+                    expires_at=detail["expires_at"].isoformat(),
+                    law=detail["law"],
+                )
             statement = insert(DncEntry).values(
                 list_name=detail["list"],
                 number=detail["number"],

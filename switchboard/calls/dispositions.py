@@ -8,10 +8,12 @@ with `switchboard dispositions`); this module reads and checks what is in it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from switchboard.calls.record import CallRecord
@@ -70,7 +72,8 @@ class _Action(BaseModel):
 
 
 class DncAction(_Action):
-    """Put the customer's number on a do-not-call list, for ``days`` or (None) for good."""
+    """Put the customer's number on a do-not-call list, for ``days`` or (None) for good; a +1
+    number for at least 5 years whatever ``days`` says (``dnc_floor``)."""
 
     do: Literal["dnc"]
     days: int | None = Field(None, gt=0, le=36500)
@@ -145,6 +148,56 @@ def parse_action_text(text: str) -> DncAction | CallbackAction | RetryAction | C
     return parse_actions([raw])[0]
 
 
+# --- how long a do-not-call request lasts -----------------------------------------------------
+
+# 47 CFR 64.1200(d)(6): a company do-not-call request must be honoured for 5 years from the time
+# it is made. It is the US rule; every +1 number (the NANP: the US and its territories, Canada
+# and the Caribbean countries) gets it, since a longer ban is never wrong and the country of a
+# +1 number is not always known. Other countries keep what the code says.
+US_DNC_DAYS = 5 * 365 + 1  # 1826: five years with one leap day (five calendar years if longer)
+US_DNC_LAW = "47 CFR 64.1200(d)(6): a do-not-call request from a +1 (US/NANP) number lasts 5 years"
+
+
+def is_nanp(number: str | None) -> bool:
+    """Whether ``number`` (E.164, with its +) is in the North American Numbering Plan."""
+    if not number:
+        return False
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return parsed.country_code == 1
+
+
+def _years_later(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:  # 29 February: to 1 March
+        return moment.replace(year=moment.year + years, month=3, day=1)
+
+
+def dnc_floor(number: str | None, now: datetime) -> datetime | None:
+    """The earliest a do-not-call entry for ``number`` made at ``now`` may expire under the
+    law (None: no floor known for its country)."""
+    if not is_nanp(number):
+        return None
+    return max(now + timedelta(days=US_DNC_DAYS), _years_later(now, 5))
+
+
+def dnc_warnings(actions: Sequence[Any]) -> list[str]:
+    """What an operator defining a code with these actions should know: a ``dnc:N`` shorter
+    than 5 years is lengthened to 5 years for +1 numbers when it runs."""
+    warnings: list[str] = []
+    for action in parse_actions(list(actions)):
+        if isinstance(action, DncAction) and action.days is not None and action.days < US_DNC_DAYS:
+            warnings.append(
+                f"dnc:{action.days}: +1 numbers (US, Canada and the rest of the NANP) stay on "
+                f"the {action.list!r} do-not-call list for 5 years whatever the code says "
+                f"(47 CFR 64.1200(d)(6)); other numbers for {action.days} days"
+            )
+    return warnings
+
+
 # --- the plan for one code set on one call ---------------------------------------------------
 
 
@@ -176,11 +229,12 @@ def plan_actions(
                 planned.append(PlannedAction(uid, "skipped", {"do": "dnc", "why": "no number"}))
                 continue
             expires = None if action.days is None else now + timedelta(days=action.days)
-            planned.append(
-                PlannedAction(
-                    uid, "dnc", {"number": number, "list": action.list, "expires_at": expires}
-                )
-            )
+            detail: dict[str, Any] = {"number": number, "list": action.list, "expires_at": expires}
+            floor = dnc_floor(number, now)
+            if expires is not None and floor is not None and expires < floor:
+                # The law's 5 years, not the code's days; the event records both.
+                detail |= {"expires_at": floor, "asked_days": action.days, "law": US_DNC_LAW}
+            planned.append(PlannedAction(uid, "dnc", detail))
         elif isinstance(action, CallbackAction):
             if not number:
                 planned.append(

@@ -24,12 +24,22 @@ that hold back the whole campaign; then the ones that pass with time, each with 
 6   ring_too_short          the dial would ring less than ``min_ring_seconds``   None
 7   abandon_limit           a given abandonment rate (24 h or 30 d) >= limit     None
 8   holiday                 the local date is a holiday in any of the zones      next opening
+                            (the campaign's or the callee country's)
 9   calling_hours           the local time is outside a window in any zone       next opening
+                            (the campaign's hours within the legal ones)
 10  cap_24h                 ``max_calls_24h`` attempts in the last 24 h          roll-off
 11  cap_30d                 ``max_calls_30d`` attempts in the last 30 days       roll-off
 12  uk_abandoned_72h        UK mode, a dropped call in the last 72 h             drop + 72 h
 13  uk_machine_24h          UK mode, an AMD-detected machine in the last 24 h    machine + 24 h
 ==  ======================  ===================================================  ===========
+
+Calling hours (``hours_for``): a campaign's hours narrow the law, never widen it. For a
+country with legal hours (``LEGAL_HOURS``: US and its territories, Canada, France) the hours
+that apply are the campaign's intersected with the law's, with both lists of holidays (the
+French public holidays are built in); a campaign without hours gets the law's. For a country
+with no legal hours known (the UK, Germany, ...) the campaign's hours apply alone, and a
+campaign without hours gets ``REGION_HOURS``' default, 08:00-21:00 every day. The country is
+the lead's ``region``, else the one its number belongs to.
 
 Boundaries, all half-open so that ``retry_at`` is itself allowed:
 
@@ -53,14 +63,18 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
 
 __all__ = [
     "CAMPAIGN_RULES",
     "DAY_NAMES",
     "END_OF_DAY",
+    "LEGAL_HOURS",
     "NUMBER_RULES",
     "OPENING_HORIZON",
     "REGION_HOURS",
@@ -444,22 +458,20 @@ def _french_public_holidays(first_year: int, last_year: int) -> frozenset[date]:
 
 _FR_WEEKDAY = ((time(10), time(13)), (time(14), time(20)))
 
-# Built-in calling hours by the number's country, used when a campaign sets none.
-REGION_HOURS: Mapping[str, CallingHours] = MappingProxyType(
+# Calling hours set by law, by the number's country (ISO 3166, as phonenumbers names it). A
+# campaign's own hours are narrowed to these (``hours_for``): a setting never widens the law.
+LEGAL_HOURS: Mapping[str, CallingHours] = MappingProxyType(
     {
         # 47 CFR 64.1200(c)(1) / 16 CFR 310.4(c): not before 08:00 nor after 21:00 local time.
-        # Some states are stricter; a campaign calling them sets its own hours.
-        "US": _DEFAULT_HOURS,
+        # Some states are stricter; a campaign calling them sets its own hours. The US
+        # territories with their own country code in the numbering plan are under the same rule.
+        **dict.fromkeys(("US", "PR", "VI", "GU", "AS", "MP"), _DEFAULT_HOURS),
         # Décret 2022-1313 (Code de la consommation): Monday to Friday 10:00-13:00 and
         # 14:00-20:00, never on Saturdays, Sundays or public holidays (national ones for
         # 2020-2060 built in; Alsace-Moselle's Good Friday and 26 December are not).
         "FR": CallingHours(
             {day: _FR_WEEKDAY for day in range(5)}, _french_public_holidays(2020, 2060)
         ),
-        # Ofcom's persistent-misuse policy sets no calling hours. We use the US rule,
-        # 08:00-21:00 every day, which matches common UK practice; campaigns wanting quieter
-        # hours (no Sundays, earlier evenings) set their own.
-        "GB": _DEFAULT_HOURS,
         # CRTC Unsolicited Telecommunications Rules: weekdays 09:00-21:30, weekends
         # 10:00-18:00. Listed so a Canadian number does not fall back to the looser US hours.
         "CA": CallingHours(
@@ -471,13 +483,74 @@ REGION_HOURS: Mapping[str, CallingHours] = MappingProxyType(
     }
 )
 
+# Built-in calling hours by the number's country, used when a campaign sets none: the legal
+# ones, plus defaults where no law sets hours.
+REGION_HOURS: Mapping[str, CallingHours] = MappingProxyType(
+    {
+        **LEGAL_HOURS,
+        # Ofcom's persistent-misuse policy sets no calling hours. We use the US rule,
+        # 08:00-21:00 every day, which matches common UK practice; campaigns wanting quieter
+        # hours (no Sundays, earlier evenings) set their own, and those then apply alone.
+        "GB": _DEFAULT_HOURS,
+    }
+)
+
+
+def _merged(windows: Sequence[Window]) -> list[Window]:
+    """Sorted windows with overlapping or touching ones joined."""
+    joined: list[Window] = []
+    for start, end in sorted(windows):
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+        else:
+            joined.append((start, end))
+    return joined
+
+
+@lru_cache(maxsize=256)
+def _narrowed(campaign: CallingHours, legal: CallingHours) -> CallingHours:
+    """The moments both allow: each day's windows intersected, the holidays of both."""
+    days: dict[int, tuple[Window, ...]] = {}
+    for day in range(7):
+        days[day] = tuple(
+            (max(start, other_start), min(end, other_end))
+            for start, end in _merged(campaign.days[day])
+            for other_start, other_end in _merged(legal.days[day])
+            if max(start, other_start) < min(end, other_end)
+        )
+    return CallingHours(days, campaign.holidays | legal.holidays)
+
 
 def hours_for(policy: Policy, region: str | None) -> CallingHours:
-    """The hours that apply: the campaign's own, else the number's country's built-in ones,
-    else the US rule."""
-    if policy.hours is not None:
+    """The hours that apply to a number of ``region`` (its ISO country; None: unknown):
+
+    - a country with legal hours (``LEGAL_HOURS``): the campaign's hours intersected with the
+      law's (both holiday lists), or the law's alone when the campaign sets none;
+    - any other country, or an unknown one: the campaign's hours, else the built-in
+      ``REGION_HOURS`` default of the country, else the US rule (08:00-21:00 every day).
+    """
+    key = (region or "").strip().upper()
+    if policy.hours is None:
+        return REGION_HOURS.get(key or "US", _DEFAULT_HOURS)
+    legal = LEGAL_HOURS.get(key)
+    if legal is None:
         return policy.hours
-    return REGION_HOURS.get((region or "US").strip().upper(), _DEFAULT_HOURS)
+    return _narrowed(policy.hours, legal)
+
+
+def _region_of(target: Target) -> str | None:
+    """The callee's country: the lead's, else the one its E.164 number belongs to (a +1 number
+    phonenumbers cannot place counts as US, the looser of the NANP laws it knows), else None."""
+    if target.region is not None and target.region.strip():
+        return target.region
+    try:
+        parsed = phonenumbers.parse(target.number, None)
+    except phonenumbers.NumberParseException:
+        return None
+    found = phonenumbers.region_code_for_number(parsed)
+    if found and found != "001":
+        return str(found)
+    return "US" if parsed.country_code == 1 else None
 
 
 # --- what check takes -----------------------------------------------------------------------
@@ -485,9 +558,10 @@ def hours_for(policy: Policy, region: str | None) -> CallingHours:
 
 @dataclass(frozen=True)
 class Policy:
-    """One campaign's rules. ``hours`` None: the callee country's ``REGION_HOURS`` (US if
-    unknown). A cap of None: no cap. ``uk_mode``: Ofcom's no-repeat rules (72 h after a
-    dropped call, 24 h after an AMD-detected machine)."""
+    """One campaign's rules. ``hours``: the campaign's calling hours, which only narrow the
+    legal hours of the callee's country (``hours_for``); None: the callee country's
+    ``REGION_HOURS`` (the US rule if unknown). A cap of None: no cap. ``uk_mode``: Ofcom's
+    no-repeat rules (72 h after a dropped call, 24 h after an AMD-detected machine)."""
 
     hours: CallingHours | None
     max_calls_24h: int | None = 3
@@ -752,7 +826,7 @@ def _evaluate(  # ``now`` in UTC: all arithmetic on instants, never on wall cloc
 
     # 8-9. Local calling hours, in every zone the callee may be in.
     if zones:
-        hours = hours_for(policy, target.region)
+        hours = hours_for(policy, _region_of(target))
         holiday: tuple[ZoneInfo, datetime] | None = None
         closed: tuple[ZoneInfo, datetime] | None = None
         for zone in zones:

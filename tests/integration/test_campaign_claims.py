@@ -41,6 +41,8 @@ def config(**changes: Any) -> CampaignConfig:
         max_calls_30d=None,
         uk_mode=False,
         national_dnc=None,
+        seller_name="Acme Ltd",
+        optout_key="9",
     )
     for key, value in changes.items():
         setattr(row, key, value)

@@ -34,6 +34,8 @@ def campaign(**changes: object) -> CampaignConfig:
         max_calls_30d=None,
         uk_mode=False,
         national_dnc=None,
+        seller_name="Acme Ltd",
+        optout_key="9",
     )
     for key, value in changes.items():
         setattr(row, key, value)

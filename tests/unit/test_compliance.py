@@ -177,14 +177,22 @@ def test_end_of_day_window_runs_to_midnight() -> None:
 def test_holiday_is_a_local_date() -> None:
     hours = CallingHours.every_day((time(0), END_OF_DAY), holidays=frozenset({date(2026, 12, 25)}))
     policy = Policy(hours=hours)
+    # Numbers of no known country, so that the campaign's all-day hours apply alone (a US
+    # number is also held to 08:00-21:00).
+    east = Target("+1", ("America/New_York",), None)
+    both = Target("+1", ("America/New_York", "America/Los_Angeles"), None)
     # 05:00 UTC on the 26th: already the 26th in New York, still the 25th in Los Angeles.
     now = datetime(2026, 12, 26, 5, 0, tzinfo=UTC)
-    assert verdict(policy=policy, now=now).allowed
-    v = verdict(US_BOTH, policy, now=now)
+    assert verdict(east, policy, now=now).allowed
+    v = verdict(both, policy, now=now)
     assert v.rule == "holiday"
     assert "2026-12-25 is a holiday in America/Los_Angeles" in v.reason
     assert v.retry_at == datetime(2026, 12, 26, 8, 0, tzinfo=UTC)  # midnight in LA
-    assert verdict(US_BOTH, policy, now=v.retry_at).allowed
+    assert verdict(both, policy, now=v.retry_at).allowed
+    # A US number: the same holiday, then the legal opening (08:00 in Los Angeles).
+    v = verdict(US_BOTH, policy, now=now)
+    assert v.rule == "holiday"
+    assert v.retry_at == datetime(2026, 12, 26, 16, 0, tzinfo=UTC)
 
 
 def test_holiday_comes_before_calling_hours() -> None:
@@ -348,9 +356,12 @@ def test_region_defaults() -> None:
     assert hours_for(US, None) is REGION_HOURS["US"]
     assert hours_for(US, "ZZ") is REGION_HOURS["US"]
     assert REGION_HOURS["GB"] == CallingHours.default()
-    assert hours_for(Policy(hours=ALL_DAY), "FR") is ALL_DAY
-    # A French number with the campaign's own hours is not held to the French ones.
-    assert verdict(FR, Policy(hours=ALL_DAY), now=local(PARIS, 2026, 3, 14, 22)).allowed
+    # A campaign's own hours narrow the country's legal ones, never replace them.
+    assert hours_for(Policy(hours=ALL_DAY), "FR") == REGION_HOURS["FR"]
+    assert not verdict(FR, Policy(hours=ALL_DAY), now=local(PARIS, 2026, 3, 14, 22)).allowed
+    # Without legal hours for the country, the campaign's apply alone.
+    assert hours_for(Policy(hours=ALL_DAY), "ZZ") is ALL_DAY
+    assert hours_for(Policy(hours=ALL_DAY), "GB") is ALL_DAY
 
 
 def test_canada_is_stricter_than_the_us() -> None:
@@ -962,6 +973,45 @@ def test_hours_retry_at_matches_a_brute_force_scan(
     expected = None
     while moment <= now + OPENING_HORIZON:
         if open_everywhere(hours, zones, moment):
+            expected = moment
+            break
+        moment += quarter
+    assert v.retry_at == expected
+
+
+LEGAL_TARGETS = (
+    Target("+12125550100", ("America/New_York",), "US"),
+    Target("+12125550100", ("America/New_York", "America/Los_Angeles"), "US"),
+    Target("+14165550100", ("America/Toronto",), "CA"),
+    Target("+33140000000", ("Europe/Paris",), "FR"),
+    Target("+33140000000", ("Europe/Paris",), None),  # placed by its number
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), moments, st.sampled_from(LEGAL_TARGETS))
+def test_campaign_hours_only_narrow_the_law(
+    data: st.DataObject, now: datetime, target: Target
+) -> None:
+    """Allowed exactly when both the campaign and the law allow, in every zone; the retry is
+    the first quarter hour both allow (windows on quarter hours, as in the scan above)."""
+    campaign = data.draw(calling_hours(now, step=900))
+    legal = REGION_HOURS[target.region or "FR"]
+    zones = target.time_zones
+
+    def both(moment: datetime) -> bool:
+        return open_everywhere(campaign, zones, moment) and open_everywhere(legal, zones, moment)
+
+    v = verdict(target, Policy(hours=campaign, max_calls_24h=None), now=now)
+    assert v.allowed == both(now)
+    if v.allowed:
+        return
+    assert v.rule in HOURS_RULES
+    quarter = timedelta(minutes=15)
+    moment = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0) + quarter
+    expected = None
+    while moment <= now + OPENING_HORIZON:
+        if both(moment):
             expected = moment
             break
         moment += quarter

@@ -9,16 +9,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from switchboard.calls.dispositions import (
+    US_DNC_DAYS,
     DispositionError,
     check_agent_may_set,
+    dnc_warnings,
     parse_action_text,
     parse_actions,
     plan_actions,
     system_code,
 )
 from switchboard.calls.record import CallRecord
+from switchboard.outbound.compliance import DncFacts, Policy, Target, check
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+US_NUMBER = "+12125550100"
+CA_NUMBER = "+14165550100"
+FR_NUMBER = "+33140000000"
 
 
 def record(**values: object) -> CallRecord:
@@ -58,11 +64,12 @@ def test_every_way_a_call_ends_has_its_system_code(values: dict[str, object], co
 def test_actions_are_planned_with_ids_that_repeat() -> None:
     disposition = uuid.uuid4()
     actions = [{"do": "dnc", "days": 30}, {"do": "callback", "in_minutes": 60}]
+    # (A French number: a +1 number's do-not-call entry lasts 5 years, see below.)
     first = plan_actions(
-        disposition, actions, number="+15550100", now=T0, callback_at=None, has_lead=False
+        disposition, actions, number=FR_NUMBER, now=T0, callback_at=None, has_lead=False
     )
     again = plan_actions(
-        disposition, actions, number="+15550100", now=T0, callback_at=None, has_lead=False
+        disposition, actions, number=FR_NUMBER, now=T0, callback_at=None, has_lead=False
     )
     assert [a.uid for a in first] == [a.uid for a in again]
     assert len({a.uid for a in first}) == 2
@@ -175,3 +182,110 @@ def test_who_may_set_what() -> None:
             agent="ann", call_agents={"ann"}, code="y", code_set=None, allowed_set=None,
             known_in=[],
         )  # fmt: skip
+
+
+# --- a company do-not-call request from a US number lasts 5 years (47 CFR 64.1200(d)(6)) ------
+
+
+def dnc_expiry(number: str, days: int | None, now: datetime = T0) -> datetime | None:
+    (action,) = plan_actions(
+        uuid.uuid4(),
+        [{"do": "dnc", "days": days}],
+        number=number,
+        now=now,
+        callback_at=None,
+        has_lead=False,
+    )
+    assert action.kind == "dnc"
+    expires = action.detail["expires_at"]
+    assert expires is None or isinstance(expires, datetime)
+    return expires
+
+
+def on_the_list(number: str, zone: str, until: datetime | None, at: datetime) -> bool:
+    """What the dialer's gate says at ``at`` (an injected clock) about an entry until then."""
+    verdict = check(
+        Target(number, (zone,), None),
+        Policy(hours=None, max_calls_24h=None),
+        now=at,
+        history=(),
+        dnc=DncFacts(internal_until=until, national_listed=False, national_data_date=None),
+        ring_seconds=20,
+    )
+    return verdict.rule == "dnc_internal"
+
+
+def test_a_us_number_coded_dnc_30_stays_listed_for_five_years() -> None:
+    assert US_DNC_DAYS == 5 * 365 + 1
+    until = dnc_expiry(US_NUMBER, 30)
+    assert until == datetime(2031, 11, 22, 12, 0, tzinfo=UTC)  # 1826 days: one leap day
+    assert until is not None and until - T0 == timedelta(days=US_DNC_DAYS)
+    zone = "America/New_York"
+    # (Moments at 17:00 UTC, inside the calling hours, so only the list can refuse.)
+    noonish = timedelta(hours=5)
+    assert on_the_list(US_NUMBER, zone, until, T0 + timedelta(days=30) + noonish)
+    assert on_the_list(US_NUMBER, zone, until, T0 + timedelta(days=31) + noonish)
+    assert on_the_list(US_NUMBER, zone, until, T0.replace(year=2030) + noonish)  # 4 years
+    assert on_the_list(US_NUMBER, zone, until, until - timedelta(seconds=1))
+    assert not on_the_list(US_NUMBER, zone, until, until)
+    five_years_and_a_day = T0.replace(year=2031) + timedelta(days=1) + noonish
+    assert not on_the_list(US_NUMBER, zone, until, five_years_and_a_day)
+
+
+def test_a_french_number_coded_dnc_30_leaves_the_list_after_30_days() -> None:
+    until = dnc_expiry(FR_NUMBER, 30)
+    assert until == T0 + timedelta(days=30)
+    zone = "Europe/Paris"
+    # 2026-12-21 and 2026-12-22 are a Monday and a Tuesday; 10:00 UTC is 11:00 in Paris.
+    assert on_the_list(FR_NUMBER, zone, until, datetime(2026, 12, 21, 10, tzinfo=UTC))
+    assert not on_the_list(FR_NUMBER, zone, until, datetime(2026, 12, 22, 12, tzinfo=UTC))
+    assert not on_the_list(FR_NUMBER, zone, until, datetime(2026, 12, 22, 13, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "number", [US_NUMBER, CA_NUMBER, "+17875550100", "+18765550100", "+15550100"]
+)
+def test_every_plus_one_number_gets_the_floor(number: str) -> None:
+    """US, Canada, Puerto Rico, Jamaica (NANP), and a +1 number phonenumbers cannot place."""
+    until = dnc_expiry(number, 1)
+    assert until is not None and until - T0 >= timedelta(days=US_DNC_DAYS)
+
+
+@pytest.mark.parametrize("number", [FR_NUMBER, "+442071234567", "+4930123456", "1234"])
+def test_other_numbers_keep_the_codes_days(number: str) -> None:
+    assert dnc_expiry(number, 30) == T0 + timedelta(days=30)
+
+
+def test_the_floor_never_shortens_and_is_recorded() -> None:
+    assert dnc_expiry(US_NUMBER, None) is None  # for good stays for good
+    assert dnc_expiry(US_NUMBER, 3000) == T0 + timedelta(days=3000)
+    assert dnc_expiry(US_NUMBER, US_DNC_DAYS) == T0 + timedelta(days=US_DNC_DAYS)
+    (action,) = plan_actions(
+        uuid.uuid4(), [{"do": "dnc", "days": 30}], number=US_NUMBER, now=T0,
+        callback_at=None, has_lead=False,
+    )  # fmt: skip
+    assert action.detail["asked_days"] == 30
+    assert "64.1200(d)(6)" in action.detail["law"]
+    (plain,) = plan_actions(
+        uuid.uuid4(), [{"do": "dnc", "days": 30}], number=FR_NUMBER, now=T0,
+        callback_at=None, has_lead=False,
+    )  # fmt: skip
+    assert "asked_days" not in plain.detail and "law" not in plain.detail
+
+
+def test_five_calendar_years_when_they_hold_two_leap_days() -> None:
+    # 2027-03-01 to 2032-03-01 holds 29 February 2028 and 2032: 1827 days.
+    start = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+    assert dnc_expiry(US_NUMBER, 30, start) == datetime(2032, 3, 1, 9, 0, tzinfo=UTC)
+    # From a 29 February: to 1 March five years on.
+    leap = datetime(2028, 2, 29, 9, 0, tzinfo=UTC)
+    assert dnc_expiry(US_NUMBER, 30, leap) == datetime(2033, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def test_defining_a_short_dnc_code_warns_about_us_numbers() -> None:
+    (warning,) = dnc_warnings([parse_action_text("dnc:30").model_dump()])
+    assert "5 years" in warning and "dnc:30" in warning and "64.1200(d)(6)" in warning
+    assert dnc_warnings([{"do": "dnc", "days": 1825}])
+    assert dnc_warnings([{"do": "dnc", "days": US_DNC_DAYS}]) == []
+    assert dnc_warnings([{"do": "dnc"}, {"do": "callback", "in_minutes": 5}]) == []
+    assert dnc_warnings([]) == []
