@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,10 +31,10 @@ from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.events import ChannelDestroyed, Event, StasisStart
 from ari_app.preview_call import Preview
 from ari_app.session import CallSession, Flow, utcnow
+from db.abandonment_query import CampaignWindows, SqlAttemptCounts, campaign_queues
 from db.campaign_store import (
     CampaignConfig,
     Claimed,
-    abandonment_counts,
     active_campaigns,
     claim_leads,
     interrupted_attempts,
@@ -48,7 +49,18 @@ from db.writer import RecordWriter
 from switchboard.acd.agents import AgentState
 from switchboard.calls.dispositions import CAUSE_BUSY, CONGESTION_CAUSES, NO_ANSWER_CAUSES
 from switchboard.calls.record import CallRecord
-from switchboard.outbound.pacing import DialResult, Pacer, PacerView, make_pacer
+from switchboard.outbound.pacing import (
+    BUDGET_REFRESH_SECONDS,
+    BUDGET_STALE_SECONDS,
+    INBOUND_RESERVE,
+    Abandonment,
+    DialResult,
+    InboundQueue,
+    Pacer,
+    PacerView,
+    inbound_hold,
+    make_pacer,
+)
 
 if TYPE_CHECKING:
     from ari_app.registry import CallRegistry
@@ -188,6 +200,9 @@ class Dialer:
         clock: Callable[[], datetime],
         tick_seconds: float = 0.5,
         refresh_seconds: float = 2.0,
+        budget_seconds: float = BUDGET_REFRESH_SECONDS,
+        windows: CampaignWindows | None = None,
+        inbound_reserve: int = INBOUND_RESERVE,
     ) -> None:
         self.acd = acd
         self.registry = registry
@@ -199,9 +214,23 @@ class Dialer:
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.refresh_seconds = refresh_seconds
+        # The abandonment budget: every campaign's windows over every instance, read this
+        # often (switchboard/outbound/pacing.py, db/abandonment_query.py).
+        self.budget_seconds = budget_seconds
+        self.windows = (
+            windows
+            if windows is not None
+            else CampaignWindows(SqlAttemptCounts(engine), node_id=node_id)
+        )
+        # agents each inbound queue keeps beyond its waiting callers (blended agents)
+        self.inbound_reserve = inbound_reserve
         self.campaigns: dict[str, CampaignConfig] = {}
         self.attempts: dict[str, Attempt] = {}
         self._pacers: dict[str, Pacer] = {}
+        # per campaign, kept across pacers (a mode change): its shared abandonment budget
+        self._budgets: dict[str, Abandonment] = {}
+        self._budgets_read = -math.inf
+        self._campaign_queues: set[str] = set()  # queues campaigns dial into: not inbound
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refreshed = 0.0
         self._warned: set[str] = set()
@@ -234,11 +263,11 @@ class Dialer:
         self.registry.detach_target(attempt.claimed.channel_id)
 
     def pacer(self, campaign: CampaignConfig) -> Pacer:
-        """The campaign's pacer (seeded with its history on the dialer's refresh)."""
+        """The campaign's pacer (made on the dialer's refresh)."""
         pacer = self._pacers.get(campaign.name)
         if pacer is None:
             # Calls of a campaign this instance has not refreshed yet (a preview): figures
-            # only, it places no dial until seeded.
+            # only, it places no dial until its budget has been read.
             return self._new_pacer(campaign)
         return pacer
 
@@ -246,7 +275,18 @@ class Dialer:
         return make_pacer(
             self._pacer_mode(campaign),  # type: ignore[arg-type]
             abandon_limit=campaign.abandon_limit,
+            abandonment=self._budgets.get(campaign.name),
         )
+
+    def _budget(self, campaign: CampaignConfig) -> Abandonment:
+        """The campaign's abandonment budget, from the first sight of it on (its own dials
+        counted here from ``since``, every other one read from the database)."""
+        budget = self._budgets.get(campaign.name)
+        if budget is None:
+            budget = Abandonment(stale_after=BUDGET_STALE_SECONDS, since=self.clock())
+            self._budgets[campaign.name] = budget
+        budget.uk_mode = campaign.policy.uk_mode  # Ofcom: AMD false positives count
+        return budget
 
     @staticmethod
     def _pacer_mode(campaign: CampaignConfig) -> str:
@@ -289,6 +329,11 @@ class Dialer:
         if now - self._refreshed >= self.refresh_seconds:
             await self._refresh()
             self._refreshed = now
+        unread = any(
+            budget.read is None for name, budget in self._budgets.items() if name in self.campaigns
+        )
+        if unread or time.monotonic() - self._budgets_read >= self.budget_seconds:
+            await self._read_budgets()
         placed = 0
         for campaign in list(self.campaigns.values()):
             if campaign.state == "running" and campaign.mode != "preview":
@@ -297,27 +342,31 @@ class Dialer:
 
     async def _refresh(self) -> None:
         found = {c.name: c for c in await active_campaigns(self.engine)}
+        self._campaign_queues = await campaign_queues(self.engine)
         self.campaigns = found
         for name, campaign in found.items():
+            self._budget(campaign)
             pacer = self._pacers.get(name)
             if pacer is not None and pacer.mode == self._pacer_mode(campaign):
                 continue
-            # A new pacer (first sight, or the mode changed) starts from the campaign's
-            # figures in the database; it is kept only once seeded.
-            fresh = self._new_pacer(campaign)
-            live30, drops30, live24, drops24 = await abandonment_counts(
-                self.engine, name, self.clock()
-            )
-            fresh.seed(
-                now=time.monotonic(),
-                live_30d=live30,
-                drops_30d=drops30,
-                live_24h=live24,
-                drops_24h=drops24,
-            )
-            self._pacers[name] = fresh
+            # A new pacer (first sight, or the mode changed) on the campaign's budget: it
+            # dials once the budget has been read (_pace).
+            self._pacers[name] = self._new_pacer(campaign)
         if time.monotonic() - self._renewed >= LEASE_RENEW_SECONDS:
             await self._renew_leases()
+
+    async def _read_budgets(self) -> None:
+        """Every active campaign's windows over every instance, into its budget."""
+        wanted = {
+            name: budget.since or self.clock()
+            for name, budget in self._budgets.items()
+            if name in self.campaigns
+        }
+        reads = await self.windows.read(wanted, self.clock())
+        now = time.monotonic()
+        for name, read in reads.items():
+            self._budgets[name].sync(now, read)
+        self._budgets_read = now
 
     async def _renew_leases(self) -> None:
         """Leads of calls still going on (a long talk, a preview on screen) stay ours."""
@@ -354,23 +403,31 @@ class Dialer:
         now = utcnow()
         state = self.acd.queues.get(campaign.queue)
         members = state.members if state is not None else set()
-        free = 0
-        busy: list[float] = []
-        wrap_up_left: list[float | None] = []  # per busy agent: their wrap-up's end
+        free_names: list[str] = []
+        busy_names: dict[str, tuple[float, float | None]] = {}  # since call began, wrap-up left
         for name in members:
             agent = self.acd.agents.get(name)
             if agent is None or not agent.registered:
                 continue
             if agent.can_take_calls(now):
-                free += 1
+                free_names.append(name)
             elif agent.state in BUSY_STATES:
                 # Seconds since their current call began (talk, hold and wrap-up all count).
                 since = agent.call_started or agent.since or now
-                busy.append(max(0.0, (now - since).total_seconds()))
                 until = agent.wrap_up_until if agent.state is AgentState.WRAP_UP else None
-                wrap_up_left.append(
-                    max(0.0, (until - now).total_seconds()) if until is not None else None
+                busy_names[name] = (
+                    max(0.0, (now - since).total_seconds()),
+                    max(0.0, (until - now).total_seconds()) if until is not None else None,
                 )
+        # Blended agents: inbound queues keep the agents they need (pacing.inbound_hold).
+        held_free, held_busy = self.inbound_hold(campaign, members, now, busy_names)
+        free = sum(1 for name in free_names if name not in held_free)
+        busy: list[float] = []
+        wrap_up_left: list[float | None] = []  # per busy agent: their wrap-up's end
+        for name, (elapsed, left) in busy_names.items():
+            if name not in held_busy:
+                busy.append(elapsed)
+                wrap_up_left.append(left)
         mono = time.monotonic()
         ringing = [
             mono - a.placed
@@ -392,6 +449,50 @@ class Dialer:
             dials_in_progress=ringing,
             waiting_live=waiting,
             wrap_up_left=wrap_up_left,
+            held_for_inbound=len(held_free) + len(held_busy),
+        )
+
+    def inbound_hold(
+        self,
+        campaign: CampaignConfig,
+        members: Collection[str],
+        now: datetime,
+        busy: dict[str, tuple[float, float | None]],
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """The campaign's agents (free, busy) that inbound queues keep for their callers:
+        every queue that is no campaign's and shares an agent with this one."""
+        inbound = []
+        for name, queue in self.acd.queues.items():
+            if name in self._campaign_queues or name == campaign.queue:
+                continue
+            if not any(m in members for m in queue.members):
+                continue
+            logged_in = frozenset(
+                m
+                for m in queue.members
+                if (agent := self.acd.agents.get(m)) is not None
+                and agent.registered
+                and agent.state is not AgentState.LOGGED_OUT
+            )
+            inbound.append(InboundQueue(name, logged_in, len(queue.waiting)))
+        if not inbound:
+            return frozenset(), frozenset()
+        free = {
+            m
+            for q in inbound
+            for m in q.members
+            if (agent := self.acd.agents.get(m)) is not None and agent.can_take_calls(now)
+        }
+        return inbound_hold(
+            campaign_agents=set(members),
+            free=free,
+            # the soonest back first: in wrap-up by its end, then the longest talking
+            busy={
+                name: left if left is not None else 1e6 - elapsed
+                for name, (elapsed, left) in busy.items()
+            },
+            inbound=inbound,
+            reserve=self.inbound_reserve,
         )
 
     async def _pace(self, campaign: CampaignConfig) -> int:
@@ -403,8 +504,9 @@ class Dialer:
         if self._backoff.get(campaign.name, 0.0) > time.monotonic():
             return 0
         pacer = self._pacers.get(campaign.name)
-        if pacer is None:
-            return 0  # not seeded with the campaign's history yet
+        budget = self._budgets.get(campaign.name)
+        if pacer is None or budget is None or budget.read is None:
+            return 0  # the campaign's budget has not been read yet
         view = self.view(campaign)
         wanted = pacer.dials_to_place(time.monotonic(), view)
         shape = (view.free_agents, len(view.busy_agents), len(view.dials_in_progress), wanted)
@@ -651,6 +753,7 @@ class Dialer:
                 "waiting_live": view.waiting_live,
                 "free_agents": view.free_agents,
                 "busy_agents": len(view.busy_agents),
+                "held_for_inbound": view.held_for_inbound,
                 "abandonment_24h": day,
                 "abandonment_30d": month,
                 "dials_placed": self.dials_placed.get(name, 0),

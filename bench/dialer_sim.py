@@ -36,13 +36,24 @@ timers. ``--frontier`` runs instead the base scenario with the predictive model 
 constant risk ceilings and no online control: what it reaches when the ceiling is tuned in
 hindsight, the yardstick of the online control.
 
+``--shared`` runs instead two dialer instances on one campaign, each with its own agents
+and random streams (the first instance's are the single run's), sharing one abandonment
+budget the way the app does: each pacer counts its own live answers and drops and reads
+every instance's from a fake of the database read (``db/abandonment_query.py``'s
+``AttemptCounts``, through the same ``CampaignWindows`` as the app) every second; an
+attempt's row shows its live answer ``LIVE_WRITE_LAG`` after the answer and its drop
+``DROP_WRITE_LAG`` after the drop (the message is played before the row is written). It
+reports the combined abandonment and occupancy next to the single pacer's.
+
     .venv/bin/python -m bench.dialer_sim [--hours 8] [--seed 1] [--seeds 5] [--quick]
     .venv/bin/python -m bench.dialer_sim --frontier
+    .venv/bin/python -m bench.dialer_sim --shared [--instances 2] [--seeds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import heapq
 import math
 import multiprocessing
@@ -51,9 +62,26 @@ import platform
 import random
 import time
 from collections import deque
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-from switchboard.outbound.pacing import DialResult, Pacer, PacerView, PredictivePacer, make_pacer
+from db.abandonment_query import CampaignWindows
+from switchboard.outbound.pacing import (
+    BUDGET_REFRESH_SECONDS,
+    BUDGET_STALE_SECONDS,
+    Abandonment,
+    BudgetRead,
+    DialResult,
+    Pacer,
+    PacerView,
+    PredictivePacer,
+    Tally,
+    make_pacer,
+)
+
+T = TypeVar("T")
 
 HOUR = 3600.0
 LIMIT = 0.03
@@ -73,6 +101,12 @@ OTHERS: tuple[tuple[DialResult, float], ...] = (
     ("failed", 4 / 85),
 )
 POLICIES = ("progressive", "fixed", "predictive", "predictive+wrap")
+EPOCH = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)  # the start of the shift, for the fake reads
+CAMPAIGN = "shared"
+LIVE_WRITE_LAG = 0.2  # s from a live answer to its row saying so
+# s from a drop to its row saying so: the message (seller, number, "press 9") and the 5 s
+# opt-out wait come first (ari_app/campaign_call.py)
+DROP_WRITE_LAG = 20.0
 LABELS = {
     "progressive": "progressive",
     "predictive": "predictive",
@@ -214,11 +248,128 @@ class ConstantCeiling(PredictivePacer):
         super().__init__(abandon_limit=LIMIT)
         self.ceiling = ceiling
 
-    def risk_threshold(self, now: float) -> float:
+    def risk_threshold(self, now: float, pending: float = 0.0) -> float:
         return self.ceiling
 
-    def over_limit(self, now: float) -> bool:
+    def over_limit(self, now: float, pending: float = 0.0) -> bool:
         return False
+
+
+class _Fenwick:
+    """Prefix sums over a growing array (one entry per dial of an instance)."""
+
+    def __init__(self) -> None:
+        self._tree = [0.0] * 1025
+
+    def add(self, index: int, value: float) -> None:
+        while index + 1 >= len(self._tree):
+            self._grow()
+        i = index + 1
+        while i < len(self._tree):
+            self._tree[i] += value
+            i += i & -i
+
+    def _grow(self) -> None:
+        values = [self.total(i + 1) - self.total(i) for i in range(len(self._tree) - 1)]
+        self._tree = [0.0] * (2 * len(self._tree) - 1)
+        for i, value in enumerate(values):
+            if value:
+                self.add(i, value)
+
+    def total(self, count: int) -> float:
+        """Sum of the first ``count`` entries."""
+        i, out = min(count, len(self._tree) - 1), 0.0
+        while i > 0:
+            out += self._tree[i]
+            i -= i & -i
+        return out
+
+
+class FakeAttempts:
+    """A fake of ``dial_attempts`` for one campaign and its ``AttemptCounts`` read
+    (``db/abandonment_query.py``): the instances write their dials (placed at, node) and,
+    later, what became of them; a read sees an outcome once its row has been written."""
+
+    def __init__(self) -> None:
+        self._placed: dict[str, list[float]] = {}  # node: placing times, in order
+        self._sums: dict[str, tuple[_Fenwick, _Fenwick, _Fenwick]] = {}  # live, drops, machines
+        self._writes: list[tuple[float, int, str, int, int]] = []  # (at, seq, node, row, kind)
+        self._seq = 0
+        self.clock = 0.0  # the simulated time of a read (set by the reader)
+
+    def place(self, node: str, at: float) -> int:
+        """A dial's row; returns its row number for ``write``."""
+        placed = self._placed.setdefault(node, [])
+        self._sums.setdefault(node, (_Fenwick(), _Fenwick(), _Fenwick()))
+        placed.append(at)
+        return len(placed) - 1
+
+    def write(self, node: str, row: int, kind: int, at: float) -> None:
+        """The row says it is live (kind 0), dropped (1) or a machine (2) from ``at`` on."""
+        self._seq += 1
+        heapq.heappush(self._writes, (at, self._seq, node, row, kind))
+
+    def _apply(self, until: float) -> None:
+        while self._writes and self._writes[0][0] <= until:
+            _, _, node, row, kind = heapq.heappop(self._writes)
+            self._sums[node][kind].add(row, 1.0)
+
+    async def count(
+        self,
+        campaigns: Mapping[str, datetime],
+        *,
+        node_id: str,
+        day_from: datetime,
+        month_from: datetime,
+        until: datetime | None,
+    ) -> dict[str, BudgetRead]:
+        def seconds(at: datetime) -> float:
+            return (at - EPOCH).total_seconds()
+
+        out: dict[str, BudgetRead] = {}
+        for name, since in campaigns.items():
+            if name != CAMPAIGN:
+                out[name] = BudgetRead()
+                continue
+            end = math.inf if until is None else seconds(until)
+            self._apply(self.clock)
+            spans: list[list[float]] = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+            others = 0
+            for node, placed in self._placed.items():
+                stop = min(end, seconds(since)) if node == node_id else end
+                hi = bisect.bisect_left(placed, stop)
+                for w, start in enumerate((seconds(day_from), seconds(month_from))):
+                    lo = bisect.bisect_left(placed, start)
+                    if hi <= lo:
+                        continue
+                    if w == 0 and node != node_id:
+                        others += 1
+                    for kind, tree in enumerate(self._sums[node]):
+                        spans[w][kind] += tree.total(hi) - tree.total(lo)
+            out[name] = BudgetRead(Tally(*spans[0]), Tally(*spans[1]), others)
+        return out
+
+
+def _at_once(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never waits (the fake read), without an event loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("the fake read waited for something")
+
+
+@dataclass
+class Shared:
+    """What an instance of a shared run has beyond a single one: its node, the campaign's
+    attempts, its budget and its reads."""
+
+    node: str
+    attempts: FakeAttempts
+    budget: Abandonment
+    windows: CampaignWindows
+    read_at: float = -math.inf
 
 
 @dataclass
@@ -234,18 +385,26 @@ class Simulation:
     """One shift of one policy. Virtual time in seconds from the start of the shift."""
 
     def __init__(
-        self, scenario: Scenario, pacer: Pacer, hours: float, seed: int, wrap_info: bool = False
+        self,
+        scenario: Scenario,
+        pacer: Pacer,
+        hours: float,
+        seed: int,
+        wrap_info: bool = False,
+        shared: Shared | None = None,
+        stream: str = "",
     ) -> None:
         self.scenario = scenario
         self.pacer = pacer
         self.wrap_info = wrap_info  # the view tells wrap-ups apart (PacerView.wrap_up_left)
+        self.shared = shared
         self.end = hours * HOUR
         self.result = Result(scenario.name, pacer.mode, hours, scenario.agents)
         bins = math.ceil(self.end / BIN)
         self.result.busy_bins = [0.0] * bins
         self.result.available_bins = [0.0] * bins
-        self._dial_rng = random.Random(f"dials-{seed}")
-        self._talk_rng = random.Random(f"talk-{seed}")
+        self._dial_rng = random.Random(f"dials-{seed}{stream}")
+        self._talk_rng = random.Random(f"talk-{seed}{stream}")
         self._events: list[tuple[float, int, str, int]] = []  # (at, seq, kind, ref)
         self._seq = 0
         self.agents = [_Agent(i) for i in range(scenario.agents)]
@@ -256,6 +415,9 @@ class Simulation:
         self.outcomes: dict[int, DialResult] = {}  # drawn at placing, told at the end
         self.waiting: deque[tuple[int, float]] = deque()  # (live answer, answered at)
         self._next_dial = 0
+        self._rows: dict[int, int] = {}  # dial: its row in the shared attempts
+        self._tick = self._last = 0.0
+        self._began = 0.0
 
     def _at(self, at: float, kind: str, ref: int = 0) -> None:
         self._seq += 1
@@ -286,6 +448,8 @@ class Simulation:
             }[result]
         ident = self._next_dial
         self._next_dial += 1
+        if self.shared is not None:
+            self._rows[ident] = self.shared.attempts.place(self.shared.node, now)
         self.in_flight[ident] = now
         self.outcomes[ident] = result
         self._at(now + seconds, "dial_end", ident)
@@ -304,6 +468,11 @@ class Simulation:
         placed = self.in_flight.pop(ident)
         result = self.outcomes.pop(ident)
         self.pacer.on_dial_ended(now, result, now - placed)
+        if self.shared is not None and result in ("live", "machine"):
+            kind = 0 if result == "live" else 2
+            self.shared.attempts.write(
+                self.shared.node, self._rows[ident], kind, now + LIVE_WRITE_LAG
+            )
         if result != "live":
             return
         self.result.live += 1
@@ -335,6 +504,9 @@ class Simulation:
                 self.result.drops += 1
                 self.result.outcomes.append((now, True))
                 self.pacer.on_drop(now)
+                if self.shared is not None:
+                    row = self._rows[ident]
+                    self.shared.attempts.write(self.shared.node, row, 1, now + DROP_WRITE_LAG)
                 return
 
     def _pause(self, now: float, count: int) -> None:
@@ -374,42 +546,77 @@ class Simulation:
             else (),
         )
 
-    def run(self) -> Result:
-        began = time.perf_counter()
-        result, scenario, events = self.result, self.scenario, self._events
-        for i, pause in enumerate(scenario.pauses):
+    def _read_budget(self, now: float) -> None:
+        """The campaign's windows from the fake database, as the app's dialer reads them."""
+        shared = self.shared
+        assert shared is not None
+        shared.attempts.clock = now
+        at = EPOCH + timedelta(seconds=now)
+        since = shared.budget.since or EPOCH
+        reads = _at_once(shared.windows.read({CAMPAIGN: since}, at))
+        shared.budget.sync(now, reads[CAMPAIGN])
+        shared.read_at = now
+
+    def start(self) -> None:
+        self._began = time.perf_counter()
+        for i, pause in enumerate(self.scenario.pauses):
             self._at(pause.start, "pause", i)
             self._at(pause.end, "resume", i)
-        tick = last = 0.0
-        while True:
-            now = events[0][0] if events else math.inf
-            if tick <= now:
-                now = tick
-                tick += TICK
-            if now > self.end:
-                now = self.end
-            b = min(len(result.busy_bins) - 1, int(last // BIN))  # since the last step
-            result.busy_bins[b] += len(self.busy) * (now - last)
-            result.available_bins[b] += (scenario.agents - self.paused) * (now - last)
-            last = now
-            if now >= self.end:
-                break
-            while events and events[0][0] == now:
-                _, _, kind, ref = heapq.heappop(events)
-                if kind == "dial_end":
-                    self._dial_end(now, ref)
-                elif kind == "release":
-                    self._release(now, ref)
-                elif kind == "grace_over":
-                    self._grace_over(now, ref)
-                elif kind == "pause":
-                    self._pause(now, scenario.pauses[ref].agents)
-                else:
-                    self._resume(now, scenario.pauses[ref].agents)
-            for _ in range(self.pacer.dials_to_place(now, self._view(now))):
-                self._dial(now)
-        result.seconds = time.perf_counter() - began
-        return result
+        self._tick = self._last = 0.0
+
+    def next_at(self) -> float:
+        """The time of this shift's next step (an event or its timer), at most its end."""
+        at = self._events[0][0] if self._events else math.inf
+        return min(at, self._tick, self.end)
+
+    def step(self, now: float) -> bool:
+        """Everything due at ``now`` (``next_at()``); False once the shift is over."""
+        result, scenario, events = self.result, self.scenario, self._events
+        last = self._last
+        b = min(len(result.busy_bins) - 1, int(last // BIN))  # since the last step
+        result.busy_bins[b] += len(self.busy) * (now - last)
+        result.available_bins[b] += (scenario.agents - self.paused) * (now - last)
+        self._last = now
+        if now >= self.end:
+            result.seconds = time.perf_counter() - self._began
+            return False
+        if self._tick <= now:
+            self._tick += TICK
+            shared = self.shared
+            if shared is not None and now - shared.read_at >= BUDGET_REFRESH_SECONDS - 1e-9:
+                self._read_budget(now)
+        while events and events[0][0] == now:
+            _, _, kind, ref = heapq.heappop(events)
+            if kind == "dial_end":
+                self._dial_end(now, ref)
+            elif kind == "release":
+                self._release(now, ref)
+            elif kind == "grace_over":
+                self._grace_over(now, ref)
+            elif kind == "pause":
+                self._pause(now, scenario.pauses[ref].agents)
+            else:
+                self._resume(now, scenario.pauses[ref].agents)
+        for _ in range(self.pacer.dials_to_place(now, self._view(now))):
+            self._dial(now)
+        return True
+
+    def run(self) -> Result:
+        self.start()
+        while self.step(self.next_at()):
+            pass
+        return self.result
+
+
+def run_together(simulations: list[Simulation]) -> list[Result]:
+    """Shifts of several instances in one virtual time (they share the fake database)."""
+    for simulation in simulations:
+        simulation.start()
+    going = list(simulations)
+    while going:
+        now = min(s.next_at() for s in going)
+        going = [s for s in going if s.next_at() > now or s.step(now)]
+    return [s.result for s in simulations]
 
 
 # --- the runs -----------------------------------------------------------------------------
@@ -472,6 +679,140 @@ def replace_policy(job: Job, policy: str) -> Job:
 
 def run_any(job: Job) -> Result:
     return best_ratio(job) if job.policy == "fixed" else run_job(job)
+
+
+def run_shared(
+    scenario: Scenario, policy: str, hours: float, seed: int, instances: int, share: bool = True
+) -> list[Result]:
+    """``instances`` dialers on one campaign, each with ``scenario.agents`` agents of its own
+    and its own random streams (the first one's are the single run's). ``share``: their
+    budgets read every instance's attempts (as the app does); else each counts only its own
+    (as before)."""
+    attempts = FakeAttempts()
+    simulations = []
+    for k in range(instances):
+        node = f"node-{k + 1}"
+        budget = Abandonment(stale_after=BUDGET_STALE_SECONDS if share else None, since=EPOCH)
+        pacer = make_pacer(
+            "progressive" if policy == "progressive" else "predictive",
+            abandon_limit=LIMIT,
+            abandonment=budget,
+        )
+        windows = CampaignWindows(attempts, node_id=node)
+        simulations.append(
+            Simulation(
+                scenario,
+                pacer,
+                hours,
+                seed,
+                wrap_info=policy == "predictive+wrap",
+                shared=Shared(node, attempts, budget, windows) if share else None,
+                stream="" if k == 0 else f"-instance-{k + 1}",
+            )
+        )
+    began = time.perf_counter()
+    results = run_together(simulations)
+    for result in results:
+        result.seconds = time.perf_counter() - began
+    return results
+
+
+def combine(results: list[Result]) -> Result:
+    """The campaign's figures over its instances."""
+    first = results[0]
+    out = Result(first.scenario, first.policy, first.hours, sum(r.agents for r in results))
+    out.dials = sum(r.dials for r in results)
+    out.live = sum(r.live for r in results)
+    out.drops = sum(r.drops for r in results)
+    out.waited = sum(r.waited for r in results)
+    out.busy_bins = [sum(b) for b in zip(*(r.busy_bins for r in results), strict=True)]
+    out.available_bins = [sum(b) for b in zip(*(r.available_bins for r in results), strict=True)]
+    out.outcomes = sorted(o for r in results for o in r.outcomes)
+    out.seconds = max(r.seconds for r in results)
+    return out
+
+
+@dataclass(frozen=True)
+class SharedJob:
+    scenario: Scenario
+    policy: str  # "predictive", "predictive+wrap"
+    hours: float
+    seed: int
+    instances: int  # 1: the single pacer
+    share: bool = True
+
+
+def run_shared_job(job: SharedJob) -> list[Result]:
+    if job.instances == 1:
+        return [run_job(Job(job.scenario, job.policy, job.hours, job.seed))]
+    return run_shared(job.scenario, job.policy, job.hours, job.seed, job.instances, job.share)
+
+
+def shared_runs(hours: float, first_seed: int, seeds: int, instances: int, jobs: int) -> None:
+    """Two (or more) pacers sharing one campaign's budget, against the single pacer."""
+    began = time.perf_counter()
+    bases = [Scenario("20 agents, 15% live"), Scenario("10 agents, 15% live", agents=10)]
+    seed_list = list(range(first_seed, first_seed + max(1, seeds)))
+    setups = [(1, True), (instances, True), (instances, False)]
+    runs = [
+        SharedJob(base, policy, hours, seed, n, share)
+        for base in bases
+        for policy in ("predictive+wrap", "predictive")
+        for n, share in setups
+        for seed in seed_list
+    ]
+    runs.sort(key=lambda j: -j.scenario.agents * j.instances)
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        done = dict(zip(runs, pool.map(run_shared_job, runs), strict=True))
+    print(
+        f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}; "
+        f"{hours:g} h shifts, seeds {seed_list[0]}..{seed_list[-1]}, limit {LIMIT:.0%}; "
+        f"{instances} instances on one campaign, each with the scenario's agents"
+    )
+    names = {
+        (1, True): "single pacer",
+        (instances, True): f"{instances} pacers, one shared budget (read every "
+        f"{BUDGET_REFRESH_SECONDS:g} s)",
+        (instances, False): f"{instances} pacers, each counting only its own (before)",
+    }
+    for base in bases:
+        for policy in ("predictive+wrap", "predictive"):
+            print(f"\n{base.name} per instance, {LABELS[policy]}")
+            print(
+                "| setup | occupancy mean (min..max) | campaign abandonment mean (min..max) "
+                "| worst after 1st hour | instances' own rates (min..max) | live answers |"
+            )
+            print("|---|---|---|---|---|---|")
+            for n, share in setups:
+                per_seed = [
+                    done[SharedJob(base, policy, hours, seed, n, share)] for seed in seed_list
+                ]
+                campaign = [combine(r) for r in per_seed]
+                occupancy = [c.occupancy() for c in campaign]
+                rates = [c.rate for c in campaign]
+                own = [r.rate for results in per_seed for r in results]
+                print(
+                    f"| {names[n, share]} | {sum(occupancy) / len(occupancy):.1%} "
+                    f"({min(occupancy):.1%}..{max(occupancy):.1%}) "
+                    f"| {sum(rates) / len(rates):.2%} ({min(rates):.2%}..{max(rates):.2%}) "
+                    f"| {max(c.worst_after_first_hour for c in campaign):.2%} "
+                    f"| {min(own):.2%}..{max(own):.2%} "
+                    f"| {sum(c.live for c in campaign) // len(campaign)} |"
+                )
+            print("per seed (shared budget): occupancy / campaign abandonment (drops/live)")
+            for seed in seed_list:
+                c = combine(done[SharedJob(base, policy, hours, seed, instances, True)])
+                print(
+                    f"- seed {seed}: {c.occupancy():.1%} / {c.rate:.2%} ({c.drops}/{c.live}),"
+                    f" worst {c.worst_after_first_hour:.2%}"
+                )
+    print(
+        "\noccupancy: handle time / available agent time over every instance's agents;"
+        " campaign abandonment: every instance's drops / live answers of the shift (the"
+        " rolling 24 h window at its end); worst: the highest running campaign abandonment"
+        " after the first hour."
+    )
+    print(f"wall time {time.perf_counter() - began:.0f} s")
 
 
 def scenarios(hours: float) -> tuple[list[Scenario], list[tuple[Scenario, str]]]:
@@ -595,9 +936,18 @@ def main() -> None:
         action="store_true",
         help="instead: the base scenario with constant risk ceilings, no online control",
     )
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="instead: several pacers sharing one campaign's budget, against one",
+    )
+    parser.add_argument("--instances", type=int, default=2, help="pacers with --shared")
     args = parser.parse_args()
     if args.frontier:
         frontier(args.hours, args.seed, args.jobs)
+        return
+    if args.shared:
+        shared_runs(args.hours, args.seed, args.seeds, max(2, args.instances), args.jobs)
         return
     hours = 2.0 if args.quick else args.hours
     began = time.perf_counter()

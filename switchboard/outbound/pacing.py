@@ -9,11 +9,39 @@ and on a timer (about once a second), with a ``PacerView`` of the campaign's age
 dials. ``ring_seconds`` is the time from placing a dial to its end (for a live answer, to
 the answer): the age the dial had in ``dials_in_progress`` when it left.
 
-Abandonment = drops / live answers, over a rolling 24 h (Ofcom) and a rolling 30 days
-(FTC, FCC). A live answer counts when ``on_dial_ended(result="live")`` is called, a drop
-when ``on_drop`` is (a live answer that got no agent within 2 s). Both windows can be seeded
-from the campaign's history at start (``seed``; the history is spread evenly over each
-window, its exact times being unknown).
+The abandonment budget (``Abandonment``): one per campaign and dialer instance
+    Abandonment = drops / live answers per campaign over a rolling 24 h (Ofcom) and a rolling
+    30 days (FTC, FCC), over every instance that dials the campaign, at most 3% whatever the
+    campaign says (``LEGAL_ABANDON_LIMIT``). It is made of two parts that never overlap:
+
+    - the database's part, replaced at every read (``sync``): the campaign's
+      ``dial_attempts`` placed in each window (by ``placed_at``) by every instance, except
+      this instance's own placed since its budget began (``db/abandonment_query.py``);
+    - this instance's own live answers, drops and machine verdicts since then, counted here
+      as they happen (``on_dial_ended``, ``on_drop``), so that its own burst of drops counts
+      at once, not when the attempt row is written (a drop's row is written after its
+      message, seconds later) and read.
+
+    ``seed`` (a pacer without a database: tests, the simulator) is a read of the counts as
+    of now; history is never spread over a window any more (its times are ``placed_at``).
+
+    The dialer reads the database every ``BUDGET_REFRESH_SECONDS`` (1 s; a cheap read of the
+    last ~15 minutes, the older part of the windows every minute). What another instance
+    did reaches this one after at most that second plus its own write (a drop: once its
+    message and the opt-out wait are over, ~10-20 s): each other instance seen dialing the
+    campaign in the last 15 minutes counts as ``OTHER_NODE_MARGIN`` drop not seen yet. A
+    read older than ``stale_after`` (the dialer: ``BUDGET_STALE_SECONDS``) means no
+    over-dialing at all until the next one: N instances that cannot see each other must not
+    each spend the budget.
+
+    UK campaigns (``campaigns.uk_mode``, the Ofcom rules): AMD false positives (people
+    taken for machines, so hung up on or played the message: abandoned calls) count, as
+    Ofcom's formula asks: (drops + FP) / (live answers + FP) in both windows, FP estimated as
+    ``false_positive_rate`` x machine verdicts (attempts ended ``machine``: not handed to an
+    agent). Ofcom names no rate and leaves a reasoned estimate to the caller (who must be
+    able to show how it was made); the default ``AMD_FALSE_POSITIVE_RATE`` = 5% of machine
+    verdicts is an assumption, not measured here, to be replaced by a measured rate per
+    campaign (listen to a sample of the calls classified MACHINE).
 
 progressive
     One dial per free agent not already covered by a dial in progress or by a live answer
@@ -42,18 +70,36 @@ predictive
     approximation.
 
     The ceiling comes from the abandonment budget B = limit x live - drops of the tighter
-    window (the drops left before it reaches the limit): the pacer aims to drop
-    limit x min(1, sqrt(B / 6)) of live answers from now on, less as the budget runs low;
-    so B is held around a reserve of ~6 drops, and a burst of drops seldom takes the
-    window over the limit. A calibration factor kappa, learnt online by stochastic
-    approximation (per live answer: down when connected, up when dropped), turns that aim
-    into the ceiling on the modelled risk (aim / kappa). Nothing is tuned per campaign.
-    With no history the budget starts at zero: a new campaign starts as progressive and
-    speeds up as live answers accumulate.
+    window (the drops left before it reaches the limit), less what is in flight and could
+    still be dropped: the live answers waiting for an agent now (``waiting_live``: each may
+    be dropped within 2 s) and the margin for other instances' drops not read yet. The
+    pacer aims to drop limit x min(1, sqrt(B / 6)) of live answers from now on, less as the
+    budget runs low; so B is held around a reserve of ~6 drops, and a burst of drops
+    seldom takes the window over the limit. A calibration factor kappa, learnt online by
+    stochastic approximation (per live answer: down when connected, up when dropped), turns
+    that aim into the ceiling on the modelled risk (aim / kappa). Nothing is tuned per
+    campaign. With no history the budget starts at zero: a new campaign starts as
+    progressive and speeds up as live answers accumulate.
 
-    While either window is at or over the limit it falls back to progressive (never more
-    dials in flight than free agents). Never more dials in flight than ``max_ratio`` x
-    (free + busy agents); nothing without agents; never a negative number.
+    While either window plus what is in flight is at or over the limit (every waiting live
+    answer dropped would take it there), or the shared read is stale, it falls back to
+    progressive (never more dials in flight than free agents). Never more dials in flight
+    than ``max_ratio`` x (free + busy agents); nothing without agents; never a negative
+    number.
+
+Blended agents (``inbound_hold``)
+    An agent who is a member of an inbound queue (a queue no campaign dials into) as well
+    as of the campaign's queue is not counted as free by the pacer when the inbound queue
+    needs them: every inbound queue keeps ``waiting callers + reserve`` agents for itself
+    (``INBOUND_RESERVE`` = 1 by default: the next inbound caller finds someone at once). That
+    need is covered first by its free members that are in no campaign queue, then by free
+    blended agents (held back: not free for the pacer), then by busy blended agents (held
+    back from the release model, those whose wrap-up ends first: the queue takes their
+    next release). Queues are served in the order of fewest candidates first, each agent
+    counted for one queue at most (a greedy cover: exact for queues that share no agent, an
+    approximation where they do). The dialer (``ari_app/dialer.py``, ``Dialer.view``) takes
+    for inbound every queue no campaign dials into, whatever the campaign's state, with its
+    logged-in members and its waiting callers; ``INBOUND_RESERVE`` is its default.
 """
 
 from __future__ import annotations
@@ -61,8 +107,9 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Protocol
 
 DialResult = Literal["live", "machine", "no_answer", "busy", "failed"]
@@ -72,6 +119,16 @@ DIAL_RESULTS: tuple[DialResult, ...] = ("live", "machine", "no_answer", "busy", 
 DAY = 86_400.0
 MONTH = 30 * DAY
 GRACE_SECONDS = 2.0  # a live answer must reach an agent within this, or it is abandoned
+# FTC TSR 16 CFR 310.4(b)(4)(i), FCC 47 CFR 64.1200(a)(7)(i), Ofcom: a campaign setting may
+# be stricter, never looser.
+LEGAL_ABANDON_LIMIT = 0.03
+# UK: share of AMD machine verdicts taken to be people (false positives); an assumption
+# (see the module docstring) until measured.
+AMD_FALSE_POSITIVE_RATE = 0.05
+BUDGET_REFRESH_SECONDS = 1.0  # the dialer reads the campaign's windows this often
+BUDGET_STALE_SECONDS = 5.0  # a read older than this: no over-dialing until the next one
+OTHER_NODE_MARGIN = 1.0  # drops per other instance dialing the campaign, not read yet
+INBOUND_RESERVE = 1  # agents each inbound queue keeps beyond its waiting callers
 
 
 @dataclass(frozen=True)
@@ -86,6 +143,9 @@ class PacerView:
     # Optional, aligned with busy_agents: for an agent in wrap-up, seconds until its wrap-up
     # ends (it is free then); None for an agent still talking. Empty when not known.
     wrap_up_left: Sequence[float | None] = ()
+    # Information only: campaign agents left out of free_agents and busy_agents because
+    # inbound queues need them (``inbound_hold``).
+    held_for_inbound: int = 0
 
     def __post_init__(self) -> None:
         if self.wrap_up_left and len(self.wrap_up_left) != len(self.busy_agents):
@@ -117,27 +177,42 @@ class Pacer(Protocol):
     def abandonment(self, now: float) -> tuple[float, float]: ...
 
 
-def make_pacer(mode: Mode, *, abandon_limit: float = 0.03, max_ratio: float = 5.0) -> Pacer:
-    """A pacer for a campaign; ``abandon_limit`` as a share of live answers (0.03 = 3%)."""
+def make_pacer(
+    mode: Mode,
+    *,
+    abandon_limit: float = 0.03,
+    max_ratio: float = 5.0,
+    abandonment: Abandonment | None = None,
+) -> Pacer:
+    """A pacer for a campaign; ``abandon_limit`` as a share of live answers (0.03 = 3%; more
+    runs at 3%). ``abandonment``: the campaign's budget, kept by the dialer across pacers
+    (a new one, this instance's own figures only, when not given)."""
     if mode == "progressive":
-        return ProgressivePacer(abandon_limit=abandon_limit, max_ratio=max_ratio)
+        return ProgressivePacer(
+            abandon_limit=abandon_limit, max_ratio=max_ratio, abandonment=abandonment
+        )
     if mode == "predictive":
-        return PredictivePacer(abandon_limit=abandon_limit, max_ratio=max_ratio)
+        return PredictivePacer(
+            abandon_limit=abandon_limit, max_ratio=max_ratio, abandonment=abandonment
+        )
     raise ValueError(f"unknown pacing mode {mode!r}")
 
 
-def _check(abandon_limit: float, max_ratio: float) -> None:
+def _check(abandon_limit: float, max_ratio: float) -> float:
+    """The limit the pacer runs at: the campaign's, never above the law's."""
     if not 0 < abandon_limit < 1:
         raise ValueError("abandon_limit is a share of live answers, between 0 and 1")
     if not max_ratio >= 1:
         raise ValueError("max_ratio must be at least 1")
+    return min(abandon_limit, LEGAL_ABANDON_LIMIT)
 
 
 # --- abandonment over rolling windows -----------------------------------------------------
 
 
 class RollingCount:
-    """Live answers and drops over the last ``span`` seconds, in buckets of ``bucket`` s.
+    """Live answers, drops and machine verdicts over the last ``span`` seconds, in buckets
+    of ``bucket`` s.
 
     An event stays counted until the end of its bucket is ``span`` seconds old: at least
     ``span`` seconds, at most ``span + bucket``.
@@ -148,92 +223,173 @@ class RollingCount:
             raise ValueError("need 0 < bucket <= span")
         self.span = span
         self.bucket = bucket
-        self._buckets: deque[list[float]] = deque()  # [start, live, drops], oldest first
-        self._live = 0.0
-        self._drops = 0.0
+        # [start, live, drops, machines], oldest first
+        self._buckets: deque[list[float]] = deque()
+        self._totals = [0.0, 0.0, 0.0]
 
     def _roll(self, now: float) -> None:
         horizon = now - self.span
         buckets = self._buckets
         while buckets and buckets[0][0] + self.bucket <= horizon:
-            _, live, drops = buckets.popleft()
-            self._live -= live
-            self._drops -= drops
+            gone = buckets.popleft()
+            for i in range(3):
+                self._totals[i] -= gone[i + 1]
         if not buckets:
-            self._live = self._drops = 0.0
+            self._totals = [0.0, 0.0, 0.0]
 
-    def add(self, at: float, live: float = 0.0, drops: float = 0.0) -> None:
+    def add(self, at: float, live: float = 0.0, drops: float = 0.0, machines: float = 0.0) -> None:
         start = math.floor(at / self.bucket) * self.bucket
         buckets = self._buckets
+        values = (live, drops, machines)
         if not buckets or buckets[-1][0] < start:
-            buckets.append([start, live, drops])
+            buckets.append([start, *values])
+            entry = None
         elif buckets[-1][0] == start:
-            buckets[-1][1] += live
-            buckets[-1][2] += drops
+            entry = buckets[-1]
         else:  # an older bucket (a late event, usually by little): keep the order
             i = len(buckets) - 1
             while i >= 0 and buckets[i][0] > start:
                 i -= 1
             if i >= 0 and buckets[i][0] == start:
-                buckets[i][1] += live
-                buckets[i][2] += drops
+                entry = buckets[i]
             else:
-                buckets.insert(i + 1, [start, live, drops])
-        self._live += live
-        self._drops += drops
+                buckets.insert(i + 1, [start, *values])
+                entry = None
+        for i, value in enumerate(values):
+            if entry is not None:
+                entry[i + 1] += value
+            self._totals[i] += value
 
     def counts(self, now: float) -> tuple[float, float]:
         """(live answers, drops) in the window ending at ``now``."""
+        live, drops, _ = self.tally(now)
+        return live, drops
+
+    def tally(self, now: float) -> tuple[float, float, float]:
+        """(live answers, drops, machine verdicts) in the window ending at ``now``."""
         self._roll(now)
-        return max(0.0, self._live), max(0.0, self._drops)
+        live, drops, machines = self._totals
+        return max(0.0, live), max(0.0, drops), max(0.0, machines)
 
     def rate(self, now: float) -> float:
         live, drops = self.counts(now)
         return drops / live if live > 0 else 0.0
 
-    def spread(self, now: float, first: float, last: float, live: float, drops: float) -> None:
-        """Spreads ``live`` and ``drops`` evenly over the buckets from ``first`` to ``last``
-        seconds before ``now`` (history whose exact times are unknown)."""
-        if live <= 0 and drops <= 0:
-            return
-        starts: set[float] = set()
-        age = first
-        while age < last:
-            starts.add(math.floor((now - age) / self.bucket) * self.bucket)
-            age += self.bucket
-        if not starts:
-            return
-        merged = {b[0]: b for b in self._buckets}
-        share_live, share_drops = live / len(starts), drops / len(starts)
-        for start in starts:
-            entry = merged.setdefault(start, [start, 0.0, 0.0])
-            entry[1] += share_live
-            entry[2] += share_drops
-        self._buckets = deque(sorted(merged.values()))
-        self._live += live
-        self._drops += drops
+
+@dataclass(frozen=True)
+class Tally:
+    """Counts of a campaign's attempts in one window."""
+
+    live: float = 0.0  # answered by a person (AMD off, HUMAN or NOTSURE)
+    drops: float = 0.0  # live answers no agent took within 2 s (abandoned)
+    machines: float = 0.0  # AMD machine verdicts not handed to an agent
+
+    def __post_init__(self) -> None:
+        if min(self.live, self.drops, self.machines) < 0:
+            raise ValueError("counts cannot be negative")
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            self.live + other.live, self.drops + other.drops, self.machines + other.machines
+        )
+
+
+@dataclass(frozen=True)
+class BudgetRead:
+    """One read of a campaign's ``dial_attempts`` (``db/abandonment_query.py``): the rolling
+    24 h and 30 d windows ending at the read, every instance's attempts except the reading
+    instance's own placed since its budget began (it counts those itself)."""
+
+    day: Tally = field(default_factory=Tally)
+    month: Tally = field(default_factory=Tally)
+    # other instances that placed a dial of the campaign in the last minutes
+    other_nodes: int = 0
+
+    def __add__(self, other: BudgetRead) -> BudgetRead:
+        return BudgetRead(
+            self.day + other.day, self.month + other.month, max(self.other_nodes, other.other_nodes)
+        )
 
 
 class Abandonment:
-    """Rolling 24 h and 30 d abandonment (drops / live answers)."""
+    """A campaign's rolling 24 h and 30 d abandonment (drops / live answers) across every
+    instance: the last database read plus this instance's own events since ``since`` (see
+    the module docstring). One per campaign, kept by the dialer across pacers.
 
-    def __init__(self) -> None:
+    ``since``: the wall-clock time this budget began, handed to the database read (own
+    attempts placed before it come from the database, later ones are counted here).
+    ``stale_after``: seconds after which a read no longer allows over-dialing; None: never
+    (a pacer without a database: tests, the simulator's single instance)."""
+
+    def __init__(
+        self,
+        *,
+        uk_mode: bool = False,
+        false_positive_rate: float = AMD_FALSE_POSITIVE_RATE,
+        stale_after: float | None = None,
+        since: datetime | None = None,
+        other_node_margin: float = OTHER_NODE_MARGIN,
+    ) -> None:
+        if not 0 <= false_positive_rate <= 1 or other_node_margin < 0:
+            raise ValueError("need 0 <= false_positive_rate <= 1 and other_node_margin >= 0")
+        self.uk_mode = uk_mode
+        self.false_positive_rate = false_positive_rate
+        self.stale_after = stale_after
+        self.since = since
+        self.other_node_margin = other_node_margin
         self.day = RollingCount(DAY, 60.0)
         self.month = RollingCount(MONTH, 3600.0)
+        self.read: BudgetRead | None = None  # the last database read
+        self.read_at = -math.inf
+
+    # --- the database's part ------------------------------------------------------------
+
+    def sync(self, now: float, read: BudgetRead) -> None:
+        """The windows as read from the database just now (replaces the previous read)."""
+        if read.other_nodes < 0:
+            raise ValueError("other_nodes cannot be negative")
+        self.read = read
+        self.read_at = now
 
     def seed(
-        self, *, now: float, live_30d: int, drops_30d: int, live_24h: int, drops_24h: int
+        self,
+        *,
+        now: float,
+        live_30d: int,
+        drops_30d: int,
+        live_24h: int,
+        drops_24h: int,
+        machines_30d: int = 0,
+        machines_24h: int = 0,
     ) -> None:
-        """History of the campaign, spread evenly over each window (times are unknown)."""
-        if min(live_30d, drops_30d, live_24h, drops_24h) < 0:
+        """A read of the windows' counts as of ``now`` (the 30 days include the last 24 h)."""
+        if min(live_30d, drops_30d, live_24h, drops_24h, machines_30d, machines_24h) < 0:
             raise ValueError("history counts cannot be negative")
         if drops_24h > live_24h or drops_30d > live_30d:
             raise ValueError("more drops than live answers")
-        # The 30 days include the last 24 h; accept a 30-day count that says otherwise.
-        live_30d, drops_30d = max(live_30d, live_24h), max(drops_30d, drops_24h)
-        self.day.spread(now, 0.0, DAY, live_24h, drops_24h)
-        self.month.spread(now, 0.0, DAY, live_24h, drops_24h)
-        self.month.spread(now, DAY, MONTH, live_30d - live_24h, drops_30d - drops_24h)
+        self.sync(
+            now,
+            BudgetRead(
+                day=Tally(live_24h, drops_24h, machines_24h),
+                month=Tally(
+                    max(live_30d, live_24h),
+                    max(drops_30d, drops_24h),
+                    max(machines_30d, machines_24h),
+                ),
+            ),
+        )
+
+    def fresh(self, now: float) -> bool:
+        """Whether the last read is recent enough to allow over-dialing."""
+        if self.stale_after is None:
+            return True
+        return self.read is not None and now - self.read_at <= self.stale_after
+
+    def unseen(self) -> float:
+        """Drops other instances may have made that no read has shown yet."""
+        return self.read.other_nodes * self.other_node_margin if self.read is not None else 0.0
+
+    # --- this instance's part -----------------------------------------------------------
 
     def live(self, now: float) -> None:
         self.day.add(now, live=1.0)
@@ -243,12 +399,91 @@ class Abandonment:
         self.day.add(now, drops=1.0)
         self.month.add(now, drops=1.0)
 
-    def rates(self, now: float) -> tuple[float, float]:
-        return self.day.rate(now), self.month.rate(now)
+    def machine(self, now: float) -> None:
+        self.day.add(now, machines=1.0)
+        self.month.add(now, machines=1.0)
+
+    # --- the figures --------------------------------------------------------------------
+
+    def tallies(self, now: float) -> tuple[Tally, Tally]:
+        """(24 h, 30 d): the database's part plus this instance's, before any estimate."""
+        read = self.read or BudgetRead()
+        day = read.day + Tally(*self.day.tally(now))
+        month = read.month + Tally(*self.month.tally(now))
+        return day, month
 
     def windows(self, now: float) -> tuple[tuple[float, float], tuple[float, float]]:
-        """((live, drops) over 24 h, (live, drops) over 30 d)."""
-        return self.day.counts(now), self.month.counts(now)
+        """((live, drops) over 24 h, (live, drops) over 30 d); for a UK campaign the
+        estimated AMD false positives are added to both live answers and drops."""
+        day, month = self.tallies(now)
+        share = self.false_positive_rate if self.uk_mode else 0.0
+        return (
+            (day.live + share * day.machines, day.drops + share * day.machines),
+            (month.live + share * month.machines, month.drops + share * month.machines),
+        )
+
+    def rates(self, now: float) -> tuple[float, float]:
+        (live24, drops24), (live30, drops30) = self.windows(now)
+        return (drops24 / live24 if live24 > 0 else 0.0, drops30 / live30 if live30 > 0 else 0.0)
+
+
+# --- blended agents ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboundQueue:
+    """An inbound queue (no campaign dials into it) as the pacer needs it."""
+
+    name: str
+    members: frozenset[str]  # its members logged in (whatever their state)
+    waiting: int = 0  # callers waiting in it now
+
+
+def inbound_hold(
+    *,
+    campaign_agents: Collection[str],
+    free: Collection[str],
+    busy: Mapping[str, float],
+    inbound: Sequence[InboundQueue],
+    reserve: int = INBOUND_RESERVE,
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The campaign's agents the pacer must not count on because inbound queues need them:
+    (free agents held, busy agents held). ``free``: agents free now (any queue); ``busy``:
+    busy agents and when each is expected back, smaller first (seconds to the end of their
+    wrap-up, or a large number when still talking). Each inbound queue needs its waiting
+    callers + ``reserve`` agents: its free members outside the campaign first, then free
+    campaign agents, then busy campaign agents (the soonest back first)."""
+    if reserve < 0:
+        raise ValueError("reserve cannot be negative")
+    ours = set(campaign_agents)
+    free_set = set(free)
+    taken: set[str] = set()
+    held_free: set[str] = set()
+    held_busy: set[str] = set()
+
+    def candidates(queue: InboundQueue) -> int:
+        return sum(1 for a in queue.members if a in free_set or (a in ours and a in busy))
+
+    for queue in sorted(inbound, key=lambda q: (candidates(q), q.name)):
+        if not queue.members & ours:
+            continue  # no agent of the campaign in it: nothing to hold
+        need = max(0, queue.waiting) + reserve
+        own_free = sorted(a for a in queue.members if a in free_set and a not in ours)
+        blended_free = sorted(a for a in queue.members if a in free_set and a in ours)
+        blended_busy = sorted(
+            (a for a in queue.members if a in ours and a in busy), key=lambda a: (busy[a], a)
+        )
+        for group, held in ((own_free, None), (blended_free, held_free), (blended_busy, held_busy)):
+            for agent in group:
+                if need <= 0:
+                    break
+                if agent in taken:
+                    continue
+                taken.add(agent)
+                if held is not None:
+                    held.add(agent)
+                need -= 1
+    return frozenset(held_free), frozenset(held_busy)
 
 
 # --- progressive ---------------------------------------------------------------------------
@@ -277,11 +512,16 @@ class ProgressivePacer:
 
     mode: str = "progressive"
 
-    def __init__(self, *, abandon_limit: float = 0.03, max_ratio: float = 5.0) -> None:
-        _check(abandon_limit, max_ratio)
-        self.abandon_limit = abandon_limit
+    def __init__(
+        self,
+        *,
+        abandon_limit: float = 0.03,
+        max_ratio: float = 5.0,
+        abandonment: Abandonment | None = None,
+    ) -> None:
+        self.abandon_limit = _check(abandon_limit, max_ratio)
         self.max_ratio = max_ratio
-        self._abandonment = Abandonment()
+        self._abandonment = abandonment if abandonment is not None else Abandonment()
 
     def seed(
         self, *, now: float, live_30d: int, drops_30d: int, live_24h: int, drops_24h: int
@@ -297,6 +537,8 @@ class ProgressivePacer:
     def on_dial_ended(self, now: float, result: DialResult, ring_seconds: float) -> None:
         if result == "live":
             self._abandonment.live(now)
+        elif result == "machine":
+            self._abandonment.machine(now)
 
     def on_connected(self, now: float, wait_seconds: float) -> None:
         pass
@@ -467,16 +709,17 @@ class PredictivePacer:
         prior_live: float = 0.25,
         prior_dials: float = 20.0,
         live_halflife: float = 300.0,
+        abandonment: Abandonment | None = None,
     ) -> None:
-        _check(abandon_limit, max_ratio)
+        limit = _check(abandon_limit, max_ratio)
         if reserve <= 0:
             raise ValueError("need reserve > 0")
         if calibration_step < 0 or quantiles < 1 or not 0 < prior_live < 1:
             raise ValueError("need calibration_step >= 0, quantiles >= 1, 0 < prior_live < 1")
-        self.abandon_limit = abandon_limit
+        self.abandon_limit = limit
         self.max_ratio = max_ratio
         self.reserve = reserve
-        self._abandonment = Abandonment()
+        self._abandonment = abandonment if abandonment is not None else Abandonment()
         # live-answer probability of a fresh dial: decayed counts over dials + a prior
         self._prior_live = prior_live
         self._prior_dials = prior_dials
@@ -533,6 +776,8 @@ class PredictivePacer:
             self._abandonment.live(now)
             self._ring_live.observe(ring_seconds)
         else:
+            if result == "machine":
+                self._abandonment.machine(now)
             self._ring_other.observe(ring_seconds)
         self._dial_dirty += 1
 
@@ -572,30 +817,41 @@ class PredictivePacer:
         """kappa: drops observed per unit of modelled risk, learnt online (1 at start)."""
         return math.exp(self._log_gain)
 
-    def budget(self, now: float) -> float:
-        """Drops that would take the tighter window to the limit: limit x live - drops."""
-        return min(self.abandon_limit * live - drops for live, drops in self._windows(now))
+    def budget(self, now: float, pending: float = 0.0) -> float:
+        """Drops that would take the tighter window to the limit: limit x live - drops,
+        less ``pending`` (live answers waiting for an agent, each of which may still be
+        dropped) and the drops of other instances not read yet."""
+        extra = max(0.0, pending) + self._abandonment.unseen()
+        return min(self.abandon_limit * live - drops for live, drops in self._windows(now)) - extra
 
-    def target(self, now: float) -> float:
+    def target(self, now: float, pending: float = 0.0) -> float:
         """Share of live answers to drop from now on: limit x min(1, sqrt(B / reserve)),
         B the budget; 0 without budget. Below the reserve, less is spent and B grows back
         (a burst of drops then seldom reaches the limit); the budget of old events is never
         spent faster than the limit (they roll off the window)."""
-        budget = self.budget(now)
+        budget = self.budget(now, pending)
         if budget <= 0:
             return 0.0
         return self.abandon_limit * min(1.0, math.sqrt(budget / self.reserve))
 
-    def risk_threshold(self, now: float) -> float:
+    def risk_threshold(self, now: float, pending: float = 0.0) -> float:
         """The ceiling on the modelled drop risk of the next dial: target / kappa."""
-        return self.target(now) / math.exp(self._log_gain)
+        return self.target(now, pending) / math.exp(self._log_gain)
 
-    def over_limit(self, now: float) -> bool:
-        """Either window at or over the limit (then progressive only)."""
+    def over_limit(self, now: float, pending: float = 0.0) -> bool:
+        """Either window at or over the limit, counting as dropped the ``pending`` live
+        answers waiting for an agent and other instances' drops not read yet (then
+        progressive only)."""
+        extra = max(0.0, pending) + self._abandonment.unseen()
         return any(
-            drops > 0 and drops >= self.abandon_limit * live - 1e-9
+            drops + extra > 0 and drops + extra >= self.abandon_limit * live - 1e-9
             for live, drops in self._windows(now)
         )
+
+    def may_overdial(self, now: float, pending: float = 0.0) -> bool:
+        """Neither window could reach the limit with what is in flight, and the shared
+        figures are fresh."""
+        return self._abandonment.fresh(now) and not self.over_limit(now, pending)
 
     def _windows(self, now: float) -> tuple[tuple[float, float], tuple[float, float]]:
         return self._abandonment.windows(now)
@@ -614,7 +870,8 @@ class PredictivePacer:
             self._predictive = False
             return 0
         safe = progressive_dials(view, self.max_ratio)
-        threshold = 0.0 if self.over_limit(now) else self.risk_threshold(now)
+        pending = float(max(0, view.waiting_live))
+        threshold = self.risk_threshold(now, pending) if self.may_overdial(now, pending) else 0.0
         self._predictive = threshold > 0
         cap = _room(view, self.max_ratio)
         if threshold <= 0 or cap <= 0:

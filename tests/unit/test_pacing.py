@@ -14,10 +14,12 @@ from switchboard.outbound.pacing import (
     DAY,
     MONTH,
     Abandonment,
+    BudgetRead,
     Histogram,
     PacerView,
     PredictivePacer,
     RollingCount,
+    Tally,
     exponential_cdf,
     make_pacer,
     progressive_dials,
@@ -281,18 +283,19 @@ def test_seeding_from_history() -> None:
         Abandonment().seed(now=0, live_30d=-1, drops_30d=0, live_24h=0, drops_24h=0)
 
 
-def test_seeded_history_rolls_off_evenly() -> None:
+def test_a_seed_is_a_read_of_the_windows_not_a_spread_history() -> None:
+    """Issue 15: history is no longer spread evenly over the windows (its times are in the
+    database, placed_at); ``seed`` is a read of the windows as of now, kept until the next
+    read (``sync``), and only the instance's own events roll off here."""
     windows = Abandonment()
     windows.seed(now=0.0, live_30d=72_000, drops_30d=1_440, live_24h=2_400, drops_24h=48)
-    (live24, _), (live30, _) = windows.windows(0.0)
-    assert (live24, live30) == pytest.approx((2400, 72_000))
-    (live24, _), (live30, _) = windows.windows(DAY / 2)
-    assert live24 == pytest.approx(1200, rel=0.01)
-    assert live30 == pytest.approx(72_000 - 69_600 / 58, rel=0.01)  # half a day of 29
-    (live24, drops24), _ = windows.windows(DAY + 61)
-    assert (live24, drops24) == (0.0, 0.0)
-    _, (live30, drops30) = windows.windows(MONTH + 3601)
-    assert (live30, drops30) == (0.0, 0.0)
+    assert windows.windows(0.0) == ((2400, 48), (72_000, 1440))
+    windows.live(10.0)
+    windows.drop(12.0)
+    assert windows.windows(DAY / 2) == ((2401, 49), (72_001, 1441))  # no even roll-off
+    assert windows.windows(DAY + 61) == ((2400, 48), (72_001, 1441))  # its own left 24 h
+    windows.sync(DAY + 61, BudgetRead(Tally(100, 1), Tally(70_000, 1400)))  # the next read
+    assert windows.windows(DAY + 61) == ((100, 1), (70_001, 1401))
 
 
 def test_24h_and_30d_windows_roll_off() -> None:
