@@ -40,7 +40,6 @@ from db.writer import RecordWriter
 from switchboard.ami import AmiAuthError, AmiUnavailable, check_login
 from switchboard.calls.caller_id import sip_display_name
 from switchboard.calls.journey import Journey
-from switchboard.calls.numbers import normalize
 from switchboard.calls.record import CallEventRecord, CallRecord
 from switchboard.config import Settings
 from switchboard.ivr.library import FlowLibrary
@@ -85,8 +84,7 @@ class WriterSink(CallSink):
         self.journeys: dict[uuid.UUID, Journey] = {}
 
     def save(self, record: CallRecord, channel_name: str | None) -> None:
-        op = call_op(record)
-        op.row["caller_e164"] = normalize(record.caller_number, self.region)
+        op = call_op(record, self.region)
         self.writer.submit(op)
         self.writer.submit(leg_op(record, channel_name, "caller"))
         if record.is_live and record.id not in self.journeys:

@@ -14,7 +14,6 @@ from ari_app.session import ChannelGone, utcnow
 from db.call_store import CallStore, call_op, event_op, leg_op, system_disposition_op
 from db.writer import RecordWriter
 from switchboard.ami import AmiError, ami_session
-from switchboard.calls.numbers import normalize
 from switchboard.calls.reconcile import settle
 from switchboard.calls.refused import FAMILY, RefusedCall, parse_refused, refused_record
 
@@ -168,8 +167,7 @@ class Reconciler:
 
     async def _store_refused(self, call: RefusedCall) -> None:
         record, events = refused_record(call, self.store.node_id)
-        op = call_op(record)
-        op.row["caller_e164"] = normalize(record.caller_number, self.region)
+        op = call_op(record, self.region)
         await self.store.apply(
             [
                 op,

@@ -141,8 +141,13 @@ async def close_journey(connection: AsyncConnection, call_id: uuid.UUID, at: dat
     )
 
 
-def call_op(record: CallRecord) -> RecordOp:
-    return RecordOp("call", record.row())
+def call_op(record: CallRecord, region: str | None = None) -> RecordOp:
+    """The call row's snapshot; with ``region``, also the caller's number in E.164 (read in
+    that region's plan), the key a repeat caller is recognised by."""
+    row = record.row()
+    if region is not None:
+        row["caller_e164"] = normalize(record.caller_number, region)
+    return RecordOp("call", row)
 
 
 def event_op(node_id: str, event: CallEventRecord) -> RecordOp:
