@@ -71,7 +71,7 @@ def test_overflowed_caller_hangs_up_while_the_agent_rings(
     center.start("care")
     center.phone("alice", ring_ms=None)
     center.login("alice")
-    caller = "+15558100001"
+    caller = "+15558400001"
     done = call_in_background(center, caller, 6500)
     result = done.result(timeout=60)
     assert result.ok, result.output
@@ -102,9 +102,9 @@ def test_overflowed_caller_hangs_up_while_the_agent_rings(
     center.phones[0].stop()
     center.phones.clear()
     center.phone("alice", ring_ms=200)
-    again = call_in_background(center, "+15558100002", 1500)
+    again = call_in_background(center, "+15558400002", 1500)
     assert again.result(timeout=60).ok
-    (answered,) = calls(database_url, "+15558100002", 1)
+    (answered,) = calls(database_url, "+15558400002", 1)
     assert answered["agent"] == "alice"
 
 
@@ -116,7 +116,7 @@ def test_transfer_target_rings_while_the_caller_hangs_up(center: Center, databas
     center.phone("amy")
     center.phone("bob", ring_ms=None)
     center.login("amy", "bob")
-    caller = "+15558100003"
+    caller = "+15558400003"
     done = call_in_background(center, caller, 10000)
     wait_state(center, "amy", "on_call")
     # The safety net's witness: Asterisk lists an answered leg of ours on amy's phone...
@@ -163,7 +163,7 @@ def test_callback_leg_ends_with_the_customer(
         center.start("help")
         center.phone("cora")
         center.api("POST", "/api/agents/cora/login", {"reason": "briefing"})  # paused
-        caller = "+15558100004" if talk_ms else "+15558100005"
+        caller = "+15558400004" if talk_ms else "+15558400005"
         asked = call_in_background(center, caller, 0, keys=((1500, "*"), (1500, "1")))
         assert asked.result(timeout=30).ok
         center.api("POST", "/api/agents/cora/resume")

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 def test_calls_refused_while_the_app_is_down_are_imported(
     asterisk: AsteriskInstance, app_factory: AppFactory, database_url: str
 ) -> None:
-    callers = ["+15558300001", "+15558300002"]
+    callers = ["+15558500001", "+15558500002"]
     for caller in callers:  # nobody is there: Stasis fails, Asterisk hangs up
         asyncio.run(
             place_calls(
