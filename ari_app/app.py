@@ -200,6 +200,7 @@ class Application:
             self.sink,
             node_id=settings.node_id,
             clock=self.business_now,
+            false_positive_rate=settings.uk_amd_false_positive_rate,
         )
         self.figures = LiveFigures(self.acd, self.dialer, self.engine)
         self.authenticator = Authenticator(settings.api_token, credential_lookup(self.engine))

@@ -179,6 +179,8 @@ async def _answered(session: CallSession, attempt: Attempt, amd: tuple[str, str]
         return
     # Nobody took them in time (or the queue refused them): the message, then goodbye.
     pacer.on_drop(time.monotonic())
+    # The drop counts for every instance's budget now, not once the message is over.
+    dialer.write_attempt(attempt, live=True, dropped=True)
     record.outcome = "dropped"
     session.sink.log_event(record.event(utcnow(), "DROPPED", campaign=campaign.name, joined=joined))
     played = False

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import math
 import time
+import urllib.parse
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +51,7 @@ from switchboard.acd.agents import AgentState
 from switchboard.calls.dispositions import CAUSE_BUSY, CONGESTION_CAUSES, NO_ANSWER_CAUSES
 from switchboard.calls.record import CallRecord
 from switchboard.outbound.pacing import (
+    AMD_FALSE_POSITIVE_RATE,
     BUDGET_REFRESH_SECONDS,
     BUDGET_STALE_SECONDS,
     INBOUND_RESERVE,
@@ -73,6 +75,24 @@ ORIGINATE_BACKOFF_SECONDS = 10.0
 LEASE_RENEW_SECONDS = 60.0
 AMD_CONTEXT = "switchboard-amd"
 BUSY_STATES = (AgentState.RINGING, AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.WRAP_UP)
+MESSAGE_RECHECK_SECONDS = 60.0
+
+
+async def message_in_asterisk(ari: AriClient, prompt: str) -> bool | None:
+    """Whether Asterisk has the recording ``prompt`` names (``sound:NAME`` in its sounds,
+    ``recording:NAME`` among stored recordings); anything else is no recording at all. None:
+    Asterisk could not say."""
+    kind, _, name = prompt.partition(":")
+    folder = {"sound": "/sounds/", "recording": "/recordings/stored/"}.get(kind)
+    if folder is None or not name:
+        return False
+    try:
+        await ari.get(folder + urllib.parse.quote(name, safe=""))
+    except AriNotFound:
+        return False
+    except AriError:
+        return None
+    return True
 
 
 def unanswered_result(cause: int | None) -> str:
@@ -203,6 +223,7 @@ class Dialer:
         budget_seconds: float = BUDGET_REFRESH_SECONDS,
         windows: CampaignWindows | None = None,
         inbound_reserve: int = INBOUND_RESERVE,
+        false_positive_rate: float = AMD_FALSE_POSITIVE_RATE,
     ) -> None:
         self.acd = acd
         self.registry = registry
@@ -213,6 +234,7 @@ class Dialer:
         self.node_id = node_id
         self.clock = clock
         self.tick_seconds = tick_seconds
+        self.false_positive_rate = false_positive_rate
         self.refresh_seconds = refresh_seconds
         # The abandonment budget: every campaign's windows over every instance, read this
         # often (switchboard/outbound/pacing.py, db/abandonment_query.py).
@@ -234,6 +256,7 @@ class Dialer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refreshed = 0.0
         self._warned: set[str] = set()
+        self._messages: dict[str, tuple[bool, float]] = {}  # prompt -> (in Asterisk, checked)
         self._held: dict[str, str] = {}  # campaign: the rule that holds all its dials
         self.previews: dict[str, Preview] = {}  # agent: the lead they are looking at
         self._backoff: dict[str, float] = {}  # campaign: no dials before (monotonic)
@@ -283,7 +306,11 @@ class Dialer:
         counted here from ``since``, every other one read from the database)."""
         budget = self._budgets.get(campaign.name)
         if budget is None:
-            budget = Abandonment(stale_after=BUDGET_STALE_SECONDS, since=self.clock())
+            budget = Abandonment(
+                stale_after=BUDGET_STALE_SECONDS,
+                since=self.clock(),
+                false_positive_rate=self.false_positive_rate,
+            )
             self._budgets[campaign.name] = budget
         budget.uk_mode = campaign.policy.uk_mode  # Ofcom: AMD false positives count
         return budget
@@ -495,6 +522,31 @@ class Dialer:
             reserve=self.inbound_reserve,
         )
 
+    async def _message_ready(self, campaign: CampaignConfig) -> bool:
+        """A campaign that may drop calls dials only while Asterisk has its message (a
+        dropped callee must hear the seller's name and the opt-out): checked at first and
+        every MESSAGE_RECHECK_SECONDS; when Asterisk cannot say, what was known holds."""
+        if campaign.mode == "preview":
+            return True
+        prompt = campaign.message_prompt
+        now = time.monotonic()
+        known = self._messages.get(prompt)
+        if known is not None and now - known[1] < MESSAGE_RECHECK_SECONDS:
+            return known[0]
+        ready = await message_in_asterisk(self.ari, prompt)
+        if ready is None:
+            return known[0] if known is not None else False
+        if not ready and (known is None or known[0]):
+            log.error(
+                "dialer.message_missing",
+                campaign=campaign.name,
+                message=prompt,
+                hint="no dialing until Asterisk has this recording (its sounds folder, or "
+                "a stored recording): copy it there or set --message",
+            )
+        self._messages[prompt] = (ready, now)
+        return ready
+
     async def _pace(self, campaign: CampaignConfig) -> int:
         if not self.acd.outbound_uri:
             if campaign.name not in self._warned:
@@ -502,6 +554,8 @@ class Dialer:
                 log.error("dialer.no_trunk", campaign=campaign.name)
             return 0
         if self._backoff.get(campaign.name, 0.0) > time.monotonic():
+            return 0
+        if not await self._message_ready(campaign):
             return 0
         pacer = self._pacers.get(campaign.name)
         budget = self._budgets.get(campaign.name)

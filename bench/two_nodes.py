@@ -6,7 +6,14 @@ carrying its node; every lead of the campaign was dialed exactly once in all (th
 own sipp trace is the witness), both nodes dialed, and every answered lead reached an agent
 of the node that dialed it.
 
-    sudo .venv/bin/python -m bench.two_nodes [--calls 200] [--rate 5] [--leads 300]
+With ``--predictive`` the campaign is dialed predictively on a budget both nodes share: it
+starts with a past of ``--history-live`` live answers and ``--history-drops`` drops (an hour
+before, from a third instance), and each node's pacer must see the same rolling 24 h
+abandonment as the database holds for all instances together, the other node's calls
+included; the combined rate must stay within the limit.
+
+    .venv/bin/python -m bench.two_nodes [--calls 200] [--rate 5] [--leads 300]
+        [--predictive --history-live 1000 --history-drops 28]
 """
 
 from __future__ import annotations
@@ -18,10 +25,14 @@ import platform
 import secrets
 import tempfile
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from typer.testing import CliRunner
 
 from bench.loadkit import MENU_KEY, Rig, complete_count, wait_for_records
@@ -50,6 +61,10 @@ class NodeResult:
     duplicated: int
     dialed: int = 0
     connected: int = 0
+    dropped: int = 0
+    # the node's own pacer's rolling 24 h abandonment, read from its wallboard once every
+    # attempt has ended (None: not read)
+    abandonment_seen: float | None = None
 
 
 @dataclass
@@ -61,6 +76,8 @@ class TwoNodeResult:
     leads_not_dialed: int = 0
     connected_to_own_node_agent: int = 0
     connected: int = 0
+    # the campaign's rolling 24 h abandonment over every instance's attempts, history included
+    abandonment_db: float | None = None
 
 
 def cli(database_url: str, *args: str) -> str:
@@ -168,7 +185,13 @@ class TwoNodes:
             thread.join()
         return [results[i] for i in range(len(self.rigs))]
 
-    def run_campaign(self, leads: int, timeout: float) -> list[str]:
+    def run_campaign(
+        self,
+        leads: int,
+        timeout: float,
+        mode: str = "progressive",
+        history: tuple[int, int] = (0, 0),
+    ) -> list[str]:
         # New York numbers (the clock says 14:00 there) whose callee answers (last digit 1).
         numbers = [f"+1646556{n:03d}1" for n in range(min(leads, 1000))]
         csv = self.workdir / "leads.csv"
@@ -177,12 +200,16 @@ class TwoNodes:
             self.database_url,
             "campaign", "create", self.campaign, "--queue", self.campaign_queue,
             "--caller-id", "+12125550000", "--ring-seconds", "15", "--max-attempts", "1",
-            "--max-calls-24h", "1", "--mode", "progressive", "--seller", "Acme Ltd",
+            "--max-calls-24h", "1", "--mode", mode, "--seller", "Acme Ltd",
             "--message", "sound:vm-goodbye",
         )  # fmt: skip
+        self.add_history(*history)
         cli(self.database_url, "campaign", "import", self.campaign, str(csv))
         cli(self.database_url, "campaign", "start", self.campaign)
-        sql = "SELECT count(*) AS n FROM dial_attempts WHERE campaign = %s AND result <> 'dialing'"
+        sql = (
+            "SELECT count(*) AS n FROM dial_attempts WHERE campaign = %s AND result <> 'dialing'"
+            " AND node_id <> 'node-past'"
+        )
         wait_until(
             lambda: query(self.database_url, sql, self.campaign)[0]["n"] >= len(numbers),
             timeout,
@@ -190,6 +217,33 @@ class TwoNodes:
             what=f"{len(numbers)} ended attempts",
         )
         return numbers
+
+    def add_history(self, live: int, drops: int) -> None:
+        """The campaign's past: ``live`` answered dials an hour before the run, the first
+        ``drops`` of them dropped, placed by an instance that is no longer running."""
+        start = datetime.fromisoformat(CLOCK) - timedelta(hours=1)
+        rows = [
+            (
+                uuid.uuid4(), self.campaign, f"+1646557{n % 10_000:04d}", "node-past",
+                f"past-{uuid.uuid4()}", start + timedelta(seconds=n),
+                "dropped" if n < drops else "connected", True, n < drops,
+            )
+            for n in range(live)
+        ]  # fmt: skip
+        with psycopg.connect(self.database_url) as connection, connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO dial_attempts (id, campaign, number, node_id, channel_id,"
+                " placed_at, result, live, dropped, mode) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+                " %s, %s, 'predictive')",
+                rows,
+            )
+
+    def abandonment_seen(self, rig: Rig) -> float | None:
+        """The node's pacer's rolling 24 h abandonment for the campaign (its wallboard)."""
+        for campaign in rig.api("GET", "/api/wallboard")["campaigns"]:
+            if campaign["name"] == self.campaign:
+                return float(campaign["abandonment_24h"])
+        return None
 
     def close(self) -> None:
         for rig in self.rigs:
@@ -207,6 +261,8 @@ def run(
     calls: int,
     rate: float,
     leads: int,
+    predictive: bool = False,
+    history: tuple[int, int] = (0, 0),
 ) -> TwoNodeResult:
     root = rootfs.default_rootfs_dir()
     rootfs.build(root, log=root.parent / "mmdebstrap.log")
@@ -218,7 +274,12 @@ def run(
         # Inbound callers on both nodes while the campaign dials on both.
         dialing: list[str] = []
         campaign = threading.Thread(
-            target=lambda: dialing.extend(nodes.run_campaign(leads, 120 + leads)), daemon=True
+            target=lambda: dialing.extend(
+                nodes.run_campaign(
+                    leads, 120 + leads, "predictive" if predictive else "progressive", history
+                )
+            ),
+            daemon=True,
         )
         campaign.start()
         for rig, (prefix, result) in zip(nodes.rigs, nodes.inbound(calls, rate), strict=True):
@@ -253,14 +314,18 @@ def run(
         outcome.leads_not_dialed = sum(1 for n in dialing if not received.get(n))
         attempts = query(
             database_url,
-            "SELECT node_id, result, agent FROM dial_attempts WHERE campaign = %s",
+            "SELECT node_id, result, agent FROM dial_attempts WHERE campaign = %s"
+            " AND node_id <> 'node-past'",
             nodes.campaign,
         )
         for result_row in outcome.nodes:
             mine = [a for a in attempts if a["node_id"] == result_row.node]
             result_row.dialed = len(mine)
             result_row.connected = sum(1 for a in mine if a["result"] == "connected")
+            result_row.dropped = sum(1 for a in mine if a["result"] == "dropped")
         outcome.connected = sum(1 for a in attempts if a["result"] == "connected")
+        if predictive:
+            read_shared_budget(nodes, outcome)
         outcome.connected_to_own_node_agent = sum(
             1
             for a in attempts
@@ -272,13 +337,40 @@ def run(
         callees.stop()
 
 
+def read_shared_budget(nodes: TwoNodes, outcome: TwoNodeResult) -> None:
+    """The database's rolling 24 h figure for the campaign (all instances), and each node's
+    pacer's, once it has caught up with the last attempts (it reads every second)."""
+    (row,) = query(
+        nodes.database_url,
+        "SELECT count(*) FILTER (WHERE live) AS live, count(*) FILTER (WHERE dropped) AS drops"
+        " FROM dial_attempts WHERE campaign = %s AND result <> 'dialing'",
+        nodes.campaign,
+    )
+    outcome.abandonment_db = row["drops"] / row["live"] if row["live"] else 0.0
+    deadline = time.monotonic() + 15
+    for rig, result_row in zip(nodes.rigs, outcome.nodes, strict=True):
+        while True:
+            result_row.abandonment_seen = nodes.abandonment_seen(rig)
+            if result_row.abandonment_seen is not None and (
+                abs(result_row.abandonment_seen - outcome.abandonment_db) < 1e-9
+                or time.monotonic() > deadline
+            ):
+                break
+            time.sleep(0.5)
+
+
 def report(outcome: TwoNodeResult) -> list[str]:
     lines = []
     for n in outcome.nodes:
         lines.append(
             f"  {n.node:<14} inbound {n.offered} offered, {n.sipp_ok} sipp ok, {n.complete} "
             f"complete records on this node, {n.duplicated} duplicated; campaign: dialed "
-            f"{n.dialed}, connected {n.connected}"
+            f"{n.dialed}, connected {n.connected}, dropped {n.dropped}"
+            + (
+                f"; its pacer sees {n.abandonment_seen:.4%} abandonment (24 h)"
+                if n.abandonment_seen is not None
+                else ""
+            )
         )
     lines.append(
         f"  campaign: {outcome.leads} leads, dialed once {outcome.leads_dialed_once}, twice or "
@@ -286,6 +378,11 @@ def report(outcome: TwoNodeResult) -> list[str]:
         f"{outcome.connected}, to an agent of the dialing node "
         f"{outcome.connected_to_own_node_agent}"
     )
+    if outcome.abandonment_db is not None:
+        lines.append(
+            f"  shared budget: {outcome.abandonment_db:.4%} abandonment (24 h) over every "
+            "instance's attempts in the database"
+        )
     return lines
 
 
@@ -296,6 +393,9 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=300)
     parser.add_argument("--agents", type=int, default=30, help="inbound agents per node")
     parser.add_argument("--dialer-agents", type=int, default=10, help="per node")
+    parser.add_argument("--predictive", action="store_true", help="dial predictively")
+    parser.add_argument("--history-live", type=int, default=0, help="past live answers")
+    parser.add_argument("--history-drops", type=int, default=0, help="past drops among them")
     args = parser.parse_args()
     print("Two nodes (two Asterisks, two apps) on one PostgreSQL database")
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs"
@@ -313,6 +413,8 @@ def main() -> None:
                 calls=args.calls,
                 rate=args.rate,
                 leads=args.leads,
+                predictive=args.predictive,
+                history=(args.history_live, args.history_drops),
             )
     finally:
         admin.drop_database(database_url)

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     api_token: str = ""
     # The ACD: how often queue timers (announcements, max wait, wrap-up) are checked.
     acd_tick_seconds: float = Field(0.5, gt=0)
+    # UK campaigns (Ofcom): the share of AMD's machine verdicts estimated to be people, counted
+    # as drops and live answers in the abandonment rate; measure yours (docs/outbound.md).
+    uk_amd_false_positive_rate: float = Field(0.05, ge=0, le=1)
 
     shutdown_grace_seconds: float = 10.0
     log_format: str = "console"

@@ -39,6 +39,15 @@ def test_the_drop_message_offers_an_opt_out_that_works_at_once(
     phone(center, "pat", ring_ms=None)  # rings, never answers: the live answer is a drop
     center.login("pat")
     cli(database_url, "campaign", "start", "acme")
+    # The callee presses 9 in the middle of the message: by then the drop is in the
+    # database for every dialer's budget, though the call goes on.
+    wait_until(
+        lambda: query(database_url, "SELECT 1 FROM dnc_entries WHERE number = %s", "+12125550406"),
+        60,
+        what="the opt-out on the do-not-call list",
+    )
+    (during,) = query(database_url, "SELECT * FROM dial_attempts WHERE campaign = 'acme'")
+    assert during["live"] and during["dropped"], during
     attempt = ended_attempts(database_url, "acme", 1, 60)["+12125550406"]
     assert attempt["result"] == "dropped" and attempt["live"] and attempt["message_played"]
     (entry,) = wait_until(

@@ -47,3 +47,37 @@ def test_two_asterisks_and_two_apps_share_calls_and_one_campaign(
     assert outcome.leads_dialed_once == 30, outcome
     assert outcome.connected == 30, outcome
     assert outcome.connected_to_own_node_agent == 30, outcome
+
+
+def test_two_nodes_dial_predictively_on_one_abandonment_budget(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Issue 15, item 5 on real components: the campaign has a past (1,000 live answers, 28
+    drops an hour ago, 2.80%) and both nodes dial it predictively. Each node's pacer must see
+    the campaign's rolling 24 h abandonment over every instance (the other node's calls
+    included, exactly as the database holds it), and the two together stay within 3%."""
+    forget(database_url)
+    try:
+        outcome = run(
+            database_url,
+            tmp_path,
+            inbound_agents=1,
+            campaign_agents=2,
+            calls=2,
+            rate=2,
+            leads=24,
+            predictive=True,
+            history=(1000, 28),
+        )
+    finally:
+        forget(database_url)
+    print("\n".join(report(outcome)))
+    assert outcome.leads_dialed_once == 24, outcome
+    assert all(node.dialed > 0 for node in outcome.nodes), outcome
+    assert outcome.abandonment_db is not None
+    live = 1000 + sum(n.connected + n.dropped for n in outcome.nodes)
+    drops = 28 + sum(n.dropped for n in outcome.nodes)
+    assert outcome.abandonment_db == pytest.approx(drops / live)
+    assert outcome.abandonment_db <= 0.03
+    for node in outcome.nodes:  # one budget: both see both nodes' calls and the past
+        assert node.abandonment_seen == pytest.approx(outcome.abandonment_db, abs=1e-9), node

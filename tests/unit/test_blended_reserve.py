@@ -15,7 +15,8 @@ from ari_app.session import utcnow
 from db.campaign_store import CampaignConfig
 from switchboard.acd.agents import Agent, AgentState
 from switchboard.acd.routing import Member, QueueState, Waiting
-from switchboard.outbound.pacing import InboundQueue, inbound_hold, make_pacer
+from switchboard.config import Settings
+from switchboard.outbound.pacing import BudgetRead, InboundQueue, Tally, inbound_hold, make_pacer
 
 
 class _Row(SimpleNamespace):
@@ -173,3 +174,24 @@ def test_the_dialer_marks_uk_campaigns_budget() -> None:
     d = dialer([], [queue("outq", OUTQ)])
     assert d._budget(campaign(uk=True)).uk_mode
     assert not d._budget(campaign(uk=False)).uk_mode  # the same budget, the setting changed
+
+
+def test_the_uk_false_positive_rate_setting_reaches_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SWITCHBOARD_UK_AMD_FALSE_POSITIVE_RATE, through the settings, is the rate the dialer's
+    budgets estimate with: 100 live, 1 drop, 50 machines at 10% count 6 drops in 105."""
+    monkeypatch.setenv("SWITCHBOARD_UK_AMD_FALSE_POSITIVE_RATE", "0.1")
+    rate = Settings(database_url="postgresql://x@127.0.0.1/x").uk_amd_false_positive_rate
+    acd = SimpleNamespace(agents={}, queues={}, outbound_uri="")
+    none = cast(Any, None)
+    made = Dialer(
+        cast(Any, acd), none, none, none, none, none, node_id="node-a", clock=utcnow,
+        false_positive_rate=rate,
+    )  # fmt: skip
+    budget = made._budget(campaign(uk=True))
+    budget.sync(0.0, BudgetRead(Tally(100, 1, 50), Tally(100, 1, 50)))
+    assert budget.windows(0.0) == ((105, 6), (105, 6))
+    monkeypatch.setenv("SWITCHBOARD_UK_AMD_FALSE_POSITIVE_RATE", "1.5")
+    with pytest.raises(ValueError):
+        Settings(database_url="postgresql://x@127.0.0.1/x")
