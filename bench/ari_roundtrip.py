@@ -5,7 +5,7 @@ alternates rounds of ``GET /ari/asterisk/info`` through ``AriClient`` and throug
 ``aiohttp.ClientSession`` with the same keep-alive connection settings. Prints both medians
 and their ratio (target: our client within 10% of bare aiohttp, ratio <= 1.10).
 
-    sudo .venv/bin/python -m bench.ari_roundtrip [--requests 3000] [--json out.json]
+    .venv/bin/python -m bench.ari_roundtrip [--requests 3000] [--json out.json]
 """
 
 from __future__ import annotations

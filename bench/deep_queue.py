@@ -7,7 +7,7 @@ RTP packets Asterisk sends, seen on loopback with kernel timestamps: gaps betwee
 each stream, their 99th percentile deviation from 20 ms and the share of packets 20 ms or
 more late). Target: Switchboard at half of app_queue's CPU per waiting caller or less.
 
-    sudo .venv/bin/python -m bench.deep_queue [--callers 300] [--window 20] [--json out.json]
+    .venv/bin/python -m bench.deep_queue [--callers 300] [--window 20] [--json out.json]
 """
 
 from __future__ import annotations

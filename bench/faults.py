@@ -10,7 +10,7 @@ Calls that arrive while Asterisk or the app is down are refused by the PBX (no c
 no application to take it): they are counted, and have no record because no call existed
 for Switchboard; every call that did reach the app is closed with a cause.
 
-    sudo .venv/bin/python -m bench.faults [--rate 8] [--seconds 60] [--at 20] [--agents 60]
+    .venv/bin/python -m bench.faults [--rate 8] [--seconds 60] [--at 20] [--agents 60]
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ meet the same machine state. Printed: the highest sustained rate of each and the
 CPU per call on each side, and for Switchboard the zero-loss check (every call sipp
 completed has exactly one complete record).
 
-    sudo .venv/bin/python -m bench.inbound_load [--rates 5 10 15 20 25 30] [--seconds 20]
+    .venv/bin/python -m bench.inbound_load [--rates 5 10 15 20 25 30] [--seconds 20]
         [--agents 120] [--talk-ms 3000] [--json out.json]
 """
 

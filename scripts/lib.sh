@@ -12,7 +12,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 need_root() {
   if [ "$(id -u)" != 0 ]; then
     echo "Switchboard's set-up runs Asterisk under chroot and installs Debian packages:" >&2
-    echo "run it as root (sudo $0)." >&2
+    echo "run it as root (as another user: sudo $0)." >&2
     exit 1
   fi
 }

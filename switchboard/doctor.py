@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from ari_app.app import StartupError, check_database
 from ari_app.client import AriAuthError, AriClient, AriError, AriUnavailable
@@ -16,6 +17,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # works, but not as an operator would want (exit code stays 0)
 
 
 async def check_ari(settings: Settings) -> Check:
@@ -76,10 +78,17 @@ async def check_db(settings: Settings) -> Check:
     return Check(name, True, "reachable and migrated")
 
 
-def check_flows(settings: Settings) -> Check | None:
-    """The IVR flows `run` would load (structure only; `ivr lint` also checks the prompts)."""
+def check_flows(settings: Settings) -> Check:
+    """The IVR flows `run` would load (structure only; `ivr lint` also checks the prompts),
+    wherever the folder is set (the environment or .env)."""
     if settings.flows_dir is None:
-        return None
+        return Check(
+            "IVR flows",
+            True,
+            "no flows folder set (SWITCHBOARD_FLOWS_DIR, in the environment or .env): callers "
+            "get no menu",
+            warning=True,
+        )
     from switchboard.ivr.lint import errors, lint_files
 
     name = f"IVR flows in {settings.flows_dir}"
@@ -96,11 +105,44 @@ def check_flows(settings: Settings) -> Check | None:
     return Check(name, True, f"{len(sources)} flow(s): {', '.join(s.flow.flow for s in sources)}")
 
 
+def queue_warnings(queues: list[dict[str, Any]]) -> list[Check]:
+    """Queues that take calls but cannot serve them as an operator expects."""
+    found = []
+    for queue in queues:
+        problems = []
+        if not queue["members"]:
+            problems.append(
+                "no members: its callers wait until they time out or hang up "
+                f"(switchboard queues add-member {queue['name']} AGENT)"
+            )
+        if not queue["disposition_set"]:
+            problems.append(
+                "no disposition set: its agents cannot code calls "
+                f"(switchboard queues set {queue['name']} --dispositions default)"
+            )
+        if problems:
+            found.append(Check(f"queue {queue['name']}", True, "; ".join(problems), warning=True))
+    return found
+
+
+def check_queues(settings: Settings) -> list[Check]:
+    from db.acd_store import list_queues
+    from db.engine import sync_engine
+
+    engine = sync_engine(settings.database_url)
+    try:
+        return queue_warnings(list_queues(engine))
+    finally:
+        engine.dispose()
+
+
 async def run_checks(settings: Settings) -> list[Check]:
     checks = list(
         await asyncio.gather(
             check_ari(settings), check_ami(settings), check_agi(settings), check_db(settings)
         )
     )
-    flows = check_flows(settings)
-    return checks + ([flows] if flows is not None else [])
+    checks.append(check_flows(settings))
+    if checks[3].ok:  # the database answers and is migrated
+        checks += await asyncio.to_thread(check_queues, settings)
+    return checks

@@ -105,7 +105,8 @@ def run() -> None:
 
 @app.command()
 def doctor() -> None:
-    """Check ARI, AMI, the FastAGI port and the database; say exactly what is wrong."""
+    """Check ARI, AMI, the FastAGI port, the database, the flows and the queues; say exactly
+    what is wrong (warnings about flows and queues do not fail it)."""
     settings = load_settings()
     from switchboard.doctor import run_checks
 
@@ -115,7 +116,14 @@ def doctor() -> None:
     table.add_column("status")
     table.add_column("detail", overflow="fold")
     for check in checks:
-        table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]", check.detail)
+        status = (
+            "[red]FAIL[/]"
+            if not check.ok
+            else "[yellow]warn[/]"
+            if check.warning
+            else "[green]ok[/]"
+        )
+        table.add_row(escape(check.name), status, escape(check.detail))
     console.print(table)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
@@ -311,30 +319,43 @@ def asterisk_cli(command: str) -> None:
 
 @app.command()
 def demo(
-    calls: int = typer.Option(5, min=1, max=100, help="How many sipp calls to place."),
-    dialed: str = typer.Option("100", help="The number they dial."),
+    dialed: str = typer.Option("100", help="The number the callers dial."),
 ) -> None:
-    """Run the app, place sipp calls that press keys, and print their records."""
+    """The call center on real calls: demo agents answer sipp callers who go through the
+    example menu; prints the calls, the queue report of the run and the pages to open."""
     settings = load_settings()
     logs.configure("warning", settings.log_format)
-    from switchboard.demo import run_demo
+    from switchboard.cli.reports import queues as queue_report
+    from switchboard.demo import AGENTS, run_demo
 
+    work = settings.spool_path.parent / "demo"  # its flows, kept for a look
+    console.print(
+        f"demo: agents {', '.join(AGENTS)} log in with sipp phones; five callers dial "
+        f"{escape(dialed)} and go through flows/main.yaml (about 30 s)"
+    )
     try:
-        rows = asyncio.run(run_demo(settings, calls, dialed))
+        run = asyncio.run(run_demo(settings, dialed, work))
     except RuntimeError as exc:
         raise fail(str(exc)) from None
-    table = Table(title=f"{len(rows)} calls recorded in PostgreSQL")
+    table = Table(title=f"{len(run.calls)} queue visits and calls recorded in PostgreSQL")
     for column in (
-        "caller",
-        "dialed",
-        "arrived",
-        "answered",
-        "ended",
-        "digits",
-        "hung up by",
-        "cause",
-    ):
+        "caller", "what they do", "arrived", "keys", "queue", "waited s", "exit", "agent",
+        "talk s", "code",
+    ):  # fmt: skip
         table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
+    for row in run.calls:
+        table.add_row(*(escape(cell) for cell in row))
     console.print(table)
+    if run.sipp_failures:
+        console.print(f"[yellow]{run.sipp_failures} sipp callers did not complete[/]")
+    console.print(f"callbacks waiting for an agent: {run.callbacks}; calls coded: {run.coded}")
+    start, end = run.started.isoformat(), run.ended.isoformat()
+    console.print(f"\n$ switchboard report queues --from {start} --to {end}")
+    queue_report(
+        start=start, end=end, interval="day", tz=None, sl=20.0, sl_variant="answered",
+        short_abandon=5.0, fcr_window="7d", queue=None, fmt="table", fill=False,
+    )  # fmt: skip
+    console.print("\nWith `switchboard run` going, open:")
+    console.print(f"  wallboard            {run.wallboard}", soft_wrap=True, highlight=False)
+    for name, page in run.agent_pages.items():
+        console.print(f"  agent page {name:<9} {page}", soft_wrap=True, highlight=False)

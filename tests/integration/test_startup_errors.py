@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -10,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from db.acd_store import add_agent, add_member, add_queue
+from db.engine import sync_engine
 from switchboard.pbx.instance import AsteriskInstance
 from switchboard.pbx.ports import free_port
-from tests.support import AppProcess, app_env
+from tests.support import AppProcess, app_env, query
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +129,44 @@ def test_doctor_is_happy_when_everything_runs(
     result = switchboard(["doctor"], app_env(asterisk, database_url, agi_port), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
+
+
+def test_doctor_reads_the_flows_folder_from_env_file_and_warns_about_queues(
+    asterisk: AsteriskInstance, database_url: str, agi_port: int, tmp_path: Path
+) -> None:
+    """The flows folder set only in .env (relative to where the command runs, as for `run`)
+    is checked; queues without members or codes are named with the command that fixes them,
+    as warnings (exit 0 when nothing fails)."""
+    engine = sync_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        add_queue(engine, "doc-lonely", {})
+        add_queue(engine, "doc-coded", {"disposition_set": "default"})
+        add_agent(engine, "doc-amy", None, {})
+        add_member(engine, "doc-coded", "doc-amy", 0)
+        (tmp_path / "flows").mkdir()
+        (tmp_path / "flows" / "front.yaml").write_text(
+            "flow: front\ndefault: true\nstart: bye\nnodes:\n  bye: {type: hangup}\n"
+        )
+        env = app_env(asterisk, database_url, agi_port)
+        (tmp_path / ".env").write_text("SWITCHBOARD_FLOWS_DIR=flows\n")
+        result = switchboard(["doctor"], env, tmp_path)
+        out = " ".join(re.sub("[│┃━─┏┓┗┛┡┩└┘┳┻╇┴┬╈]", " ", result.stdout).split())
+        assert "IVR flows in flows" in out and "1 flow(s): front" in out, out
+        assert "queue doc-lonely" in out
+        assert "no members" in out and "queues add-member doc-lonely AGENT" in out
+        assert "queues set doc-lonely --dispositions default" in out
+        assert "queue doc-coded" not in out  # members and codes: nothing to say
+
+        (tmp_path / "flows" / "front.yaml").write_text("flow: front\nstart: nowhere\nnodes: {}\n")
+        broken = switchboard(["doctor"], env, tmp_path)
+        assert "front.yaml" in broken.stdout and "FAIL" in broken.stdout
+        assert broken.returncode == 1
+    finally:
+        for table, column, names in (
+            ("queue_members", "queue", ("doc-coded",)),
+            ("queues", "name", ("doc-lonely", "doc-coded")),
+            ("agents", "name", ("doc-amy",)),
+        ):
+            for name in names:
+                query(database_url, f"DELETE FROM {table} WHERE {column} = %s", name)
+        engine.dispose()

@@ -273,7 +273,8 @@ def test_doctor_reports_the_first_flow_error(tmp_path: Path) -> None:
     from switchboard.config import Settings
     from switchboard.doctor import check_flows
 
-    assert check_flows(Settings(_env_file=None)) is None
+    unset = check_flows(Settings(_env_file=None))
+    assert unset.ok and unset.warning and "no flows folder set" in unset.detail
     folder = tmp_path / "flows"
     missing = check_flows(Settings(_env_file=None, flows_dir=folder))
     assert missing is not None and not missing.ok and "no such directory" in missing.detail
