@@ -60,13 +60,9 @@ def test_the_demo_shows_the_call_center_and_its_report_matches_the_calls(
     assert sorted(by_number) == sorted(c.number for c in CALLERS)
     ada, ben, cy, di, ed = (by_number[c.number] for c in CALLERS)
     # Three answered in sales by the two demo agents and coded from wrap-up, one who waited
-    for answered, code in ((ada, "sale"), (ben, "interested"), (cy, "resolved")):
-        assert (answered["queue"], answered["exit"], answered["code"]) == (
-            "sales",
-            "answered",
-            code,
-        )
-        assert answered["agent"] in ("demo-ann", "demo-bob")
+    for row, code in ((ada, "sale"), (ben, "interested"), (cy, "resolved")):
+        assert (row["queue"], row["exit"], row["code"]) == ("sales", "answered", code)
+        assert row["agent"] in ("demo-ann", "demo-bob")
     assert (di["queue"], di["exit"]) == ("sales", "abandoned")
     assert ed["queue"] is None  # the callback was asked for in the menu
     (callback,) = query(empty_database_url, "SELECT * FROM callback_requests")

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
-import ari_app.dialer as dialer_module
 from ari_app.client import AriError, AriNotFound
 from ari_app.dialer import Dialer
 from ari_app.session import utcnow
@@ -44,7 +44,7 @@ def make(ari: FakeAri) -> Dialer:
 
 def test_a_missing_message_stops_the_dialing(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(dialer_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     ari = FakeAri()
     dialer = make(ari)
     ready = dataclasses.replace(campaign(), message_prompt="sound:custom/acme-sorry")
