@@ -27,14 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.events import EndpointStateChange, Event
-from db.acd_store import CHANNEL
-from db.models import Agent as AgentRow
-from db.models import Queue as QueueRow
-from db.models import QueueMember
-from db.record_ops import RecordOp
-from db.writer import RecordWriter
-from switchboard.acd.agents import Agent, AgentState, AgentStateError
-from switchboard.acd.routing import (
+from callcenter.acd.agents import Agent, AgentState, AgentStateError
+from callcenter.acd.routing import (
     Member,
     QueueState,
     Strategy,
@@ -43,7 +37,13 @@ from switchboard.acd.routing import (
     dispatch,
     estimated_wait,
 )
-from switchboard.acd.stuck_agents import RING_TIMEOUT, Repair, StuckAgentWatch
+from callcenter.acd.stuck_agents import RING_TIMEOUT, Repair, StuckAgentWatch
+from db.acd_store import CHANNEL
+from db.models import Agent as AgentRow
+from db.models import Queue as QueueRow
+from db.models import QueueMember
+from db.record_ops import RecordOp
+from db.writer import RecordWriter
 
 log = structlog.get_logger(__name__)
 

@@ -5,7 +5,7 @@ Every ``/api/*`` route and ``/metrics`` needs a token, as ``Authorization: Beare
 (or, for GET requests such as event streams, which a browser's EventSource cannot send
 headers with, ``?token=``). ``SWITCHBOARD_API_TOKEN`` is the operator's token (the CLI's);
 other tokens are credentials made with ``switchboard api-users`` and ``agents add``, each
-with a role: operator, supervisor or agent (``switchboard/security/roles.py``,
+with a role: operator, supervisor or agent (``callcenter/security/roles.py``,
 docs/api.md). A missing or unknown token is 401; a known one acting outside its role is
 403. The pages ``/agent`` and ``/wallboard`` are public and pass their ``?token=`` on.
 Errors are JSON ``{"error": "..."}`` with a 4xx or 5xx status.
@@ -34,10 +34,10 @@ from ari_app.live_figures import LiveFigures
 from ari_app.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from ari_app.prometheus import build_registry, render
 from ari_app.wrap_up import DatabaseUnavailable, WrapUpDesk
-from switchboard.acd.agents import Agent, AgentStateError
-from switchboard.calls.dispositions import DispositionError
-from switchboard.security.roles import Action, Principal, must_own_call, refusal
-from switchboard.security.tokens import Authenticator, LookupFailed
+from callcenter.acd.agents import Agent, AgentStateError
+from callcenter.calls.dispositions import DispositionError
+from callcenter.security.roles import Action, Principal, must_own_call, refusal
+from callcenter.security.tokens import Authenticator, LookupFailed
 
 log = structlog.get_logger(__name__)
 

@@ -17,8 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from agi.handlers import build_registry
 from agi.server import FastAgiServer
 from ari_app.acd import AcdRuntime
+from ari_app.ami import AmiAuthError, AmiUnavailable, check_login
 from ari_app.api import start_api
-from ari_app.callback_call import callback_answered
+from ari_app.callback_answered import callback_answered
 from ari_app.client import AriAuthError, AriClient, AriHttpError, AriUnavailable
 from ari_app.dialer import Dialer
 from ari_app.events import Event, StasisStart
@@ -30,6 +31,13 @@ from ari_app.registry import CallRegistry
 from ari_app.scheduled_callbacks import CallbackScheduler
 from ari_app.session import CallSession, CallSink, Flow, utcnow
 from ari_app.wrap_up import WrapUpDesk
+from callcenter.calls.caller_id import sip_display_name
+from callcenter.calls.journey import Journey
+from callcenter.calls.record import CallEventRecord, CallRecord
+from callcenter.config import Settings
+from callcenter.ivr.library import FlowLibrary
+from callcenter.ivr.prompts import SoundCatalog
+from callcenter.security.tokens import Authenticator
 from db import migrate
 from db.api_credential_store import agent_handled_call, credential_lookup
 from db.call_store import CallStore, call_op, event_op, leg_op, system_disposition_op
@@ -37,14 +45,6 @@ from db.engine import async_engine
 from db.record_ops import RecordOp
 from db.spool import Spool, SpoolBusy
 from db.writer import RecordWriter
-from switchboard.ami import AmiAuthError, AmiUnavailable, check_login
-from switchboard.calls.caller_id import sip_display_name
-from switchboard.calls.journey import Journey
-from switchboard.calls.record import CallEventRecord, CallRecord
-from switchboard.config import Settings
-from switchboard.ivr.library import FlowLibrary
-from switchboard.ivr.prompts import SoundCatalog
-from switchboard.security.tokens import Authenticator
 
 log = structlog.get_logger(__name__)
 

@@ -23,9 +23,9 @@ from sqlalchemy import update
 from ari_app.acd import AcdOffer, AcdRuntime, utcnow
 from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.events import ChannelDestroyed, Event, StasisEnd, StasisStart
+from callcenter.config import get_settings
+from callcenter.security.toll_fraud import callback_refusal
 from db.models import CallbackRequest
-from switchboard.config import get_settings
-from switchboard.security.toll_fraud import callback_refusal
 
 if TYPE_CHECKING:
     from ari_app.registry import CallRegistry
@@ -244,28 +244,3 @@ class CallbackRunner:
         with contextlib.suppress(Exception):
             await self._status(status)
         self.done.set()
-
-
-async def callback_answered(
-    session: CallSession, *, acd: AcdRuntime, registry: CallRegistry, request_id: str
-) -> None:
-    """The customer we called back answered: connect them with the waiting agent."""
-    from ari_app.queue_call import QueueCall, QueueVisit, Ringing
-
-    runner = acd.callbacks.pop(request_id, None)
-    leg = runner.take_agent(session) if isinstance(runner, CallbackRunner) else None
-    record = session.record
-    if runner is None or leg is None:
-        log.warning("callback.nobody_waiting", request=request_id)
-        await session.hangup()
-        return
-    record.dialed_number = runner.number
-    record.caller_number = None  # an outbound call: the customer is the one dialed
-    record.queue = runner.queue
-    session.sink.save(record, session.channel.name)
-    with contextlib.suppress(Exception):
-        await runner._status("done")
-    visit = QueueVisit(runner.queue, utcnow(), runner.position)
-    await QueueCall(acd, registry, session)._talk(
-        visit, Ringing(leg.agent, leg.channel_id, leg.started)
-    )

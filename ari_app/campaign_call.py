@@ -1,5 +1,5 @@
 """An answered campaign dial: a machine is handled as the campaign says; a person is handed to
-one of the campaign's agents within 2 s of the end of their greeting (switchboard/outbound/
+one of the campaign's agents within 2 s of the end of their greeting (callcenter/outbound/
 two_seconds.py: with AMD, the verdict comes 800 ms after the greeting ended), or hears the
 campaign's message (its prompt and the number to call back) and the call counts as abandoned
 (dropped).
@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING
 
 from ari_app.queue_call import QueueCall
 from ari_app.session import CallEnded, CallSession, utcnow
-from db.record_ops import RecordOp
-from switchboard.calls.dispositions import US_DNC_DAYS
-from switchboard.outbound.two_seconds import (
+from callcenter.calls.dispositions import US_DNC_DAYS
+from callcenter.outbound.two_seconds import (
     CONNECT_WITHIN_SECONDS,
     abandoned,
     greeting_ended,
     seconds_left,
 )
+from db.record_ops import RecordOp
 
 if TYPE_CHECKING:
-    from ari_app.dialer import Attempt
+    from ari_app.attempt import Attempt
 
 __all__ = ["CONNECT_WITHIN_SECONDS", "campaign_answered", "play_message"]
 

@@ -251,3 +251,11 @@ def _error_message(text: str) -> str:
     if isinstance(payload, dict) and "message" in payload:
         return str(payload["message"])
     return text[:200]
+
+
+async def live_channel_ids(ari: AriClient) -> set[str]:
+    """The ids of every channel Asterisk has now (raises AriError when it cannot say)."""
+    channels = await ari.get("/channels")
+    if not isinstance(channels, list):
+        return set()
+    return {c["id"] for c in channels if isinstance(c, dict) and "id" in c}

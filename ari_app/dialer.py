@@ -19,7 +19,6 @@ import math
 import time
 import urllib.parse
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +27,26 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.acd import AcdRuntime, CommandRefused
-from ari_app.client import AriClient, AriError, AriNotFound
-from ari_app.events import ChannelDestroyed, Event, StasisStart
+from ari_app.attempt import Attempt
+from ari_app.campaign_call import campaign_answered
+from ari_app.client import AriClient, AriError, AriNotFound, live_channel_ids
+from ari_app.events import StasisStart
 from ari_app.preview_call import Preview
 from ari_app.session import CallSession, Flow, utcnow
+from callcenter.acd.agents import AgentState
+from callcenter.calls.record import CallRecord
+from callcenter.outbound.pacing import (
+    AMD_FALSE_POSITIVE_RATE,
+    BUDGET_REFRESH_SECONDS,
+    BUDGET_STALE_SECONDS,
+    INBOUND_RESERVE,
+    Abandonment,
+    InboundQueue,
+    Pacer,
+    PacerView,
+    inbound_hold,
+    make_pacer,
+)
 from db.abandonment_query import CampaignWindows, SqlAttemptCounts, campaign_queues
 from db.campaign_store import (
     CampaignConfig,
@@ -39,7 +54,6 @@ from db.campaign_store import (
     active_campaigns,
     claim_leads,
     interrupted_attempts,
-    lead_after,
     preview_campaign_for,
     recheck_claim,
     release_claim,
@@ -47,22 +61,6 @@ from db.campaign_store import (
 )
 from db.record_ops import RecordOp
 from db.writer import RecordWriter
-from switchboard.acd.agents import AgentState
-from switchboard.calls.dispositions import CAUSE_BUSY, CONGESTION_CAUSES, NO_ANSWER_CAUSES
-from switchboard.calls.record import CallRecord
-from switchboard.outbound.pacing import (
-    AMD_FALSE_POSITIVE_RATE,
-    BUDGET_REFRESH_SECONDS,
-    BUDGET_STALE_SECONDS,
-    INBOUND_RESERVE,
-    Abandonment,
-    DialResult,
-    InboundQueue,
-    Pacer,
-    PacerView,
-    inbound_hold,
-    make_pacer,
-)
 
 if TYPE_CHECKING:
     from ari_app.registry import CallRegistry
@@ -73,7 +71,6 @@ log = structlog.get_logger(__name__)
 TRUNK = "trunk-out"
 ORIGINATE_BACKOFF_SECONDS = 10.0
 LEASE_RENEW_SECONDS = 60.0
-AMD_CONTEXT = "switchboard-amd"
 BUSY_STATES = (AgentState.RINGING, AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.WRAP_UP)
 MESSAGE_RECHECK_SECONDS = 60.0
 
@@ -93,117 +90,6 @@ async def message_in_asterisk(ari: AriClient, prompt: str) -> bool | None:
     except AriError:
         return None
     return True
-
-
-def unanswered_result(cause: int | None) -> str:
-    """An attempt's result from the cause of a dial that was never answered."""
-    if cause == CAUSE_BUSY:
-        return "busy"
-    if cause in NO_ANSWER_CAUSES or cause in (0, 16, None):
-        return "no_answer"
-    if cause in CONGESTION_CAUSES:
-        return "congestion"
-    return "failed"
-
-
-@dataclass
-class Attempt:
-    """One dial, from the claim to its end."""
-
-    dialer: Dialer
-    campaign: CampaignConfig
-    claimed: Claimed
-    record: CallRecord
-    placed: float  # monotonic
-    answered: float | None = None
-    done: bool = False
-    preview: Preview | None = None  # an agent's preview dial: the agent is on the line
-    connected: bool = False  # an agent took the answered call
-    live: bool = True  # a person answered (not a machine)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return str(self.claimed.attempt_id)
-
-    def deliver(self, event: Event) -> None:
-        # Events arrive from the websocket reader: handle them on a task of their own.
-        self.dialer.spawn(self._handle(event))
-
-    async def _handle(self, event: Event) -> None:
-        if self.done:
-            return
-        if isinstance(event, StasisStart) and event.channel.id == self.claimed.channel_id:
-            role = event.args[0] if event.args else ""
-            if role != "campaign-dial":
-                return  # back from AMD: the registry makes it a call (may_start)
-            self.answered = time.monotonic()
-            self.record.answer(utcnow())
-            self.dialer.write_attempt(self, answered_at=self.record.answered_at)
-            if self.campaign.amd != "off":
-                await self._detect_machine()
-            else:
-                self.dialer.registry.start_call(event)
-        elif isinstance(event, ChannelDestroyed) and event.channel.id == self.claimed.channel_id:
-            if self.dialer.registry.get(self.claimed.channel_id) is not None:
-                return  # a call now: its flow reports the end
-            self.unanswered(event.cause, event.cause_txt)
-
-    async def _detect_machine(self) -> None:
-        registry = self.dialer.registry
-        registry.attach_target(self.claimed.channel_id, self, starts_call=True)
-        try:
-            await self.dialer.ari.post(
-                f"/channels/{self.claimed.channel_id}/continue",
-                context=AMD_CONTEXT,
-                extension="s",
-                priority=1,
-            )
-        except AriError as exc:
-            log.warning("dialer.amd_failed", attempt=self.id, error=str(exc)[:200])
-
-    def unanswered(self, cause: int | None, cause_text: str | None) -> None:
-        """The dial ended before a call began (busy, no answer, refused, hung up in AMD)."""
-        now = utcnow()
-        result = unanswered_result(cause) if self.answered is None else "interrupted"
-        record = self.record
-        self.dialer.sink.save(record, None)
-        ended = record.end(now, cause=cause, cause_text=cause_text or None, party="callee")
-        if ended is not None:
-            self.dialer.sink.log_event(ended)
-        self.dialer.sink.save(record, None)
-        self.dialer.sink.ended(record)
-        ring = (self.answered or time.monotonic()) - self.placed
-        seen: DialResult = "failed"
-        if result in ("busy", "no_answer"):
-            seen = "busy" if result == "busy" else "no_answer"
-        self.dialer.pacer(self.campaign).on_dial_ended(time.monotonic(), seen, ring)
-        self.finish(result, ended_at=now, hangup_cause=cause)
-        if self.preview is not None:
-            self.dialer.spawn(self.preview.customer_failed())
-
-    def finish(self, result: str, **values: Any) -> None:
-        """Write the attempt's result and what becomes of its lead; forget the attempt."""
-        if self.done:
-            return
-        self.done = True
-        values.setdefault("ended_at", utcnow())
-        if self.record.answered_at is not None:
-            values.setdefault("answered_at", self.record.answered_at)
-        self.dialer.write(
-            RecordOp("attempt", {"id": self.claimed.attempt_id, "result": result, **values})
-        )
-        lead = lead_after(self.campaign, result, self.claimed.attempts, self.dialer.clock())
-        lead.update(id=self.claimed.lead_id, lease_owner_was=str(self.claimed.attempt_id))
-        self.dialer.write(RecordOp("lead", lead))
-        self.dialer.forget(self)
-        log.info(
-            "dialer.attempt_done",
-            campaign=self.campaign.name,
-            attempt=self.id,
-            number=self.claimed.number,
-            result=result,
-        )
 
 
 class Dialer:
@@ -237,7 +123,7 @@ class Dialer:
         self.false_positive_rate = false_positive_rate
         self.refresh_seconds = refresh_seconds
         # The abandonment budget: every campaign's windows over every instance, read this
-        # often (switchboard/outbound/pacing.py, db/abandonment_query.py).
+        # often (callcenter/outbound/pacing.py, db/abandonment_query.py).
         self.budget_seconds = budget_seconds
         self.windows = (
             windows
@@ -338,12 +224,7 @@ class Dialer:
     async def _recover(self) -> None:
         """Attempts a killed instance of ours left 'dialing' are closed as interrupted."""
         try:
-            channels = await self.ari.get("/channels")
-            live = (
-                {c["id"] for c in channels if isinstance(c, dict)}
-                if isinstance(channels, list)
-                else set()
-            )
+            live = await live_channel_ids(self.ari)
             closed = await interrupted_attempts(self.engine, self.node_id, live)
             if closed:
                 log.info("dialer.recovered", interrupted=closed)
@@ -405,15 +286,10 @@ class Dialer:
     async def on_connect(self) -> None:
         """After every (re)connect: dials whose channel is gone (Asterisk restarted) end."""
         try:
-            channels = await self.ari.get("/channels")
+            alive = await live_channel_ids(self.ari)
         except Exception as exc:
             log.warning("dialer.channels_unknown", error=str(exc)[:200])
             return
-        alive = (
-            {c["id"] for c in channels if isinstance(c, dict)}
-            if isinstance(channels, list)
-            else set()
-        )
         for attempt in list(self.attempts.values()):
             channel = attempt.claimed.channel_id
             if channel not in alive and self.registry.get(channel) is None and not attempt.done:
@@ -779,8 +655,6 @@ class Dialer:
 
     def session_for(self, event: StasisStart) -> tuple[CallSession, Flow] | None:
         """The call an answered dial becomes (its record is the attempt's)."""
-        from ari_app.campaign_call import campaign_answered
-
         attempt_id = event.args[1] if len(event.args) > 1 else ""
         attempt = self.attempts.get(attempt_id)
         if attempt is None:

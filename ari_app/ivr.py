@@ -1,5 +1,5 @@
 """The IVR on a real call: the walker's port, trace and services, backed by ARI and our
-database. Thin on purpose: what the caller goes through is decided in switchboard.ivr."""
+database. Thin on purpose: what the caller goes through is decided in callcenter.ivr."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from ari_app.session import CallSession, utcnow
 if TYPE_CHECKING:
     from ari_app.acd import AcdRuntime
     from ari_app.registry import CallRegistry
+from callcenter.ivr.library import FlowSet
+from callcenter.ivr.schema import LookupNode
+from callcenter.ivr.walker import IvrState, LookupResult, QueueRequest, Walker
 from db.call_store import CallStore
 from db.record_ops import RecordOp
 from db.writer import RecordWriter
-from switchboard.ivr.library import FlowSet
-from switchboard.ivr.schema import LookupNode
-from switchboard.ivr.walker import IvrState, LookupResult, QueueRequest, Walker
 
 log = structlog.get_logger(__name__)
 

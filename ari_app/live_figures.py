@@ -25,9 +25,9 @@ from sqlalchemy import ColumnElement, case, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcenter.acd.agents import AgentState
+from callcenter.config import get_settings
 from db.models import Call, QueueVisit
-from switchboard.acd.agents import AgentState
-from switchboard.config import get_settings
 
 if TYPE_CHECKING:
     from ari_app.acd import AcdRuntime
@@ -65,7 +65,7 @@ class QueueToday:
         """Answered within the queue's threshold / (answered + abandoned + unserved - short
         abandons): abandons and visits that left unserved (timeout, overflow, exit key, empty
         queue) count against it, short abandons (under 5 s) are left out, callbacks are in
-        neither side (SlVariant.SHORT_ABANDONS_EXCLUDED, switchboard/reports/metrics.py)."""
+        neither side (SlVariant.SHORT_ABANDONS_EXCLUDED, callcenter/reports/metrics.py)."""
         base = self.answered + self.abandoned + self.unserved - self.short_abandons
         return self.answered_in_time / base if base > 0 else None
 

@@ -10,9 +10,10 @@ call (hold, transfer, wrap-up codes). Nobody waits without an agent, so nothing 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -23,17 +24,39 @@ from ari_app.session import utcnow
 from db.campaign_store import CampaignConfig, Claimed
 
 if TYPE_CHECKING:
-    from ari_app.dialer import Attempt, Dialer
+    from ari_app.acd import AcdRuntime
+    from ari_app.attempt import Attempt
+    from ari_app.client import AriClient
+    from ari_app.registry import CallRegistry
     from ari_app.session import CallSession
 
 log = structlog.get_logger(__name__)
+
+
+class PreviewDialer(Protocol):
+    """What a preview uses of the dialer (``ari_app/dialer.py``)."""
+
+    acd: AcdRuntime
+    ari: AriClient
+    registry: CallRegistry
+    previews: dict[str, Preview]
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None: ...
+
+    async def dial(
+        self, campaign: CampaignConfig, claimed: Claimed, preview: Preview | None = None
+    ) -> Attempt: ...
+
+    async def hang_up_strays(self, channel_id: str) -> None: ...
+
+    async def release_preview(self, preview: Preview, why: str) -> None: ...
 
 
 @dataclass
 class Preview:
     """A lead shown to one agent; dialed or skipped by them."""
 
-    dialer: Dialer
+    dialer: PreviewDialer
     agent: str
     campaign: CampaignConfig
     claimed: Claimed

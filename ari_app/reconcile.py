@@ -8,14 +8,14 @@ from datetime import datetime
 
 import structlog
 
-from ari_app.client import AriClient, AriNotFound
+from ari_app.ami import AmiError, ami_session
+from ari_app.client import AriClient, AriNotFound, live_channel_ids
 from ari_app.registry import CallRegistry
 from ari_app.session import ChannelGone, utcnow
+from callcenter.calls.reconcile import settle
+from callcenter.calls.refused import FAMILY, RefusedCall, parse_refused, refused_record
 from db.call_store import CallStore, call_op, event_op, leg_op, system_disposition_op
 from db.writer import RecordWriter
-from switchboard.ami import AmiError, ami_session
-from switchboard.calls.reconcile import settle
-from switchboard.calls.refused import FAMILY, RefusedCall, parse_refused, refused_record
 
 log = structlog.get_logger(__name__)
 
@@ -68,8 +68,7 @@ class Reconciler:
         if self.asterisk_started_at is not None and started != self.asterisk_started_at:
             report.asterisk_restarted = True
         self.asterisk_started_at = started
-        channels = await self.ari.get("/channels")
-        alive = {c["id"] for c in channels or []}
+        alive = await live_channel_ids(self.ari)
         now = utcnow()
 
         for session in sessions:

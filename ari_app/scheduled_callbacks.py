@@ -24,12 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ari_app.acd import AcdRuntime, JoinRefused
 from ari_app.callback_call import CallbackRunner
 from ari_app.session import utcnow
+from callcenter.calls.numbers import normalize
+from callcenter.calls.record import CallEventRecord
 from db.call_store import event_op
 from db.disposition_store import dnc_entry
 from db.models import Call, CallbackRequest
 from db.writer import RecordWriter
-from switchboard.calls.numbers import normalize
-from switchboard.calls.record import CallEventRecord
 
 if TYPE_CHECKING:
     from ari_app.client import AriClient

@@ -28,8 +28,8 @@ from ari_app.events import (
     StasisEnd,
     StasisStart,
 )
-from switchboard.calls.errors import CallEnded
-from switchboard.calls.record import (
+from callcenter.calls.errors import CallEnded
+from callcenter.calls.record import (
     CAUSE_NETWORK_OUT_OF_ORDER,
     CAUSE_NORMAL_CLEARING,
     CallEventRecord,

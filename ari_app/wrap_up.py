@@ -12,8 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.acd import AcdRuntime
+from callcenter.calls.dispositions import DispositionError
 from db.disposition_store import SetDisposition, codes_for_agent, set_disposition
-from switchboard.calls.dispositions import DispositionError
 
 log = structlog.get_logger(__name__)
 

@@ -17,8 +17,8 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-from switchboard.acd.agents import Agent
-from switchboard.acd.routing import QueueState, Strategy, Waiting, Widening, dispatch
+from callcenter.acd.agents import Agent
+from callcenter.acd.routing import QueueState, Strategy, Waiting, Widening, dispatch
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SKILLS = ("english", "french", "billing", "tech")

@@ -22,9 +22,9 @@ from pathlib import Path
 import aiohttp
 
 from ari_app.client import AriClient, auth_header
-from switchboard.pbx import rootfs
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_port
+from pbx import rootfs
+from pbx.instance import AsteriskInstance
+from pbx.ports import free_port
 
 PATH = "/asterisk/info"
 

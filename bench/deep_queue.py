@@ -27,11 +27,11 @@ from typing import Any
 from bench.loadkit import BENCH_CALLER_HOST, Rig, asterisk_pid, channel_count, cpu_seconds
 from bench.rtp_timing import RtpSniffer, Timing
 from db import admin, migrate
-from switchboard.pbx import rootfs
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_port
-from switchboard.sipp.runner import SippResult, place_calls
-from switchboard.sipp.scenario import CallerScript
+from pbx import rootfs
+from pbx.instance import AsteriskInstance
+from pbx.ports import free_port
+from testkit.runner import SippResult, place_calls
+from testkit.scenario import CallerScript
 from tests.support import database_url_for
 
 FILL_RATE = 50.0  # callers per second while the queue fills

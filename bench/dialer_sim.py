@@ -14,7 +14,7 @@ a 15 s wrap-up. Choices of this model where the reference says nothing:
 - a live answer waiting for an agent gets the first one released within 2 s;
 - a pausing agent finishes the call first; paused time is not counted as available.
 
-The pacers of ``switchboard.outbound.pacing`` are driven through their API only: a
+The pacers of ``callcenter.outbound.pacing`` are driven through their API only: a
 ``PacerView`` of the agents and dials, and the callbacks, after every event and on a 1 s
 tick. A dial's outcome is drawn when it is placed but the pacer learns it when the dial
 ends. Every dial's outcome and every call's talk time come from random streams taken in
@@ -67,8 +67,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from db.abandonment_query import CampaignWindows
-from switchboard.outbound.pacing import (
+from callcenter.outbound.pacing import (
     BUDGET_REFRESH_SECONDS,
     BUDGET_STALE_SECONDS,
     Abandonment,
@@ -80,6 +79,7 @@ from switchboard.outbound.pacing import (
     Tally,
     make_pacer,
 )
+from db.abandonment_query import CampaignWindows
 
 T = TypeVar("T")
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import atheris
 
 from bench.fuzz_agi import Broken, run
-from switchboard.outbound import lead_import
-from switchboard.outbound.lead_import import ColumnMapping, LeadFileError, ParsedLead
+from callcenter.outbound import lead_import
+from callcenter.outbound.lead_import import ColumnMapping, LeadFileError, ParsedLead
 
 # The first byte of an input chooses the encoding and the chunk size; the rest is the file.
 ENCODINGS = (

@@ -45,11 +45,11 @@ from bench.loadkit import (
     wait_for_records,
 )
 from db import admin, migrate
-from switchboard.pbx import rootfs
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_port
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript
+from pbx import rootfs
+from pbx.instance import AsteriskInstance
+from pbx.ports import free_port
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
 from tests.support import database_url_for
 
 SUSTAINED = 0.999

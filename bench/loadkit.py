@@ -26,8 +26,8 @@ from sqlalchemy.engine import Engine
 
 from db.acd_store import add_agent, add_member, add_queue
 from db.engine import sync_engine
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.sipp.agents import SippAgent
+from pbx.instance import AsteriskInstance
+from testkit.agents import SippAgent
 from tests.support import AppProcess, app_env, query, wait_until
 
 # sipp callers that stand for the plain-dialplan side come from this loopback address.

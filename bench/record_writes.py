@@ -53,13 +53,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcenter.calls.record import CAUSE_NORMAL_CLEARING, CallRecord
 from db import admin, migrate
 from db.call_store import CallStore, call_op, event_op, leg_op, system_disposition_op
 from db.engine import async_engine
 from db.record_ops import RecordOp, apply_ops
 from db.spool import Spool
 from db.writer import RecordWriter
-from switchboard.calls.record import CAUSE_NORMAL_CLEARING, CallRecord
 
 TARGET_RECORDS_PER_S = 10_000
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

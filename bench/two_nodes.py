@@ -38,14 +38,14 @@ from typer.testing import CliRunner
 from bench.loadkit import MENU_KEY, Rig, complete_count, wait_for_records
 from db import admin, migrate
 from db.acd_store import add_agent, add_member, add_queue
+from pbx import rootfs
+from pbx.instance import AsteriskInstance
+from pbx.ports import free_port
 from switchboard.cli.main import app as cli_app
-from switchboard.pbx import rootfs
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_port
-from switchboard.sipp.agents import SippAgent
-from switchboard.sipp.callees import SippCallees
-from switchboard.sipp.runner import SippResult, place_calls
-from switchboard.sipp.scenario import CallerScript
+from testkit.agents import SippAgent
+from testkit.callees import SippCallees
+from testkit.runner import SippResult, place_calls
+from testkit.scenario import CallerScript
 from tests.support import database_url_for, query, wait_until
 
 # Campaign rules see this moment (a Wednesday, 14:00 in New York) as "now" at start-up.

@@ -2,7 +2,7 @@
 from ``dial_attempts`` of every instance (``node_id``), and which queues are campaigns'.
 
 Every instance that dials a campaign spends one budget (the law's rate is per campaign), so
-each pacer's figures come from the database, read often (``switchboard.outbound.pacing``,
+each pacer's figures come from the database, read often (``callcenter.outbound.pacing``,
 ``Abandonment``). A window is counted by ``placed_at``: live answers (``live``), drops
 (``dropped``) and machine verdicts not handed to an agent (``result = 'machine'``, for the
 UK estimate of AMD false positives). The reading instance's own attempts placed since its
@@ -29,8 +29,8 @@ from typing import Protocol
 from sqlalchemy import and_, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcenter.outbound.pacing import DAY, MONTH, BudgetRead, Tally
 from db.models import Campaign, DialAttempt
-from switchboard.outbound.pacing import DAY, MONTH, BudgetRead, Tally
 
 SETTLE = timedelta(minutes=15)  # an attempt placed longer ago has its outcome written
 SETTLED_EVERY = timedelta(seconds=60)

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from callcenter.security import sip_secrets
 from db.models import STRATEGIES, Agent, DispositionSet, Queue, QueueMember
-from switchboard.security import sip_secrets
 
 CHANNEL = "switchboard_acd"
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
@@ -70,7 +70,7 @@ def add_agent(engine: Engine, name: str, full_name: str | None, skills: dict[str
     reserved = sip_secrets.name_problem(name)
     if reserved is not None:
         raise AcdError(f"agent name {reserved}")
-    secret = sip_secrets.new_secret()  # 144 random bits (switchboard/security/sip_secrets.py)
+    secret = sip_secrets.new_secret()  # 144 random bits (callcenter/security/sip_secrets.py)
     with engine.begin() as connection:
         inserted = connection.execute(
             insert(Agent)

@@ -1,6 +1,6 @@
 """Agent time and occupancy, summed in PostgreSQL from the agents' states (``agent_events``)
 per agent and interval. The definitions are on :class:`AgentTimeRow`
-(``switchboard/reports/metrics.py``); this module sums the seconds and counts the calls.
+(``callcenter/reports/metrics.py``); this module sums the seconds and counts the calls.
 
 A row of ``agent_events`` carries the agent's state after it (``state``); that state lasts
 until the agent's next row (``LEAD`` over the agent's rows by time, then id). Before an
@@ -25,8 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from db.metrics_query import _base_values, _check_period, _rows
-from switchboard.reports.metrics import (
+from callcenter.reports.metrics import (
     NO_PAUSE_REASON,
     AgentTimeRow,
     Interval,
@@ -35,6 +34,7 @@ from switchboard.reports.metrics import (
     agent_time_row,
     zone,
 )
+from db.metrics_query import _base_values, _check_period, _rows
 
 _ORIGIN = "TIMESTAMP '2000-01-01 00:00:00'"
 _STEP = "CAST(:step AS interval)"

@@ -11,9 +11,9 @@ from sqlalchemy import Connection, Engine, exists, func, insert, or_, select, up
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcenter.security.roles import Principal, Role
+from callcenter.security.tokens import Lookup, LookupFailed, hash_token, new_token, same_secret
 from db.models import API_ROLES, Agent, ApiCredential, Call, CallEvent
-from switchboard.security.roles import Principal, Role
-from switchboard.security.tokens import Lookup, LookupFailed, hash_token, new_token, same_secret
 
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 

@@ -46,6 +46,7 @@ from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
+from callcenter.calls import queue_log
 from db.models import (
     DIRECTIONS,
     AgentEvent,
@@ -55,7 +56,6 @@ from db.models import (
     CallLeg,
     DispositionCode,
 )
-from switchboard.calls import queue_log
 
 
 class CallQueryError(ValueError):
@@ -297,7 +297,7 @@ def queue_log_lines(
 ) -> Iterator[str]:
     """Our call and agent events from ``since`` (included) to ``until`` (excluded) as
     Asterisk queue_log lines (without newlines), in time order. The call id is the call's
-    linkedid, else its id; see switchboard.calls.queue_log for the fields."""
+    linkedid, else its id; see callcenter.calls.queue_log for the fields."""
     call_window: list[ColumnElement[bool]] = [CallEvent.type.in_(queue_log.CALL_EVENTS)]
     agent_window: list[ColumnElement[bool]] = [AgentEvent.type.in_(queue_log.AGENT_EVENTS)]
     if since is not None:

@@ -12,11 +12,11 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from callcenter.calls.dispositions import SYSTEM_SET, system_code
+from callcenter.calls.numbers import normalize
+from callcenter.calls.record import CallEventRecord, CallRecord
 from db.models import AgentSegment, Call, CallDisposition, CallEvent, CallLeg, Node, QueueVisit
 from db.record_ops import RecordOp, apply_ops
-from switchboard.calls.dispositions import SYSTEM_SET, system_code
-from switchboard.calls.numbers import normalize
-from switchboard.calls.record import CallEventRecord, CallRecord
 
 
 @dataclass(frozen=True)

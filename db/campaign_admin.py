@@ -14,6 +14,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from callcenter.outbound.compliance import (
+    CallingHours,
+    ComplianceConfigError,
+    DncFacts,
+    Policy,
+    Target,
+    check,
+)
 from db.acd_store import check_name
 from db.models import (
     AMD_ACTIONS,
@@ -28,14 +36,6 @@ from db.models import (
     Lead,
     Queue,
     QueueMember,
-)
-from switchboard.outbound.compliance import (
-    CallingHours,
-    ComplianceConfigError,
-    DncFacts,
-    Policy,
-    Target,
-    check,
 )
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

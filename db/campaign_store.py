@@ -1,7 +1,7 @@
 """The dialer's side of the campaign tables: which campaigns run, and claiming their leads.
 
 Claiming is the one way a lead becomes a dial, and every claim goes through the compliance
-gate (``switchboard.outbound.compliance.check``) in the same transaction that leases the lead
+gate (``callcenter.outbound.compliance.check``) in the same transaction that leases the lead
 and writes its attempt row, so no code path dials a number the rules forbid. Leads are locked
 with ``FOR UPDATE SKIP LOCKED`` and leased to one instance; two instances never claim the same
 lead, and a crashed instance's leases run out and its leads come back.
@@ -18,9 +18,7 @@ import structlog
 from sqlalchemy import and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.campaign_admin import LEGAL_ABANDON_LIMIT
-from db.models import Campaign, DialAttempt, DncEntry, DncList, Lead, QueueMember
-from switchboard.outbound.compliance import (
+from callcenter.outbound.compliance import (
     CallingHours,
     DncFacts,
     PastAttempt,
@@ -29,6 +27,8 @@ from switchboard.outbound.compliance import (
     Verdict,
     check,
 )
+from db.campaign_admin import LEGAL_ABANDON_LIMIT
+from db.models import Campaign, DialAttempt, DncEntry, DncList, Lead, QueueMember
 
 log = structlog.get_logger(__name__)
 

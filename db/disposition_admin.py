@@ -10,6 +10,12 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine
 
+from callcenter.calls.dispositions import (
+    SYSTEM_SET,
+    DispositionError,
+    dnc_warnings,
+    parse_actions,
+)
 from db.acd_store import check_name
 from db.models import (
     DISPOSITION_FLAGS,
@@ -18,12 +24,6 @@ from db.models import (
     DispositionSet,
     DncEntry,
     Queue,
-)
-from switchboard.calls.dispositions import (
-    SYSTEM_SET,
-    DispositionError,
-    dnc_warnings,
-    parse_actions,
 )
 
 log = structlog.get_logger(__name__)

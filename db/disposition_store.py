@@ -17,6 +17,14 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from callcenter.calls.dispositions import (
+    SYSTEM_SET,
+    DispositionError,
+    PlannedAction,
+    check_agent_may_set,
+    plan_actions,
+)
+from callcenter.calls.numbers import normalize
 from db.models import (
     Call,
     CallbackRequest,
@@ -29,14 +37,6 @@ from db.models import (
     Lead,
     Queue,
 )
-from switchboard.calls.dispositions import (
-    SYSTEM_SET,
-    DispositionError,
-    PlannedAction,
-    check_agent_may_set,
-    plan_actions,
-)
-from switchboard.calls.numbers import normalize
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""Storing a campaign's leads, as read from a file by ``switchboard.outbound.lead_import``
+"""Storing a campaign's leads, as read from a file by ``callcenter.outbound.lead_import``
 (the CLI's side; sync).
 
 Leads go in by batches of ``INSERT ... ON CONFLICT (campaign, number) DO NOTHING RETURNING
@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import Connection, select, text
 from sqlalchemy.engine import Engine
 
+from callcenter.outbound.lead_import import BadRow, ParsedLead
 from db.models import Campaign
-from switchboard.outbound.lead_import import BadRow, ParsedLead
 
 BATCH = 5000
 MAX_BATCH = 100_000

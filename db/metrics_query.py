@@ -1,7 +1,7 @@
 """The call-center metrics, counted in PostgreSQL per group (queue, agent, campaign) and
 interval (15 min, 30 min, an hour or a day, starting on the wall clock of a given time zone).
 
-The definitions are in ``switchboard/reports/metrics.py``; this module only counts and sums
+The definitions are in ``callcenter/reports/metrics.py``; this module only counts and sums
 (``FILTER`` aggregates over ``calls``, ``call_events``, ``dial_attempts`` and, once it exists,
 ``call_surveys``) and hands the sums over to it for the ratios.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from switchboard.reports.metrics import (
+from callcenter.reports.metrics import (
     MAX_FILLED_INTERVALS,
     CampaignRow,
     Counts,

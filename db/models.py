@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from switchboard.calls.journey import SEGMENT_ENDS, SEGMENT_KINDS, VISIT_EXITS
+from callcenter.calls.journey import SEGMENT_ENDS, SEGMENT_KINDS, VISIT_EXITS
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -182,7 +182,7 @@ class Call(Base):
 
 
 class QueueVisit(Base):
-    """A call in one queue, from entering it to leaving it (switchboard/calls/journey.py):
+    """A call in one queue, from entering it to leaving it (callcenter/calls/journey.py):
     a call that overflows or is transferred to a queue has one per queue it entered."""
 
     __tablename__ = "queue_visits"

@@ -2,7 +2,7 @@
 handle time, from a queue's past visits (``queue_visits``) and the agent segments answered
 from them (``agent_segments``) over past days (sync, for the CLI).
 
-The same definitions as the queue report (db/metrics_query.py, switchboard/reports/metrics.py):
+The same definitions as the queue report (db/metrics_query.py, callcenter/reports/metrics.py):
 
 - offered: visits of inbound calls that entered the queue in the interval (a call that
   overflowed is offered to every queue it entered; campaign calls are left out);

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import string
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+
+from callcenter.security.trunk import check_trunk_match
 
 
 class ConfTemplate(string.Template):
@@ -79,20 +80,6 @@ def template_names() -> list[str]:
 KNOWN_DEFAULT_SECRETS = frozenset(
     {"", "asterisk", "secret", "password", "changeme", "admin", "amp111", "switchboard", "1234"}
 )
-
-
-def check_trunk_match(value: str) -> list[str]:
-    """The trunk's addresses (``SWITCHBOARD_TRUNK_MATCH``): IPs or networks, comma-separated.
-    Anything else raises ``ValueError`` (it is rendered into pjsip.conf as is)."""
-    items = [item.strip() for item in value.split(",")]
-    if not value.strip() or not all(items):
-        raise ValueError("trunk_match: name the trunk's IP addresses or networks, e.g. 203.0.113.5")
-    for item in items:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            raise ValueError(f"trunk_match: {item!r} is not an IP address or network") from None
-    return items
 
 
 def render_all(params: AsteriskParams) -> dict[str, str]:

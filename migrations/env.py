@@ -15,7 +15,7 @@ def _url() -> str:
     configured = config.get_main_option("sqlalchemy.url")
     if configured:
         return configured
-    from switchboard.config import Settings
+    from callcenter.config import Settings
 
     return Settings().database_url
 

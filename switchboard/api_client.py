@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from switchboard.config import Settings
+from callcenter.config import Settings
 
 
 class ApiError(RuntimeError):

@@ -22,6 +22,7 @@ import yaml
 from sqlalchemy import Engine, select
 
 from ari_app.app import Application
+from callcenter.config import Settings
 from db.acd_store import AcdError, add_agent, add_member, add_queue, set_queue
 from db.api_credential_store import (
     CredentialError,
@@ -32,10 +33,9 @@ from db.api_credential_store import (
 from db.engine import sync_engine
 from db.models import Agent, Call, CallbackRequest, CallDisposition, QueueVisit
 from switchboard.api_client import ApiError, call_api
-from switchboard.config import Settings
-from switchboard.sipp.agents import SippAgent
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript
+from testkit.agents import SippAgent
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
 
 EXAMPLE_FLOW = Path(__file__).resolve().parents[1] / "flows" / "main.yaml"
 AGENTS = ("demo-ann", "demo-bob")

@@ -6,10 +6,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from ari_app.ami import AmiAuthError, AmiUnavailable, check_login
 from ari_app.app import StartupError, check_database
 from ari_app.client import AriAuthError, AriClient, AriError, AriUnavailable
-from switchboard.ami import AmiAuthError, AmiUnavailable, check_login
-from switchboard.config import Settings
+from callcenter.config import Settings
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def check_flows(settings: Settings) -> Check:
             "get no menu",
             warning=True,
         )
-    from switchboard.ivr.lint import errors, lint_files
+    from callcenter.ivr.lint import errors, lint_files
 
     name = f"IVR flows in {settings.flows_dir}"
     if not settings.flows_dir.is_dir():

@@ -6,8 +6,8 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from switchboard.config import DEFAULT_DATABASE_URL
-from switchboard.pbx.ports import free_port, free_tcp_udp_port, is_free, rtp_range
+from callcenter.config import DEFAULT_DATABASE_URL
+from pbx.ports import free_port, free_tcp_udp_port, is_free, rtp_range
 
 
 def _prefer(port: int, fallback: Callable[[], int]) -> int:

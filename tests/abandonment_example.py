@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from switchboard.outbound.pacing import BudgetRead, Tally
+from callcenter.outbound.pacing import BudgetRead, Tally
 
 YESTERDAY_1900 = datetime(2026, 6, 9, 19, 0, tzinfo=UTC)
 RESTART = datetime(2026, 6, 10, 8, 0, tzinfo=UTC)  # the instance starts again: its budget

@@ -8,8 +8,8 @@ from typing import Protocol
 import pytest
 
 from db import admin, migrate
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_port
+from pbx.instance import AsteriskInstance
+from pbx.ports import free_port
 from tests.support import AppProcess, app_env, database_url_for, new_asterisk
 
 

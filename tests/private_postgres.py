@@ -41,7 +41,7 @@ from types import TracebackType
 import psycopg
 from sqlalchemy.engine import URL
 
-from switchboard.pbx.ports import free_port
+from pbx.ports import free_port
 
 POSTGRESQL_LIB = Path("/usr/lib/postgresql")
 SERVER_USER = "postgres"

@@ -18,9 +18,9 @@ import psycopg
 from psycopg.rows import dict_row
 from sqlalchemy.engine import make_url
 
-from switchboard.pbx import rootfs
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_port
+from pbx import rootfs
+from pbx.instance import AsteriskInstance
+from pbx.ports import free_port
 
 T = TypeVar("T")
 

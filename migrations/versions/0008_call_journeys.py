@@ -1,7 +1,7 @@
 """call journeys: queue visits and agent segments, callers' E.164 numbers
 
 Back-fills both from the calls already stored: each call's events are replayed through the
-journey builder the app uses (switchboard/calls/journey.py); a call closed without its last
+journey builder the app uses (callcenter/calls/journey.py); a call closed without its last
 events (reconciled) has what was still open closed at its end; wrap-up ends come from the
 agents' own events (WRAPUPEND, or CALLEND straight to available).
 
@@ -19,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from switchboard.calls.journey import JOURNEY_EVENTS, Journey
-from switchboard.calls.numbers import normalize
+from callcenter.calls.journey import JOURNEY_EVENTS, Journey
+from callcenter.calls.numbers import normalize
 
 BATCH = 1000
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -11,32 +9,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from switchboard.config import Settings
+from callcenter.config import Settings
+from switchboard.cli.common import database, fail
 
 agents_app = typer.Typer(no_args_is_help=True, help="Agents: softphones, skills, states.")
 queues_app = typer.Typer(no_args_is_help=True, help="ACD queues and their members.")
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _engine() -> Iterator[Any]:
-    from db.acd_store import AcdError
-    from db.engine import sync_engine
-
-    engine = sync_engine(Settings().database_url)
-    try:
-        yield engine
-    except AcdError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        engine.dispose()
 
 
 # --- agents --------------------------------------------------------------------------------
@@ -51,7 +31,7 @@ def agents_add(
     """Create an agent and their softphone account (a generated SIP password)."""
     from db.acd_store import parse_skills
 
-    with _engine() as engine:
+    with database() as engine:
         from db.acd_store import add_agent
 
         created = add_agent(engine, name, full_name, parse_skills(skill))
@@ -94,11 +74,11 @@ def agents_token(name: str) -> None:
     """Issue a new API token for an agent (their earlier one stops working)."""
     from db.api_credential_store import CredentialError, issue_agent_token
 
-    with _engine() as engine:
+    with database() as engine:
         try:
             token = issue_agent_token(engine, name)
         except CredentialError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     console.print(f"a new API token for agent [bold]{escape(name)}[/]; the old one is revoked.")
     _show_token(name, token)
 
@@ -108,7 +88,7 @@ def agents_list() -> None:
     """Agents with their skills, queues and state."""
     from db.acd_store import list_agents
 
-    with _engine() as engine:
+    with database() as engine:
         rows = list_agents(engine)
     table = Table("agent", "name", "state", "since", "skills", "queues")
     for row in rows:
@@ -126,7 +106,7 @@ def agents_remove(name: str) -> None:
     """Delete an agent and their softphone account."""
     from db.acd_store import remove_agent
 
-    with _engine() as engine:
+    with database() as engine:
         remove_agent(engine, name)
     console.print(f"agent {name} removed")
 
@@ -140,7 +120,7 @@ def agents_skills(
     """Set an agent's skills and proficiency."""
     from db.acd_store import parse_skills, set_skills
 
-    with _engine() as engine:
+    with database() as engine:
         skills = set_skills(engine, name, parse_skills(skill), replace)
     console.print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in sorted(skills.items())))
 
@@ -151,7 +131,7 @@ def _agent_action(name: str, action: str, reason: str | None = None) -> None:
     try:
         result = call_api(Settings(), "POST", f"/api/agents/{name}/{action}", {"reason": reason})
     except ApiError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(f"{name}: {result.get('state', '?')}")
 
 
@@ -172,7 +152,7 @@ def agents_code(
     try:
         result = call_api(Settings(), "POST", f"/api/agents/{name}/disposition", body)
     except ApiError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     actions = ", ".join(a["kind"] for a in result.get("actions", [])) or "none"
     ended = " (wrap-up ended)" if result.get("wrap_up_ended") else ""
     console.print(
@@ -244,7 +224,7 @@ def queues_add(
     """Create a queue."""
     from db.acd_store import add_queue
 
-    with _engine() as engine:
+    with database() as engine:
         add_queue(
             engine,
             name,
@@ -293,7 +273,7 @@ def queues_set(
     """Change a queue's settings."""
     from db.acd_store import set_queue
 
-    with _engine() as engine:
+    with database() as engine:
         set_queue(
             engine,
             name,
@@ -323,7 +303,7 @@ def queues_set(
 def queues_list() -> None:
     from db.acd_store import list_queues
 
-    with _engine() as engine:
+    with database() as engine:
         rows = list_queues(engine)
     table = Table("queue", "strategy", "ring", "wrap-up", "autopause", "max wait", "members")
     for q in rows:
@@ -343,7 +323,7 @@ def queues_list() -> None:
 def queues_remove(name: str) -> None:
     from db.acd_store import remove_queue
 
-    with _engine() as engine:
+    with database() as engine:
         remove_queue(engine, name)
     console.print(f"queue {name} removed")
 
@@ -354,7 +334,7 @@ def queues_add_member(
 ) -> None:
     from db.acd_store import add_member
 
-    with _engine() as engine:
+    with database() as engine:
         add_member(engine, queue, agent, penalty)
     console.print(f"{agent} is a member of {queue} (penalty {penalty})")
 
@@ -363,6 +343,6 @@ def queues_add_member(
 def queues_remove_member(queue: str, agent: str) -> None:
     from db.acd_store import remove_member
 
-    with _engine() as engine:
+    with database() as engine:
         remove_member(engine, queue, agent)
     console.print(f"{agent} left {queue}")

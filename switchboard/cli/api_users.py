@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from switchboard.config import Settings
+from switchboard.cli.common import database, fail
 
 api_users_app = typer.Typer(
     no_args_is_help=True, help="HTTP API credentials: tokens for supervisors, operators, agents."
 )
 
 console = Console()
-errors = Console(stderr=True, soft_wrap=True)
 
 ROLES = ("agent", "supervisor", "operator")
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _engine() -> Iterator[Any]:
-    from db.api_credential_store import CredentialError
-    from db.engine import sync_engine
-
-    engine = sync_engine(Settings().database_url)
-    try:
-        yield engine
-    except CredentialError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        engine.dispose()
 
 
 def show_token(token: str, page: str | None = None) -> None:
@@ -64,10 +41,10 @@ def api_users_add(
     from db.api_credential_store import add_credential
 
     if role not in ROLES:
-        raise _fail(f"role {role!r}: one of {', '.join(ROLES)}")
+        raise fail(f"role {role!r}: one of {', '.join(ROLES)}")
     if role == "agent" and agent is None:
         agent = name
-    with _engine() as engine:
+    with database() as engine:
         token = add_credential(engine, name, role, agent)
     acting = f" acting as agent {escape(agent)}" if agent else ""
     console.print(f"credential [bold]{escape(name)}[/] ({role}){acting} created.")
@@ -83,7 +60,7 @@ def api_users_list() -> None:
     """Credentials with their roles (never their tokens)."""
     from db.api_credential_store import list_credentials
 
-    with _engine() as engine:
+    with database() as engine:
         rows = list_credentials(engine)
     table = Table("name", "role", "agent", "created", "revoked")
     for row in rows:
@@ -102,6 +79,6 @@ def api_users_revoke(name: str) -> None:
     """Revoke a credential: its token stops working within seconds."""
     from db.api_credential_store import revoke_credential
 
-    with _engine() as engine:
+    with database() as engine:
         revoke_credential(engine, name)
     console.print(f"credential {escape(name)} revoked")

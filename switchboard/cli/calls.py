@@ -23,9 +23,9 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
+from switchboard.cli.common import database, fail, visible
 
+if TYPE_CHECKING:
     from db.call_query import CallFilter
 
 calls_app = typer.Typer(no_args_is_help=True, help="Call records: find, show, export, purge.")
@@ -40,39 +40,6 @@ console = Console(
     highlight=False,
 )
 errors = Console(stderr=True, soft_wrap=True, emoji=False, highlight=False)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(_visible(message))}")
-    return typer.Exit(code)
-
-
-@contextmanager
-def _engine() -> Iterator[Engine]:
-    from pydantic import ValidationError
-    from sqlalchemy.exc import DBAPIError
-
-    from db.call_query import CallQueryError
-    from db.engine import sync_engine
-    from switchboard.config import Settings
-
-    try:
-        url = Settings().database_url
-    except ValidationError as exc:
-        problems = "; ".join(str(e["msg"]) for e in exc.errors())
-        raise _fail(f"bad settings: {problems}", 2) from None
-    engine = sync_engine(url)
-    try:
-        yield engine
-    except CallQueryError as exc:
-        raise _fail(str(exc)) from None
-    except DBAPIError as exc:
-        detail = " ".join(str(exc.orig).split("\nLINE ")[0].split())  # no SQL excerpt
-        if "relation" in detail and "does not exist" in detail:
-            detail += " (run `switchboard db upgrade`)"
-        raise _fail(f"cannot use the database: {detail}") from None
-    finally:
-        engine.dispose()
 
 
 # --- parsing operators' input --------------------------------------------------------------
@@ -143,14 +110,14 @@ def _filter(
         )
         f.check()
     except (ValueError, CallQueryError) as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     return f
 
 
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     chosen = value.strip().lower()
     if chosen not in allowed:
-        raise _fail(f"{option} {value!r}: one of {', '.join(allowed)}", 2)
+        raise fail(f"{option} {value!r}: one of {', '.join(allowed)}", 2)
     return chosen
 
 
@@ -194,7 +161,7 @@ def _csv_value(value: Any, terminal: bool = False) -> Any:
     if not isinstance(value, str):
         return value
     if terminal:
-        value = _visible(value)
+        value = visible(value)
     if PLAIN_NUMBER.fullmatch(value):
         return value
     return "'" + value if value.startswith(FORMULA_STARTS) else value
@@ -240,20 +207,9 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
     try:
         handle = path.open("w", encoding="utf-8", newline="")
     except OSError as exc:
-        raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
     with handle:
         yield handle
-
-
-# C0 and C1 controls (ESC starts a terminal's escape sequences, and so does the single CSI,
-# \x9b), the Unicode line and paragraph separators, and the bidirectional overrides and
-# isolates, which would make a terminal show the rest of a line reordered.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _visible(value: object) -> str:
-    """Text for the terminal: control characters shown as escapes, never sent."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
 
 
 def _cell(value: Any) -> str:
@@ -266,7 +222,7 @@ def _cell(value: Any) -> str:
         return f"{value:.1f}"
     if isinstance(value, dict | list):
         value = json.dumps(plain(value), ensure_ascii=False)
-    return escape(_visible(value))
+    return escape(visible(value))
 
 
 def _seconds(value: float | None) -> str:
@@ -339,7 +295,7 @@ def calls_list(
 
     chosen = _choice(fmt, ("table", "csv", "json"), "--format")
     f = _filter(since, until, queue, agent, campaign, code, number, direction, limit)
-    with _engine() as engine, engine.connect() as conn:
+    with database() as engine, engine.connect() as conn:
         rows = list_calls(conn, f)
     if chosen == "table":
         console.print(_calls_table(rows))
@@ -362,7 +318,7 @@ def calls_show(
     from db.call_query import call_detail
 
     chosen = _choice(fmt, ("table", "json"), "--format")
-    with _engine() as engine, engine.connect() as conn:
+    with database() as engine, engine.connect() as conn:
         detail = call_detail(conn, call_id)
     if chosen == "json":
         with _output(None) as out:
@@ -438,7 +394,7 @@ def calls_export(
 
     chosen = _choice(fmt, ("csv", "json"), "--format")
     f = _filter(since, until, queue, agent, campaign, code, number, direction, None)
-    with _engine() as engine, engine.connect() as conn, _output(output) as out:
+    with database() as engine, engine.connect() as conn, _output(output) as out:
         rows = iter_calls(conn, f)
         if chosen == "csv":
             count = _write_csv(out, LIST_COLUMNS, rows, terminal=out.isatty())
@@ -464,13 +420,13 @@ def calls_purge(
     try:
         age = parse_duration(older_than)
     except ValueError as exc:
-        raise _fail(f"--older-than: {exc}", 2) from None
+        raise fail(f"--older-than: {exc}", 2) from None
     if age <= timedelta(0):
-        raise _fail("--older-than: must be more than zero", 2)
+        raise fail("--older-than: must be more than zero", 2)
     now = _now()
     cutoff = (now - age).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     action = "anonymize" if anonymize else "delete"
-    with _engine() as engine:
+    with database() as engine:
         if not yes:
             with engine.connect() as conn:
                 candidates = purge_candidates(conn, age, now)
@@ -484,7 +440,7 @@ def calls_purge(
             except typer.Abort:
                 confirmed = False
             if not confirmed:
-                raise _fail(f"nothing done (confirm, or pass --yes to {action} without asking)")
+                raise fail(f"nothing done (confirm, or pass --yes to {action} without asking)")
         with engine.begin() as conn:
             counts = purge(conn, age, anonymize, now)
     if anonymize:
@@ -514,11 +470,11 @@ def export_queue_log(
         start = parse_when(since, now, "--since") if since else None
         end = parse_when(until, now, "--until") if until else None
     except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     if start is not None and end is not None and start >= end:
-        raise _fail("--since must be before --until", 2)
+        raise fail("--since must be before --until", 2)
     count = 0
-    with _engine() as engine, engine.connect() as conn, _output(output) as out:
+    with database() as engine, engine.connect() as conn, _output(output) as out:
         for line in queue_log_lines(conn, start, end):
             out.write(line + "\n")
             count += 1

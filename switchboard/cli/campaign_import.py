@@ -1,7 +1,7 @@
 """`switchboard campaign import CAMPAIGN FILE`: a campaign's leads from a CSV file.
 
 The rules for the file (columns, numbers refused, time zones, line numbers) are in
-``switchboard/outbound/lead_import.py``; how leads are stored (one transaction, numbers already
+``callcenter/outbound/lead_import.py``; how leads are stored (one transaction, numbers already
 there left alone) in ``db/lead_store.py``. Exit status: 0 imported (bad rows skipped with
 --skip-bad included), 1 the file was rejected or the import failed (nothing imported), 2 a
 usage error (bad option, no such file)."""
@@ -16,12 +16,13 @@ from typing import IO, TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from switchboard.cli.common import fail, load_settings
+
 if TYPE_CHECKING:
-    from switchboard.outbound.lead_import import BadRow, ParsedLead
+    from callcenter.outbound.lead_import import BadRow, ParsedLead
 
 # How many bad rows the report shows (all are counted).
 SHOWN_BAD = 50
@@ -31,11 +32,6 @@ SHOWN_ALREADY = 10
 PROGRESS_MIN_BYTES = 1 << 20
 
 errors = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
 
 
 def _output() -> Console:
@@ -129,13 +125,9 @@ def import_leads(
     """Import leads from a CSV file. Numbers the campaign has already are left as they are, so
     importing a file again adds nothing. Each lead gets the time zones of its number (or those
     of a time-zone column); premium-rate and similar numbers are refused."""
-    from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError
 
-    from db.engine import sync_engine
-    from db.lead_store import LeadImportError, campaign_region, import_file
-    from switchboard.config import Settings
-    from switchboard.outbound.lead_import import (
+    from callcenter.outbound.lead_import import (
         ColumnMapping,
         LeadFileError,
         MappingError,
@@ -144,6 +136,8 @@ def import_leads(
         check_region,
         read_leads,
     )
+    from db.engine import sync_engine
+    from db.lead_store import LeadImportError, campaign_region, import_file
 
     try:
         mapping = ColumnMapping.from_options(map)
@@ -152,14 +146,8 @@ def import_leads(
         if region is not None:
             region = check_region(region)
     except (MappingError, ValueError) as exc:
-        raise _fail(str(exc), 2) from None
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(str(e["msg"]) for e in exc.errors())
-        raise _fail(f"bad settings: {problems}", 2) from None
-
-    engine = sync_engine(settings.database_url)
+        raise fail(str(exc), 2) from None
+    engine = sync_engine(load_settings().database_url)
     try:
         if region is None:
             stored = campaign_region(engine, campaign)
@@ -190,16 +178,16 @@ def import_leads(
                     keep_already=SHOWN_ALREADY,
                 )
             except LeadFileError as exc:
-                raise _fail(f"{file}: {exc}; nothing imported") from None
+                raise fail(f"{file}: {exc}; nothing imported") from None
     except LeadImportError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except OperationalError as exc:
         first = str(exc.orig or exc).strip().splitlines()[0]
-        raise _fail(f"the database: {first}; nothing imported") from None
+        raise fail(f"the database: {first}; nothing imported") from None
     except OSError as exc:
-        raise _fail(f"{file}: {exc.strerror or exc}", 2) from None
+        raise fail(f"{file}: {exc.strerror or exc}", 2) from None
     except KeyboardInterrupt:
-        raise _fail("interrupted: nothing imported", 130) from None
+        raise fail("interrupted: nothing imported", 130) from None
     finally:
         engine.dispose()
 
@@ -207,7 +195,7 @@ def import_leads(
     if outcome.bad:
         out.print(_bad_table(outcome.bad, outcome.bad_count))
     if not outcome.committed:
-        raise _fail(
+        raise fail(
             f"{file}: {_plural(outcome.bad_count, 'bad row')}, so nothing was imported; fix "
             "them, or import the other rows with --skip-bad"
         )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +13,9 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from callcenter.config import Settings
 from switchboard.cli.campaign_import import import_leads
-from switchboard.config import Settings
+from switchboard.cli.common import database, fail
 
 campaign_app = typer.Typer(
     no_args_is_help=True,
@@ -25,12 +24,6 @@ campaign_app = typer.Typer(
 campaign_app.command("import")(import_leads)
 
 console = Console()
-errors = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
 
 
 def _now() -> datetime:
@@ -38,22 +31,6 @@ def _now() -> datetime:
     settings = Settings()
     start = settings.business_clock_start
     return start if start is not None else datetime.now(UTC)
-
-
-@contextmanager
-def _engine() -> Iterator[Any]:
-    from db.acd_store import AcdError
-    from db.campaign_admin import CampaignError
-    from db.engine import sync_engine
-    from switchboard.outbound.compliance import ComplianceConfigError
-
-    engine = sync_engine(Settings().database_url)
-    try:
-        yield engine
-    except (AcdError, CampaignError, ComplianceConfigError) as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        engine.dispose()
 
 
 def _values(
@@ -109,7 +86,7 @@ def _values(
         if retry:
             values["retry_delays"] = parse_retries(retry)
     except CampaignError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     return values
 
 
@@ -181,7 +158,7 @@ def create(
         values.setdefault(
             "retry_delays", {"busy": 600, "no_answer": 3600, "machine": 14400, "dropped": 3600}
         )
-    with _engine() as engine:
+    with database() as engine:
         create_campaign(engine, name, values)
     console.print(f"campaign [bold]{escape(name)}[/] created ({values['mode']}, draft)")
 
@@ -238,8 +215,8 @@ def change(
         optout_key=optout_key,
     )
     if not values:
-        raise _fail("nothing to change (see --help)", 2)
-    with _engine() as engine:
+        raise fail("nothing to change (see --help)", 2)
+    with database() as engine:
         change_campaign(engine, name, values)
     console.print(f"campaign [bold]{escape(name)}[/] changed: {', '.join(sorted(values))}")
 
@@ -253,7 +230,7 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every campaign with its state and figures."""
     from db.campaign_admin import list_campaigns
 
-    with _engine() as engine:
+    with database() as engine:
         rows = list_campaigns(engine, _now())
     if as_json:
         console.print_json(json.dumps(rows, default=str))
@@ -279,7 +256,7 @@ def _transition(name: str, action: str) -> None:
     from db.campaign_admin import change_state
 
     now = _now()
-    with _engine() as engine:
+    with database() as engine:
         report = change_state(engine, name, action, now)
     console.print(f"campaign [bold]{escape(name)}[/]: {action} done")
     if report is None:
@@ -374,7 +351,7 @@ def status(
     """A campaign's figures: dialing, connected, agents, abandonment, dials per hour, leads."""
     from db.campaign_admin import campaign_status
 
-    with _engine() as engine:
+    with database() as engine:
         current = campaign_status(engine, name, _now())
         if as_json:
             console.print_json(json.dumps(current, default=str))

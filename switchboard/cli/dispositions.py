@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from switchboard.config import Settings
+from callcenter.config import Settings
+from switchboard.cli.common import database, fail
 
 dispositions_app = typer.Typer(
     no_args_is_help=True, help="Outcome codes: sets, codes, flags and actions."
@@ -27,33 +26,13 @@ errors = Console(stderr=True, soft_wrap=True)
 FLAGS = ("human_answered", "contact", "success", "final", "callback", "dnc")
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _engine() -> Iterator[Any]:
-    from db.acd_store import AcdError
-    from db.engine import sync_engine
-    from switchboard.calls.dispositions import DispositionError
-
-    engine = sync_engine(Settings().database_url)
-    try:
-        yield engine
-    except (AcdError, DispositionError) as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        engine.dispose()
-
-
 def _actions(texts: list[str]) -> list[dict[str, Any]]:
-    from switchboard.calls.dispositions import DispositionError, parse_action_text
+    from callcenter.calls.dispositions import DispositionError, parse_action_text
 
     try:
         return [parse_action_text(t).model_dump() for t in texts]
     except DispositionError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
 
 
 def _describe(actions: list[dict[str, Any]]) -> str:
@@ -78,7 +57,7 @@ def sets() -> None:
     """The disposition sets, their codes and the queues that use them."""
     from db.disposition_admin import list_sets
 
-    with _engine() as engine:
+    with database() as engine:
         rows = list_sets(engine)
     table = Table("set", "codes", "queues", "description")
     for row in rows:
@@ -96,7 +75,7 @@ def add_set(name: str, description: str | None = typer.Option(None)) -> None:
     """Create a set of codes for agents (give it to queues with `queues set --dispositions`)."""
     from db.disposition_admin import add_set as add
 
-    with _engine() as engine:
+    with database() as engine:
         add(engine, name, description)
     console.print(f"set {name} created")
 
@@ -106,7 +85,7 @@ def remove_set(name: str) -> None:
     """Delete a set (and its codes) that no queue uses."""
     from db.disposition_admin import remove_set as remove
 
-    with _engine() as engine:
+    with database() as engine:
         remove(engine, name)
     console.print(f"set {name} removed")
 
@@ -119,7 +98,7 @@ def list_codes(code_set: str | None = typer.Argument(None, help="Only this set."
     """The codes with their keys, flags and actions."""
     from db.disposition_admin import list_codes as codes
 
-    with _engine() as engine:
+    with database() as engine:
         rows = codes(engine, code_set)
     table = Table("set", "code", "label", "keys", "flags", "actions", "active")
     for row in rows:
@@ -177,7 +156,7 @@ def add_code(
         )
     )
     values["actions"] = _actions(action or [])
-    with _engine() as engine:
+    with database() as engine:
         add(engine, code_set, code, values)
     console.print(f"code {code} added to {code_set}")
 
@@ -220,7 +199,7 @@ def change_code(
         values["actions"] = []
     elif action:
         values["actions"] = _actions(action)
-    with _engine() as engine:
+    with database() as engine:
         change(engine, code_set, code, values)
     console.print(f"code {code} in {code_set} changed")
 
@@ -230,7 +209,7 @@ def remove_code(code_set: str, code: str) -> None:
     """Remove a code (one that calls carry is retired instead, for history)."""
     from db.disposition_admin import remove_code as remove
 
-    with _engine() as engine:
+    with database() as engine:
         outcome = remove(engine, code_set, code)
     console.print(f"code {code} in {code_set} {outcome}")
 
@@ -244,13 +223,13 @@ def code_call(
     callback_at: datetime | None = typer.Option(None, help="When to call back (with zone)."),
 ) -> None:
     """Set a code on a call as an operator (a correction, or a call nobody coded)."""
+    from callcenter.calls.dispositions import DispositionError
     from db.disposition_store import set_disposition
     from db.engine import async_engine
-    from switchboard.calls.dispositions import DispositionError
 
     settings = Settings()
     if callback_at is not None and callback_at.tzinfo is None:
-        raise _fail("--callback-at needs a time zone, e.g. 2026-11-23T10:00:00+01:00", 2)
+        raise fail("--callback-at needs a time zone, e.g. 2026-11-23T10:00:00+01:00", 2)
 
     async def run() -> Any:
         engine = async_engine(settings.database_url)
@@ -271,7 +250,7 @@ def code_call(
     try:
         result = asyncio.run(run())
     except DispositionError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     actions = ", ".join(a.kind for a in result.actions) or "none"
     console.print(f"call {result.call_id} coded {result.code}; actions: {actions}")
 
@@ -280,11 +259,11 @@ def code_call(
 
 
 def _number(text: str) -> str:
-    from switchboard.calls.numbers import normalize
+    from callcenter.calls.numbers import normalize
 
     number = normalize(text, Settings().default_region)
     if number is None:
-        raise _fail(f"not a telephone number: {text!r}", 2)
+        raise fail(f"not a telephone number: {text!r}", 2)
     return number
 
 
@@ -299,7 +278,7 @@ def dnc_add(
     from db.disposition_admin import dnc_add as add
 
     normalized = _number(number)
-    with _engine() as engine:
+    with database() as engine:
         entry = add(
             engine, normalized, list_name=list_name, days=days, reason=reason, now=datetime.now(UTC)
         )
@@ -315,7 +294,7 @@ def dnc_list(
     """Numbers on the do-not-call lists."""
     from db.disposition_admin import dnc_list as entries
 
-    with _engine() as engine:
+    with database() as engine:
         rows = entries(engine, list_name, expired, datetime.now(UTC))
     table = Table("list", "number", "added", "expires", "reason")
     for row in rows:
@@ -335,7 +314,7 @@ def dnc_remove(number: str, list_name: str = typer.Option("internal", "--list"))
     from db.disposition_admin import dnc_remove as remove
 
     normalized = _number(number)
-    with _engine() as engine:
+    with database() as engine:
         remove(engine, normalized, list_name)
     console.print(f"{normalized} removed from {list_name}")
 
@@ -351,8 +330,8 @@ def dnc_check(
     normalized = _number(number)
     when = at if at is not None else datetime.now(UTC)
     if when.tzinfo is None:
-        raise _fail("--at needs a time zone", 2)
-    with _engine() as engine:
+        raise fail("--at needs a time zone", 2)
+    with database() as engine:
         rows = dnc_blocking(engine, normalized, when)
     if not rows:
         console.print(f"{normalized}: may be dialed")
@@ -376,11 +355,11 @@ def dnc_import(
     Campaigns that honour it refuse to dial once its data is older than 31 days."""
     from db.campaign_admin import CampaignError, import_national
 
-    with file.open(encoding="utf-8", errors="replace") as handle, _engine() as engine:
+    with file.open(encoding="utf-8", errors="replace") as handle, database() as engine:
         try:
             result = import_national(engine, list_name, handle, data_date.date(), region.upper())
         except CampaignError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     console.print(
         f"list [bold]{escape(list_name)}[/]: {result.entries} numbers, data of {data_date.date()}"
     )

@@ -9,23 +9,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from callcenter.config import Settings
 from switchboard import logs
 from switchboard.cli.acd import agents_app, queues_app
 from switchboard.cli.api_users import api_users_app
 from switchboard.cli.calls import calls_app, export_app
 from switchboard.cli.campaigns import campaign_app
+from switchboard.cli.common import fail, load_settings
 from switchboard.cli.dispositions import dispositions_app, dnc_app
 from switchboard.cli.reports import report_app
 from switchboard.cli.staffing import staffing, staffing_plan
-from switchboard.config import Settings
 
 if TYPE_CHECKING:
-    from switchboard.ivr.prompts import SoundCatalog
+    from callcenter.ivr.prompts import SoundCatalog
 
 app = typer.Typer(no_args_is_help=True, help="Switchboard: an open call center on Asterisk 22.")
 db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL schema.")
@@ -47,22 +47,6 @@ app.command("staffing")(staffing)
 app.command("staffing-plan")(staffing_plan)
 
 console = Console(width=None if sys.stdout.isatty() else 140)
-errors = Console(stderr=True, soft_wrap=True)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise fail(f"bad settings: {problems}", 2) from None
 
 
 @app.command()
@@ -138,8 +122,8 @@ def ivr_lint(
     no_sounds: bool = typer.Option(False, "--no-sounds", help="Do not check prompts exist."),
 ) -> None:
     """Check flow files before they go live; exit 1 on any error."""
-    from switchboard.ivr.library import SUFFIXES
-    from switchboard.ivr.lint import errors, lint_files
+    from callcenter.ivr.library import SUFFIXES
+    from callcenter.ivr.lint import errors, lint_files
 
     paths: list[Path] = []
     for item in files:
@@ -163,14 +147,14 @@ def ivr_lint(
 
 
 def _sound_catalog(directory: Path | None) -> SoundCatalog | None:
-    from switchboard.ivr.prompts import SoundCatalog
+    from callcenter.ivr.prompts import SoundCatalog
 
     if directory is not None:
         if not directory.is_dir():
             raise fail(f"{directory} is not a directory")
         return SoundCatalog.from_directory(directory)
     settings = load_settings()
-    from switchboard.pbx.local import rootfs_dir
+    from pbx.local import rootfs_dir
 
     root = rootfs_dir(settings)
     local = root / "usr/share/asterisk/sounds"
@@ -202,8 +186,8 @@ async def _ari_sounds(settings: Settings) -> list[dict[str, object]]:
 @ivr_app.command("show")
 def ivr_show(file: Path = typer.Argument(..., help="A flow file.")) -> None:
     """Print a flow as a tree, from its start node."""
-    from switchboard.ivr.source import FlowFileError, read_flow
-    from switchboard.ivr.tree import flow_tree
+    from callcenter.ivr.source import FlowFileError, read_flow
+    from callcenter.ivr.tree import flow_tree
 
     try:
         source = read_flow(file)
@@ -254,8 +238,8 @@ def db_current() -> None:
 @asterisk_app.command("build")
 def asterisk_build() -> None:
     """Build (or reuse) the Debian sid root that Asterisk 22 runs from."""
-    from switchboard.pbx import rootfs
-    from switchboard.pbx.local import rootfs_dir
+    from pbx import rootfs
+    from pbx.local import rootfs_dir
 
     root = rootfs_dir(load_settings())
     if rootfs.is_built(root):
@@ -275,9 +259,9 @@ def asterisk_up() -> None:
     settings = load_settings()
     if not settings.ari_password or not settings.ami_secret:
         raise fail("no generated credentials: run 'switchboard init' first", 2)
-    from switchboard.pbx import rootfs
-    from switchboard.pbx.instance import AsteriskError
-    from switchboard.pbx.local import local_instance
+    from pbx import rootfs
+    from pbx.instance import AsteriskError
+    from pbx.local import local_instance
 
     instance = local_instance(settings)
     try:
@@ -303,7 +287,7 @@ def asterisk_up() -> None:
 @asterisk_app.command("down")
 def asterisk_down() -> None:
     """Stop the local Asterisk."""
-    from switchboard.pbx.local import local_instance
+    from pbx.local import local_instance
 
     local_instance(load_settings()).stop()
     console.print("Asterisk stopped")
@@ -312,7 +296,7 @@ def asterisk_down() -> None:
 @asterisk_app.command("cli")
 def asterisk_cli(command: str) -> None:
     """Run an Asterisk CLI command, e.g. 'core show channels'."""
-    from switchboard.pbx.local import local_instance
+    from pbx.local import local_instance
 
     sys.stdout.write(local_instance(load_settings()).cli(command))
 

@@ -2,7 +2,7 @@
 agent or campaign and interval, computed by PostgreSQL; agents' time and occupancy from their
 states; post-call survey CSAT; a chart.
 
-Definitions: switchboard/reports/metrics.py. Periods are ``--from`` (included) to ``--to``
+Definitions: callcenter/reports/metrics.py. Periods are ``--from`` (included) to ``--to``
 (excluded; a date alone means the end of that day), read in ``--tz`` unless they name their
 own offset; default: today in ``--tz``. ``--tz`` defaults to the center's time zone (setting
 ``SWITCHBOARD_TIMEZONE``, itself UTC unless set)."""
@@ -13,8 +13,7 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from switchboard.reports.metrics import (
+from callcenter.reports.metrics import (
     AGENT_TIME_FIELDS,
     CAMPAIGN_FIELDS,
     METRIC_FIELDS,
@@ -42,9 +41,10 @@ from switchboard.reports.metrics import (
     parse_window,
     zone,
 )
+from switchboard.cli.common import database, fail
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    pass
 
 report_app = typer.Typer(
     no_args_is_help=True,
@@ -56,41 +56,8 @@ console = Console(
     emoji=False,
     highlight=False,
 )
-errors = Console(stderr=True, soft_wrap=True, emoji=False, highlight=False)
 
 FORMATS = ("table", "csv", "json")
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}")
-    return typer.Exit(code)
-
-
-@contextmanager
-def _engine() -> Iterator[Engine]:
-    from pydantic import ValidationError
-    from sqlalchemy.exc import DBAPIError
-
-    from db.engine import sync_engine
-    from switchboard.config import Settings
-
-    try:
-        url = Settings().database_url
-    except ValidationError as exc:
-        problems = "; ".join(str(e["msg"]) for e in exc.errors())
-        raise _fail(f"bad settings: {problems}", 2) from None
-    engine = sync_engine(url)
-    try:
-        yield engine
-    except MetricError as exc:
-        raise _fail(str(exc), 2) from None
-    except DBAPIError as exc:
-        detail = " ".join(str(exc.orig).split("\nLINE ")[0].split())
-        if "relation" in detail and "does not exist" in detail:
-            detail += " (run `switchboard db upgrade`)"
-        raise _fail(f"cannot use the database: {detail}") from None
-    finally:
-        engine.dispose()
 
 
 # --- input --------------------------------------------------------------------------------
@@ -146,13 +113,13 @@ def center_zone() -> str:
     """The center's time zone (setting ``SWITCHBOARD_TIMEZONE``): what ``--tz`` defaults to."""
     from pydantic import ValidationError
 
-    from switchboard.config import get_settings
+    from callcenter.config import get_settings
 
     try:
         return get_settings().timezone
     except ValidationError as exc:
         problems = "; ".join(str(e["msg"]) for e in exc.errors())
-        raise _fail(f"bad settings: {problems}", 2) from None
+        raise fail(f"bad settings: {problems}", 2) from None
 
 
 def _prepare(
@@ -168,14 +135,14 @@ def _prepare(
 ) -> tuple[datetime, datetime, MetricParams, str]:
     chosen = fmt.strip().lower()
     if chosen not in FORMATS:
-        raise _fail(f"--format {fmt!r}: one of {', '.join(FORMATS)}", 2)
+        raise fail(f"--format {fmt!r}: one of {', '.join(FORMATS)}", 2)
     if tz is None:
         tz = center_zone()
     try:
         params = _params(interval, tz, sl, sl_variant, short_abandon, fcr_window)
         lo, hi = period(start, end, tz)
     except MetricError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     return lo, hi, params, chosen
 
 
@@ -340,7 +307,7 @@ def queues(
     lo, hi, params, fmt = _prepare(
         start, end, interval, tz, sl, sl_variant, short_abandon, fcr_window, fmt
     )
-    with _engine() as engine:
+    with database() as engine:
         rows = queue_metrics(engine, lo, hi, params, queue=queue, fill=fill)
     _emit(
         fmt,
@@ -380,7 +347,7 @@ def agents(
         start, end, interval, tz, sl, sl_variant, short_abandon, fcr_window, fmt
     )
     if time_:
-        with _engine() as engine:
+        with database() as engine:
             times = agent_time(engine, lo, hi, params, agent=agent)
         _emit(
             fmt,
@@ -390,7 +357,7 @@ def agents(
             f"no agent logged in from {lo.isoformat()} to {hi.isoformat()}",
         )
         return
-    with _engine() as engine:
+    with database() as engine:
         rows = agent_metrics(engine, lo, hi, params, agent=agent, fill=fill)
     _emit(
         fmt,
@@ -498,7 +465,7 @@ def campaigns(
     from db.metrics_query import campaign_metrics
 
     lo, hi, params, fmt = _prepare(start, end, interval, tz, 20, "answered", 5, "7d", fmt)
-    with _engine() as engine:
+    with database() as engine:
         rows = campaign_metrics(engine, lo, hi, params, campaign=campaign)
     _emit(
         fmt,
@@ -548,9 +515,9 @@ def survey(
 
     grouping = by.strip().lower()
     if grouping not in ("queue", "agent"):
-        raise _fail(f"--by {by!r}: queue or agent", 2)
+        raise fail(f"--by {by!r}: queue or agent", 2)
     lo, hi, params, fmt = _prepare(start, end, interval, tz, 20, "answered", 5, "7d", fmt)
-    with _engine() as engine:
+    with database() as engine:
         rows = survey_metrics(
             engine,
             Grouping(grouping),
@@ -560,7 +527,7 @@ def survey(
             group=queue if grouping == "queue" else agent,
         )
     if rows is None:
-        raise _fail("no post-call surveys yet: the table call_surveys does not exist")
+        raise fail("no post-call surveys yet: the table call_surveys does not exist")
     _emit(
         fmt,
         SURVEY_FIELDS,
@@ -586,16 +553,16 @@ def chart(
     height: int = typer.Option(600, "--height", min=150, max=8000, help="Pixels."),
 ) -> None:
     """Service level (line, %) and volume (offered, answered, abandoned) per interval, PNG."""
+    from callcenter.reports.charts import draw_service_level_chart
     from db.metrics_query import queue_metrics
-    from switchboard.reports.charts import draw_service_level_chart
 
     lo, hi, params, _ = _prepare(
         start, end, interval, tz, sl, sl_variant, short_abandon, "7d", "table"
     )
-    with _engine() as engine:
+    with database() as engine:
         rows = queue_metrics(engine, lo, hi, params, queue=queue, fill=True)
     if not rows:
-        raise _fail(f"no calls in queue {queue} from {lo.isoformat()} to {hi.isoformat()}")
+        raise fail(f"no calls in queue {queue} from {lo.isoformat()} to {hi.isoformat()}")
     try:
         draw_service_level_chart(
             rows,
@@ -607,7 +574,7 @@ def chart(
             height_px=height,
         )
     except ImportError:
-        raise _fail("charts need matplotlib: pip install 'matplotlib>=3.8'") from None
+        raise fail("charts need matplotlib: pip install 'matplotlib>=3.8'") from None
     except OSError as exc:
-        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
     console.print(f"wrote {escape(str(out))} ({len(rows)} intervals)")

@@ -1,7 +1,7 @@
 """`switchboard staffing`: agents needed for a call volume and a service-level target (Erlang C,
 or Erlang A when callers' patience is given) under a cap on occupancy; `switchboard
 staffing-plan`: the same per interval of a queue's measured day. The math is in
-switchboard.reports.erlang."""
+callcenter.reports.erlang."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from switchboard.reports.erlang import (
+from callcenter.reports.erlang import (
     DEFAULT_MAX_OCCUPANCY,
     StaffingError,
     StaffingResult,
@@ -26,9 +26,9 @@ from switchboard.reports.erlang import (
     parse_target,
     traffic_erlangs,
 )
+from switchboard.cli.common import fail
 
 console = Console(width=None if sys.stdout.isatty() else 140)
-errors = Console(stderr=True, soft_wrap=True)
 
 # Rows shown around the recommended N: N-2 .. N+3.
 BELOW, ABOVE = 2, 3
@@ -39,11 +39,6 @@ MAX_OCCUPANCY_HELP = (
 )
 CARRIED = " (Erlang A: on the carried load, abandoned calls take no agent time)"
 DECIDED_BY = {"service_level": "service level", "occupancy": "occupancy cap"}
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
 
 
 def _percent(value: float | None) -> str:
@@ -96,7 +91,7 @@ def staffing(
             for n in range(max(0, best.agents - BELOW), best.agents + ABOVE + 1)
         ]
     except StaffingError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc), 2) from None
 
     model = "erlang_c" if best.abandonment is None else "erlang_a"
     if as_json:
@@ -218,10 +213,10 @@ def staffing_plan(
     from datetime import date, datetime, time, timedelta
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    from callcenter.config import Settings
+    from callcenter.reports.erlang import plan_intervals
     from db.engine import sync_engine
     from db.staffing_history import interval_history
-    from switchboard.config import Settings
-    from switchboard.reports.erlang import plan_intervals
 
     try:
         if tz is None:
@@ -233,16 +228,16 @@ def staffing_plan(
         share, within = parse_target(target)
         cap = parse_max_occupancy(max_occupancy)
     except (ValueError, ZoneInfoNotFoundError, StaffingError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc), 2) from None
     if last < first:
-        raise _fail("--to is before --from")
+        raise fail("--to is before --from", 2)
     start = datetime.combine(first, time(), zone)
     end = datetime.combine(last + timedelta(days=1), time(), zone)
     engine = sync_engine(Settings().database_url)
     try:
         history = interval_history(engine, queue, start, end, int(seconds), tz)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc), 2) from None
     finally:
         engine.dispose()
     if not any(h.calls_per_day for h in history):
@@ -261,7 +256,7 @@ def staffing_plan(
             max_occupancy=cap,
         )
     except StaffingError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     rows = [
         {
             "start": plan.start,

@@ -18,9 +18,9 @@ import psycopg
 import pytest
 
 from ari_app.dialer import Dialer
+from callcenter.outbound.pacing import DAY, MONTH, Abandonment, BudgetRead, Tally
 from db.abandonment_query import CampaignWindows, SqlAttemptCounts, campaign_queues
 from db.engine import async_engine
-from switchboard.outbound.pacing import DAY, MONTH, Abandonment, BudgetRead, Tally
 from tests.abandonment_example import (
     AT_1930,
     AT_2000,

@@ -21,12 +21,12 @@ from typer.testing import CliRunner
 
 from db.acd_store import add_agent, add_member, add_queue
 from db.engine import sync_engine
+from pbx.instance import AsteriskInstance
+from pbx.ports import free_tcp_udp_port
 from switchboard.cli.main import app as main_app
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_tcp_udp_port
-from switchboard.sipp.agents import SippAgent
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript
+from testkit.agents import SippAgent
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
 from tests.conftest import AppFactory
 from tests.support import AppProcess, query, wait_until
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.sipp.callees import SippCallees
+from testkit.callees import SippCallees
 from tests.integration.test_acd_calls import (
     Center,
     call_in_background,

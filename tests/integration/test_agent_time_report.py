@@ -47,16 +47,16 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from db.agent_time_query import agent_time
-from db.engine import sync_engine
-from switchboard.cli.reports import report_app
-from switchboard.config import get_settings
-from switchboard.reports.metrics import (
+from callcenter.config import get_settings
+from callcenter.reports.metrics import (
     AGENT_TIME_FIELDS,
     AgentTimeRow,
     MetricParams,
     parse_interval,
 )
+from db.agent_time_query import agent_time
+from db.engine import sync_engine
+from switchboard.cli.reports import report_app
 from tests.support import query
 
 pytestmark = pytest.mark.integration

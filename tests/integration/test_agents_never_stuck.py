@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_tcp_udp_port
-from switchboard.sipp.agents import SippAgent
+from pbx.instance import AsteriskInstance
+from pbx.ports import free_tcp_udp_port
+from testkit.agents import SippAgent
 from tests.conftest import AppFactory
 from tests.integration.test_acd_calls import (
     Center,

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from pbx.instance import AsteriskInstance
 from switchboard.cli.main import app as main_app
-from switchboard.pbx.instance import AsteriskInstance
 from tests.integration.test_acd_calls import (
     Center,
     call_in_background,

@@ -14,12 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from switchboard.calls.caller_id import sip_display_name
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.sipp import runner
-from switchboard.sipp.dtmf import write_pcap
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript, key_offsets, render
+from callcenter.calls.caller_id import sip_display_name
+from pbx.instance import AsteriskInstance
+from testkit import runner
+from testkit.dtmf import write_pcap
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript, key_offsets, render
 from tests.support import AppProcess, query, wait_until
 
 pytestmark = pytest.mark.integration

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from pbx.ports import free_port
 from switchboard.cli.main import app as main_app
-from switchboard.pbx.ports import free_port
-from switchboard.sipp.agents import SippAgent
-from switchboard.sipp.callees import SippCallees
+from testkit.agents import SippAgent
+from testkit.callees import SippCallees
 from tests.integration.test_acd_calls import FLOW, Center, post
 from tests.integration.test_acd_calls import center as center
 from tests.support import AppProcess, query, wait_until

@@ -10,7 +10,7 @@ import pytest
 
 from ari_app.client import AriClient
 from ari_app.dialer import message_in_asterisk
-from switchboard.pbx.instance import AsteriskInstance
+from pbx.instance import AsteriskInstance
 
 pytestmark = pytest.mark.integration
 

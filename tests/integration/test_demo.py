@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from db import migrate
+from pbx.instance import AsteriskInstance
 from switchboard.cli.main import app as cli_app
 from switchboard.demo import CALLERS
-from switchboard.pbx.instance import AsteriskInstance
 from tests.support import app_env, query
 
 pytestmark = pytest.mark.integration

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
+from pbx.ports import free_tcp_udp_port
 from switchboard.cli.main import app as main_app
-from switchboard.pbx.ports import free_tcp_udp_port
-from switchboard.sipp.agents import SippAgent
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript
+from testkit.agents import SippAgent
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
 from tests.integration.test_acd_calls import (
     Center,
     call_in_background,

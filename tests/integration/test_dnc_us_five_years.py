@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from callcenter.calls.dispositions import US_DNC_DAYS
 from db.campaign_store import _dnc_facts
 from db.disposition_admin import add_code, add_set, change_code
 from db.disposition_store import dnc_entry, set_disposition
 from db.engine import async_engine, sync_engine
-from switchboard.calls.dispositions import US_DNC_DAYS
 from tests.support import query
 
 pytestmark = pytest.mark.integration

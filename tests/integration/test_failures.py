@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.sipp.runner import SippResult, place_calls
-from switchboard.sipp.scenario import CallerScript
+from pbx.instance import AsteriskInstance
+from testkit.runner import SippResult, place_calls
+from testkit.scenario import CallerScript
 from tests.conftest import AppFactory
 from tests.support import AppProcess, answered_call, ended_call, query, wait_until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard.pbx.instance import AsteriskInstance
+from pbx.instance import AsteriskInstance
 from tests.support import AppProcess, wait_until
 
 pytestmark = pytest.mark.integration

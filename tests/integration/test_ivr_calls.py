@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript
+from pbx.instance import AsteriskInstance
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
 from tests.conftest import AppFactory
 from tests.support import AppProcess, ended_call, query
 

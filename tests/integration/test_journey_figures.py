@@ -20,10 +20,10 @@ import pytest
 import yaml
 from sqlalchemy import Engine
 
+from callcenter.reports.metrics import Interval, MetricParams, MetricRow, SlVariant
 from db import admin, migrate
 from db.engine import sync_engine
 from db.metrics_query import agent_metrics, queue_metrics
-from switchboard.reports.metrics import Interval, MetricParams, MetricRow, SlVariant
 from tests.support import database_url_for, query
 from tests.unit.test_journey import arrival, build, call_uuid, load
 

@@ -18,6 +18,14 @@ import typer
 from sqlalchemy import Engine
 from typer.testing import CliRunner, Result
 
+from callcenter.outbound import lead_import
+from callcenter.outbound.lead_import import (
+    BadRow,
+    ColumnMapping,
+    LeadFileError,
+    ParsedLead,
+    read_leads,
+)
 from db.engine import sync_engine
 from db.lead_store import (
     FileImport,
@@ -28,14 +36,6 @@ from db.lead_store import (
     import_leads,
 )
 from switchboard.cli.campaign_import import import_leads as import_command
-from switchboard.outbound import lead_import
-from switchboard.outbound.lead_import import (
-    BadRow,
-    ColumnMapping,
-    LeadFileError,
-    ParsedLead,
-    read_leads,
-)
 from tests.support import query
 
 pytestmark = pytest.mark.integration

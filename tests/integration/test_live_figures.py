@@ -36,8 +36,8 @@ from sqlalchemy import make_url
 
 from ari_app.acd import QueueSettings
 from ari_app.live_figures import LiveFigures, QueueToday
+from callcenter.acd.routing import QueueState
 from db.engine import async_engine
-from switchboard.acd.routing import QueueState
 from tests.support import query
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from bench.faults import FaultRun, run_fault
 from bench.inbound_load import run_step
 from bench.loadkit import Rig
 from db import admin, migrate
-from switchboard.pbx.instance import AsteriskInstance
+from pbx.instance import AsteriskInstance
 from tests.integration.test_acd_calls import forget_acd
 from tests.private_postgres import PrivatePostgres
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from db import admin, migrate
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.sipp.runner import SippResult, place_calls
-from switchboard.sipp.scenario import CallerScript
+from pbx.instance import AsteriskInstance
+from testkit.runner import SippResult, place_calls
+from testkit.scenario import CallerScript
 from tests.conftest import AppFactory
 from tests.support import AppProcess, app_env, query, wait_until
 

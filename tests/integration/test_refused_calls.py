@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from switchboard.calls.refused import REASON
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript
+from callcenter.calls.refused import REASON
+from pbx.instance import AsteriskInstance
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
 from tests.conftest import AppFactory
 from tests.support import query, wait_until
 

@@ -49,6 +49,8 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from callcenter.calls.numbers import normalize
+from callcenter.reports.metrics import Interval, MetricParams, MetricRow, SlVariant
 from db.engine import sync_engine
 from db.metrics_query import (
     Grouping,
@@ -58,9 +60,7 @@ from db.metrics_query import (
     survey_metrics,
     survey_table_exists,
 )
-from switchboard.calls.numbers import normalize
 from switchboard.cli.reports import report_app
-from switchboard.reports.metrics import Interval, MetricParams, MetricRow, SlVariant
 from tests.support import query
 
 pytestmark = pytest.mark.integration

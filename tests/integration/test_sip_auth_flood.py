@@ -20,12 +20,12 @@ import pytest
 
 from db.acd_store import add_agent
 from db.engine import sync_engine
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_tcp_udp_port
-from switchboard.sipp.agents import SippAgent
-from switchboard.sipp.attacker import ATTACKER_IP, Attacker, register_flood
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript
+from pbx.instance import AsteriskInstance
+from pbx.ports import free_tcp_udp_port
+from testkit.agents import SippAgent
+from testkit.attacker import ATTACKER_IP, Attacker, register_flood
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
 from tests.conftest import AppFactory
 from tests.support import ended_call, query
 

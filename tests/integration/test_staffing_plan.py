@@ -31,10 +31,10 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from callcenter.reports.erlang import agents_needed
 from db.engine import sync_engine
 from db.staffing_history import IntervalHistory, interval_history
 from switchboard.cli.main import app as main_app
-from switchboard.reports.erlang import agents_needed
 from tests.support import query
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ import pytest
 
 from db.acd_store import add_agent, add_member, add_queue
 from db.engine import sync_engine
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.pbx.ports import free_port
+from pbx.instance import AsteriskInstance
+from pbx.ports import free_port
 from tests.support import AppProcess, app_env, query
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from switchboard.cli.main import app as main_app
-from switchboard.sipp.agents import SippAgent
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript
+from testkit.agents import SippAgent
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
 from tests.integration.test_acd_calls import Center, calls, events
 from tests.integration.test_acd_calls import center as center
 from tests.support import query, wait_until

@@ -23,12 +23,12 @@ import pytest
 
 from db.acd_store import add_agent, add_member, add_queue
 from db.engine import sync_engine
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.sipp.agents import SippAgent
-from switchboard.sipp.attacker import ATTACKER_IP, Attacker, ReferringPhone
-from switchboard.sipp.callees import SippCallees
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript
+from pbx.instance import AsteriskInstance
+from testkit.agents import SippAgent
+from testkit.attacker import ATTACKER_IP, Attacker, ReferringPhone
+from testkit.callees import SippCallees
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
 from tests.support import AppProcess, app_env, query, wait_until
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.sipp.callees import SippCallees
+from testkit.callees import SippCallees
 from tests.integration.test_acd_calls import Center
 from tests.integration.test_acd_calls import center as center
 from tests.integration.test_campaign_calls import (

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from switchboard.pbx.instance import AsteriskInstance
-from switchboard.sipp.runner import place_calls
-from switchboard.sipp.scenario import CallerScript
+from pbx.instance import AsteriskInstance
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
 from tests.support import AppProcess, ended_call, query, wait_until
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from switchboard.calls.errors import CallEnded
-from switchboard.ivr.schema import LookupNode
-from switchboard.ivr.source import FlowSource, parse_flow
-from switchboard.ivr.walker import IvrState, LookupResult, QueueRequest, Walker
+from callcenter.calls.errors import CallEnded
+from callcenter.ivr.schema import LookupNode
+from callcenter.ivr.source import FlowSource, parse_flow
+from callcenter.ivr.walker import IvrState, LookupResult, QueueRequest, Walker
 
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 10:00 UTC
 PROMPT_SECONDS = 2.0

@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from db.abandonment_query import CampaignWindows
-from switchboard.outbound.pacing import (
+from callcenter.outbound.pacing import (
     AMD_FALSE_POSITIVE_RATE,
     BUDGET_STALE_SECONDS,
     Abandonment,
@@ -22,6 +21,7 @@ from switchboard.outbound.pacing import (
     Tally,
     make_pacer,
 )
+from db.abandonment_query import CampaignWindows
 from tests.abandonment_example import (
     AT_1930,
     AT_2000,

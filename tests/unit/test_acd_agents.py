@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from switchboard.acd.agents import MOVES, Agent, AgentState, AgentStateError
+from callcenter.acd.agents import MOVES, Agent, AgentState, AgentStateError
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 S = AgentState

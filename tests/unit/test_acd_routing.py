@@ -6,8 +6,8 @@ import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from switchboard.acd.agents import Agent
-from switchboard.acd.routing import (
+from callcenter.acd.agents import Agent
+from callcenter.acd.routing import (
     QueueState,
     Strategy,
     Waiting,

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from switchboard.security.roles import (
+from callcenter.security.roles import (
     OPERATOR,
     RULES,
     Action,
@@ -22,7 +22,7 @@ from switchboard.security.roles import (
     must_own_call,
     refusal,
 )
-from switchboard.security.tokens import (
+from callcenter.security.tokens import (
     NEGATIVE_CACHE_LIMIT,
     NEGATIVE_CACHE_SECONDS,
     Authenticator,
@@ -330,7 +330,7 @@ def test_an_empty_operator_token_is_refused() -> None:
 def test_the_settings_token_is_trimmed_and_must_be_a_bearer_token() -> None:
     from pydantic import ValidationError
 
-    from switchboard.config import Settings
+    from callcenter.config import Settings
 
     assert Settings(api_token="  abc-DEF_123~  ").api_token == "abc-DEF_123~"
     for bad in ("two words", "tab\there", "ünïcode"):
@@ -340,7 +340,7 @@ def test_the_settings_token_is_trimmed_and_must_be_a_bearer_token() -> None:
 
 def test_run_needs_an_operator_token_of_some_length() -> None:
     from ari_app.app import StartupError, check_api_token
-    from switchboard.config import Settings
+    from callcenter.config import Settings
 
     with pytest.raises(StartupError, match=r"SWITCHBOARD_API_TOKEN is empty.*switchboard init"):
         check_api_token(Settings(api_token=""))

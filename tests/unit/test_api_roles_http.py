@@ -18,11 +18,11 @@ from ari_app.acd import AcdRuntime, CommandRefused
 from ari_app.api import build_api
 from ari_app.live_figures import LiveFigures
 from ari_app.wrap_up import WrapUpDesk
+from callcenter.acd.agents import Agent
+from callcenter.calls.dispositions import DispositionError
+from callcenter.security.roles import Principal, Role
+from callcenter.security.tokens import Authenticator, LookupFailed, hash_token
 from db.disposition_store import SetDisposition
-from switchboard.acd.agents import Agent
-from switchboard.calls.dispositions import DispositionError
-from switchboard.security.roles import Principal, Role
-from switchboard.security.tokens import Authenticator, LookupFailed, hash_token
 
 OPERATOR_TOKEN = "operator-token-0123456789"
 ANN_TOKEN = "ann-token-abcdefghijklmnop"  # agent ann

@@ -19,7 +19,7 @@ from ari_app.client import (
     auth_header,
 )
 from ari_app.events import ChannelDtmfReceived, Event
-from switchboard.pbx.ports import free_port
+from pbx.ports import free_port
 
 USER, PASSWORD = "u", "p"
 

@@ -12,11 +12,11 @@ import pytest
 
 from ari_app.dialer import Dialer
 from ari_app.session import utcnow
+from callcenter.acd.agents import Agent, AgentState
+from callcenter.acd.routing import Member, QueueState, Waiting
+from callcenter.config import Settings
+from callcenter.outbound.pacing import BudgetRead, InboundQueue, Tally, inbound_hold, make_pacer
 from db.campaign_store import CampaignConfig
-from switchboard.acd.agents import Agent, AgentState
-from switchboard.acd.routing import Member, QueueState, Waiting
-from switchboard.config import Settings
-from switchboard.outbound.pacing import BudgetRead, InboundQueue, Tally, inbound_hold, make_pacer
 
 
 class _Row(SimpleNamespace):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switchboard.calls.record import CallRecord, CallRecordError
+from callcenter.calls.record import CallRecord, CallRecordError
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -82,7 +82,7 @@ def test_only_dtmf_keys_are_accepted(key: str) -> None:
 
 
 def test_sip_display_names_lose_their_escapes_and_nothing_else() -> None:
-    from switchboard.calls.caller_id import sip_display_name
+    from callcenter.calls.caller_id import sip_display_name
 
     assert sip_display_name('O\'Brien \\"Bobby\\" \\\\ Zoë') == 'O\'Brien "Bobby" \\ Zoë'
     assert sip_display_name("'); DROP TABLE calls; --") == "'); DROP TABLE calls; --"

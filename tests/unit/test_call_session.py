@@ -10,7 +10,7 @@ from ari_app.client import AriNotFound
 from ari_app.events import Channel, Event, parse_event
 from ari_app.flows import walking_skeleton
 from ari_app.session import CallSession, CallSink, ChannelGone, ShutdownRequested
-from switchboard.calls.record import CallEventRecord, CallRecord
+from callcenter.calls.record import CallEventRecord, CallRecord
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Callback fraud: which numbers a caller may have us call back (switchboard/security/
+"""Callback fraud: which numbers a caller may have us call back (callcenter/security/
 toll_fraud.py). Home-country numbers yes, in the forms callers key them; international,
 neighbours sharing the country code, premium rate, shared cost, personal, emergency and short
 codes no. End to end: tests/integration/test_toll_fraud.py."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard.security.toll_fraud import callback_refusal
+from callcenter.security.toll_fraud import callback_refusal
 
 
 @pytest.mark.parametrize(

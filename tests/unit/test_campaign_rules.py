@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ari_app.dialer import unanswered_result
+from ari_app.attempt import unanswered_result
 from db.campaign_admin import CampaignError, check_caller_id, parse_hours, parse_retries
 from db.campaign_store import CampaignConfig, lead_after
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from switchboard.outbound.compliance import (
+from callcenter.outbound.compliance import (
     CAMPAIGN_RULES,
     DAY_NAMES,
     END_OF_DAY,

@@ -61,7 +61,7 @@ def test_the_trunk_is_matched_on_the_configured_addresses_only() -> None:
 
     import pytest
 
-    from dialplan.render import check_trunk_match
+    from callcenter.security.trunk import check_trunk_match
 
     text = render_all(replace(PARAMS, trunk_match="203.0.113.5, 198.51.100.0/28"))["pjsip.conf"]
     assert "match = 203.0.113.5, 198.51.100.0/28" in text

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from switchboard.calls.dispositions import (
+from callcenter.calls.dispositions import (
     US_DNC_DAYS,
     DispositionError,
     check_agent_may_set,
@@ -18,8 +18,8 @@ from switchboard.calls.dispositions import (
     plan_actions,
     system_code,
 )
-from switchboard.calls.record import CallRecord
-from switchboard.outbound.compliance import DncFacts, Policy, Target, check
+from callcenter.calls.record import CallRecord
+from callcenter.outbound.compliance import DncFacts, Policy, Target, check
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 US_NUMBER = "+12125550100"

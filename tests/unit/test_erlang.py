@@ -19,8 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from switchboard.cli.staffing import staffing
-from switchboard.reports.erlang import (
+from callcenter.reports.erlang import (
     DEFAULT_MAX_OCCUPANCY,
     StaffingError,
     UnreachableTargetError,
@@ -40,6 +39,7 @@ from switchboard.reports.erlang import (
     service_level,
     traffic_erlangs,
 )
+from switchboard.cli.staffing import staffing
 
 # --- Erlang C: the worked example of domain.md ------------------------------------------------
 
@@ -313,7 +313,7 @@ def test_capped_recommendation_is_the_smallest_meeting_both(
     plain = agents_needed(traffic, 180, target, within, patience=patience)
     assert result.service_level_agents == plain.agents
     assert result.service_level >= target
-    assert result.occupancy <= cap
+    assert result.occupancy <= cap + 1e-12  # 14 / 56 is 0.25000000000000006 in floats
     assert result.agents <= max(plain.agents, occupancy_cap_agents(traffic, cap))
     if patience is None:
         assert result.agents == max(plain.agents, occupancy_cap_agents(traffic, cap))

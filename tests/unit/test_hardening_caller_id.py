@@ -24,20 +24,20 @@ from hypothesis import strategies as st
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcenter.calls.record import CallRecord
 from db.call_query import LIST_COLUMNS, CallFilter, call_detail, list_calls
 from db.call_store import CallStore, call_op, event_op, leg_op, system_disposition_op
 from db.engine import async_engine, sync_engine
 from db.record_ops import NUL_STORED_AS, RecordOp, decode, encode, storable
 from db.spool import Spool
 from db.writer import RecordWriter
-from switchboard.calls.record import CallRecord
 from switchboard.cli.calls import (
     FORMULA_STARTS,
     PLAIN_NUMBER,
     _calls_table,
-    _visible,
     _write_csv,
 )
+from switchboard.cli.common import visible
 from tests.support import query
 
 NODE = "hardening-node"
@@ -221,7 +221,7 @@ def check_table(rows: list[dict[str, object]]) -> None:
     for row in rows:
         for value in (row["caller_name"], row["caller_number"]):
             if isinstance(value, str) and value.strip():
-                assert _visible(value).strip() in text  # shown, escapes and all
+                assert visible(value).strip() in text  # shown, escapes and all
 
 
 def check_csv(rows: list[dict[str, object]]) -> None:
@@ -244,7 +244,7 @@ def check_csv(rows: list[dict[str, object]]) -> None:
                 if value is None:
                     assert shown == ""
                     continue
-                want = _visible(value) if terminal else value
+                want = visible(value) if terminal else value
                 if want.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(want):
                     want = "'" + want
                 assert shown == want

@@ -27,7 +27,7 @@ from ari_app.api import build_api
 from ari_app.dialer import Dialer
 from ari_app.live_figures import LiveFigures
 from ari_app.wrap_up import WrapUpDesk
-from switchboard.security.tokens import Authenticator
+from callcenter.security.tokens import Authenticator
 from tests.unit.test_api_roles_http import (
     ANN_TOKEN,
     BOB_TOKEN,

@@ -15,10 +15,10 @@ import yaml
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from switchboard.ivr import source
-from switchboard.ivr.lint import Linter, lint_files
-from switchboard.ivr.schema import Flow
-from switchboard.ivr.source import FlowFileError, FlowSource, Problem, parse_flow
+from callcenter.ivr import source
+from callcenter.ivr.lint import Linter, lint_files
+from callcenter.ivr.schema import Flow
+from callcenter.ivr.source import FlowFileError, FlowSource, Problem, parse_flow
 
 FILE = "flows/fuzz.yaml"
 KINDS = {"yaml", "schema", "file"}

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from switchboard.outbound import lead_import
-from switchboard.outbound.lead_import import (
+from callcenter.outbound import lead_import
+from callcenter.outbound.lead_import import (
     BadRow,
     ColumnMapping,
     LeadFileError,

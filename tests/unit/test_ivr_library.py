@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from switchboard.ivr.library import FlowLibrary
+from callcenter.ivr.library import FlowLibrary
 
 FLOW = """\
 flow: {name}

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from callcenter.ivr.lint import lint_files
+from callcenter.ivr.prompts import SoundCatalog
+from callcenter.ivr.source import FlowFileError, Problem, parse_flow
 from switchboard.cli.main import app
-from switchboard.ivr.lint import lint_files
-from switchboard.ivr.prompts import SoundCatalog
-from switchboard.ivr.source import FlowFileError, Problem, parse_flow
 
 CATALOG = SoundCatalog(
     {
@@ -270,7 +270,7 @@ def test_the_example_flows_pass(tmp_path: Path) -> None:
 
 
 def test_doctor_reports_the_first_flow_error(tmp_path: Path) -> None:
-    from switchboard.config import Settings
+    from callcenter.config import Settings
     from switchboard.doctor import check_flows
 
     unset = check_flows(Settings(_env_file=None))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from switchboard.ivr.walker import LookupResult, luhn_ok
+from callcenter.ivr.walker import LookupResult, luhn_ok
 from tests.unit.ivr_fakes import FakeServices, ScriptedCaller, flow, walk
 
 MAIN = flow(

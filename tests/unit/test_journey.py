@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from switchboard.calls.journey import Journey
+from callcenter.calls.journey import Journey
 
 JOURNEYS = Path(__file__).parent.parent / "data" / "journeys.yaml"
 

@@ -1,4 +1,4 @@
-"""Reading leads from CSV files (switchboard.outbound.lead_import): broken files, the numbers a
+"""Reading leads from CSV files (callcenter.outbound.lead_import): broken files, the numbers a
 dialer must not call, time zones, line numbers, a large file streamed, and properties for any
 input (hypothesis)."""
 
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from switchboard.outbound import lead_import
-from switchboard.outbound.lead_import import (
+from callcenter.outbound import lead_import
+from callcenter.outbound.lead_import import (
     BadRow,
     ColumnMapping,
     LeadFileError,

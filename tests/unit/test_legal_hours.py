@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from switchboard.outbound.compliance import (
+from callcenter.outbound.compliance import (
     END_OF_DAY,
     LEGAL_HOURS,
     REGION_HOURS,

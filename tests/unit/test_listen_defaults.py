@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from callcenter.config import Settings
 from dialplan import render_all
 from dialplan.__main__ import params_from_env
+from pbx.local import params_from_settings
 from switchboard import envfile
-from switchboard.config import Settings
-from switchboard.pbx.local import params_from_settings
 
 LOOPBACK = "127.0.0.1"
 KNOWN_DEFAULTS = {"", "asterisk", "secret", "password", "changeme", "admin", "amp111", "1234"}

@@ -1,4 +1,4 @@
-"""Outbound pacing (switchboard.outbound.pacing): pure code, time handed in."""
+"""Outbound pacing (callcenter.outbound.pacing): pure code, time handed in."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard.outbound.pacing import (
+from callcenter.outbound.pacing import (
     DAY,
     MONTH,
     Abandonment,

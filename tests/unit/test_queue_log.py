@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.calls.queue_log import (
+from callcenter.calls.queue_log import (
     AGENT_EVENTS,
     CALL_EVENTS,
     agent_event_line,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from switchboard.calls.reconcile import settle
+from callcenter.calls.reconcile import settle
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SEEN = NOW - timedelta(seconds=30)

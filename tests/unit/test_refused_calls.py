@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from switchboard.calls.dispositions import system_code
-from switchboard.calls.refused import parse_refused, refused_record
+from callcenter.calls.dispositions import system_code
+from callcenter.calls.refused import parse_refused, refused_record
 
 
 def test_a_refused_call_becomes_an_ended_record_with_stable_ids() -> None:

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from switchboard.cli.reports import parse_bound, period
-from switchboard.reports.metrics import (
+from callcenter.reports.metrics import (
     Counts,
     Interval,
     MetricError,
@@ -23,6 +22,7 @@ from switchboard.reports.metrics import (
     ratio,
     service_level,
 )
+from switchboard.cli.reports import parse_bound, period
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 

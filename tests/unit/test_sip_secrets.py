@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy.dialects import postgresql
 
+from callcenter.security import sip_secrets
+from callcenter.security.sip_secrets import WeakSecret, new_secret, require_strong, weakness
 from db import acd_store
-from switchboard.security import sip_secrets
-from switchboard.security.sip_secrets import WeakSecret, new_secret, require_strong, weakness
 
 URLSAFE = set(string.ascii_letters + string.digits + "-_")
 

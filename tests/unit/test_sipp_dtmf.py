@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.sipp.dtmf import EVENT_CODES, rtp_events, write_pcap
-from switchboard.sipp.scenario import CallerScript, render, write
+from testkit.dtmf import EVENT_CODES, rtp_events, write_pcap
+from testkit.scenario import CallerScript, render, write
 
 
 def parse(packet: bytes) -> tuple[bool, int, int, int, int, bool, int]:

@@ -6,7 +6,7 @@ import struct
 from itertools import pairwise
 from pathlib import Path
 
-from switchboard.sipp.greeting import PCMA, alaw, tone_packets, write_greeting
+from testkit.greeting import PCMA, alaw, tone_packets, write_greeting
 
 
 def test_alaw_reference_values() -> None:

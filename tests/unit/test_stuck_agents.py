@@ -12,10 +12,10 @@ import pytest
 
 from ari_app.acd import AcdOffer, AcdRuntime, QueueSettings
 from ari_app.events import Event
+from callcenter.acd.agents import OFFER_MARGIN_SECONDS, Agent, AgentState
+from callcenter.acd.routing import Member, QueueState
+from callcenter.acd.stuck_agents import NO_CHANNEL, RING_TIMEOUT, StuckAgentWatch
 from db.record_ops import RecordOp
-from switchboard.acd.agents import OFFER_MARGIN_SECONDS, Agent, AgentState
-from switchboard.acd.routing import Member, QueueState
-from switchboard.acd.stuck_agents import NO_CHANNEL, RING_TIMEOUT, StuckAgentWatch
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 S = AgentState

@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from dialplan.render import render_all
-from switchboard.outbound.two_seconds import (
+from callcenter.outbound.two_seconds import (
     AMD_AFTER_GREETING_SILENCE_MS,
     abandoned,
     greeting_ended,
     seconds_left,
 )
+from dialplan.render import render_all
 from tests.unit.test_dialplan_render import PARAMS
 
 

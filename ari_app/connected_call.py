@@ -1,0 +1,436 @@
+"""A caller connected with an agent: the bridge, recording, hold, the agent's and the
+caller's hang-up, the supervisor, commands from the agent's desk, the post-call survey."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from ari_app.acd import (
+    AcdCommand,
+    CommandRefused,
+    utcnow,
+)
+from ari_app.client import AriError, AriNotFound
+from ari_app.events import (
+    ChannelDestroyed,
+    Event,
+    StasisEnd,
+    StasisStart,
+)
+from ari_app.queue_offers import QueueVisit, Ringing, _ms, _seconds
+from ari_app.queue_waiting import WaitingCall
+from ari_app.session import CallEnded
+from callcenter.acd.agents import AgentStateError
+from db.record_ops import RecordOp
+
+log = structlog.get_logger(__name__)
+
+# The post-call survey's prompts, from Asterisk's stock sounds (a beep, then the range of
+# keys); a real center records its own ("How would you rate this call, 1 to 5?").
+SURVEY_RATING_PROMPTS = ("sound:beep", "sound:digits/1", "sound:digits/5")
+SURVEY_RESOLVED_PROMPTS = ("sound:beep", "sound:digits/1", "sound:digits/2")
+SURVEY_THANKS = "sound:auth-thankyou"
+SURVEY_KEY_SECONDS = 6.0
+
+
+@dataclass
+class Talk:
+    visit: QueueVisit
+    agent: Ringing
+    bridge: str
+    connected: datetime
+    held_since: datetime | None = None
+    consult: Ringing | None = None
+    consult_up: bool = False
+    attended: bool = False
+    agent_done: bool = False
+    supervisor: Ringing | None = None
+    supervisor_up: bool = False
+
+    def consult_ringing(self, channel_id: str) -> bool:
+        return (
+            self.consult is not None
+            and not self.consult_up
+            and self.consult.channel_id == channel_id
+        )
+
+
+class ConnectedCall(WaitingCall):
+    """The talk between the caller and an agent, to its end."""
+
+    # Transfers, completed by ari_app/transfers.py (TransferringCall): the connected call
+    # hands its consultations and transfers over to them.
+    async def _transfer(self, talk: Talk, target: str, attended: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _ring_direct(
+        self,
+        agent: str,
+        endpoint: str | None = None,
+        external: bool = False,
+        supervisor: bool = False,
+    ) -> Ringing:
+        raise NotImplementedError
+
+    async def _consult_answered(self, talk: Talk) -> None:
+        raise NotImplementedError
+
+    async def _consult_failed(self, talk: Talk, cause: int | None) -> None:
+        raise NotImplementedError
+
+    async def _complete(self, talk: Talk) -> None:
+        raise NotImplementedError
+
+    async def _talk(self, visit: QueueVisit, agent: Ringing) -> None:
+        """Caller and agent talk until one hangs up; the agent may hold, unhold and
+        transfer (blind, or attended with a consultation first)."""
+        record = self.call.record
+        now = utcnow()
+        bridge = f"call-{self.call_id}"
+        ari = self.call.ari
+        await self._leave_holding()
+        with contextlib.suppress(AriError):
+            await ari.delete(f"/channels/{self.call.channel_id}/moh")
+        try:
+            await ari.post(f"/bridges/{bridge}", type="mixing", name=bridge)
+            await ari.post(
+                f"/bridges/{bridge}/addChannel",
+                channel=f"{self.call.channel_id},{agent.channel_id}",
+            )
+        except AriError:
+            # One side hung up as the agent answered: the agent is let go at once.
+            await self._talk_failed(Talk(visit, agent, bridge, now))
+            with contextlib.suppress(AriError):
+                await ari.delete(f"/bridges/{bridge}")
+            raise
+        if record.agent is None:
+            record.agent = agent.agent
+            record.connected_at = now
+            record.queue_exit = "connected"
+            record.queue_left_at = now
+            record.ring_seconds = _seconds(agent.started, now)
+        self._save()
+        self._event(
+            "CONNECT",
+            now,
+            queue=visit.queue,
+            agent=agent.agent,
+            holdtime=_seconds(visit.joined, now),
+            ringtime_ms=_ms(agent.started, now),
+            channel=agent.channel_id,
+        )
+        talk = Talk(visit, agent, bridge, now)
+        settings = self.acd.settings.get(visit.queue)
+        if settings is not None and settings.record_calls and record.recording is None:
+            await self._record(bridge, now)
+        try:
+            while True:
+                event = await self.call.next_event(timeout=None)
+                if await self._supervisor_event(talk, event):
+                    continue
+                if isinstance(event, AcdCommand):
+                    await self._command(talk, event)
+                elif isinstance(event, StasisStart) and talk.consult_ringing(event.channel.id):
+                    await self._consult_answered(talk)
+                elif isinstance(event, ChannelDestroyed) and talk.consult_ringing(event.channel.id):
+                    await self._consult_failed(talk, event.cause)
+                elif (
+                    isinstance(event, ChannelDestroyed | StasisEnd)
+                    and talk.consult is not None
+                    and event.channel.id == talk.consult.channel_id
+                ):
+                    # The consulted agent hung up: back to the caller.
+                    self._event("CONSULTEND", agent=talk.agent.agent, target=talk.consult.agent)
+                    self.acd.call_over(talk.consult.agent, visit.queue, self.call_id)
+                    talk.consult = None
+                    talk.consult_up = False
+                    await self._unhold(talk)
+                elif (
+                    isinstance(event, ChannelDestroyed | StasisEnd)
+                    and event.channel.id == talk.agent.channel_id
+                    and not talk.agent_done  # a blind transfer let this agent go already
+                ):
+                    if talk.consult is not None and talk.consult_up:
+                        # The agent hung up during the consultation: the transfer completes.
+                        await self._complete(talk)
+                        continue
+                    await self._agent_gone(talk)
+        except CallEnded:
+            await self._caller_gone(talk)
+            raise
+        except AriError:
+            await self._talk_failed(talk)
+            raise
+        finally:
+            if talk.supervisor is not None:
+                if talk.supervisor_up:
+                    self._event("SUPERVISORLEAVE", supervisor=talk.supervisor.agent, end=True)
+                await self._drop(talk.supervisor.channel_id)
+            with contextlib.suppress(AriNotFound, AriError):
+                await ari.delete(f"/bridges/{bridge}")
+
+    async def _record(self, bridge: str, now: datetime) -> None:
+        """Record the whole conversation, transfers included (the bridge stays the same);
+        its name goes on the call. A failure to record never stops the call."""
+        name = f"call-{self.call_id}"
+        try:
+            await self.call.ari.post(
+                f"/bridges/{bridge}/record", name=name, format="wav", ifExists="overwrite"
+            )
+        except AriError as exc:
+            self.call.log.warning("queue.recording_failed", error=str(exc))
+            self._event("RECORDINGFAILED", now, error=str(exc)[:200])
+            return
+        self.call.record.recording = name
+        self._save()
+        self._event("RECORDING", now, name=name, format="wav")
+
+    def _summary(self, talk: Talk, end: datetime) -> dict[str, Any]:
+        return {
+            "queue": talk.visit.queue,
+            "agent": talk.agent.agent,
+            "holdtime": _seconds(talk.visit.joined, talk.connected),
+            "calltime": _seconds(talk.connected, end),
+            "origpos": talk.visit.position,
+        }
+
+    async def _agent_gone(self, talk: Talk) -> None:
+        end = utcnow()
+        self._close_hold(talk, end)
+        self.call.record.talk_ended_at = end
+        self._event("COMPLETEAGENT", end, **self._summary(talk, end))
+        self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+        self.call.record.note_hangup_party("agent")
+        settings = self.acd.settings.get(talk.visit.queue)
+        if settings is not None and settings.survey:
+            await self._survey(talk)
+        await self.call.hangup()
+
+    async def _survey(self, talk: Talk) -> None:
+        """The agent hung up, the caller is still there: "rate us 1 to 5", then "was your
+        issue resolved? 1 yes, 2 no". The answers are stored even if they hang up halfway."""
+        record = self.call.record
+        with contextlib.suppress(AriError):
+            await self.call.ari.post(
+                f"/bridges/{talk.bridge}/removeChannel", channel=self.call.channel_id
+            )
+        started = utcnow()
+        row: dict[str, Any] = {
+            "call_id": record.id,
+            "agent": talk.agent.agent,
+            "queue": talk.visit.queue,
+            "rating": None,
+            "resolved": None,
+            "started_at": started,
+            "answered_at": None,
+        }
+        self._event("SURVEYSTART", started, queue=talk.visit.queue, agent=talk.agent.agent)
+        self.call.discard_digits()
+        try:
+            rating = await self._ask(SURVEY_RATING_PROMPTS, "12345")
+            if rating is not None:
+                row.update(rating=int(rating), answered_at=utcnow())
+            resolved = await self._ask(SURVEY_RESOLVED_PROMPTS, "12")
+            if resolved is not None:
+                row.update(resolved=resolved == "1", answered_at=utcnow())
+            await self.call.play(SURVEY_THANKS)
+        finally:
+            self.acd.writer.submit(RecordOp("survey", row))
+            self._event("SURVEY", utcnow(), rating=row["rating"], resolved=row["resolved"])
+
+    async def _ask(self, prompts: tuple[str, ...], keys: str, tries: int = 2) -> str | None:
+        """One key among ``keys``: the prompt (a key stops it), then a few seconds to press."""
+        for _ in range(tries):
+            digit = await self.call.play(*prompts, interruptible=True)
+            if digit is None:
+                digit = await self.call.collect_digit(SURVEY_KEY_SECONDS)
+            if digit is not None and digit in keys:
+                return digit
+        return None
+
+    async def _caller_gone(self, talk: Talk) -> None:
+        """The caller hung up: the agent's talk is over, and a transfer's target that
+        still rings (blind or attended) stops ringing at once."""
+        record = self.call.record
+        end = utcnow()
+        if record.hangup_party != "agent" and not talk.agent_done:
+            self._close_hold(talk, end)
+            record.talk_ended_at = end
+            self._save()
+            self._event("COMPLETECALLER", end, **self._summary(talk, end))
+            self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+            await self._drop(talk.agent.channel_id)
+        leg = talk.consult
+        if leg is not None:
+            talk.consult = None
+            if talk.consult_up:
+                self.acd.call_over(leg.agent, talk.visit.queue, self.call_id)
+            else:
+                self._event(
+                    "RINGCANCELED",
+                    end,
+                    queue=talk.visit.queue,
+                    agent=leg.agent,
+                    ringtime_ms=_ms(leg.started, end),
+                    transfer=True,
+                )
+                if not leg.external:
+                    self.acd.withdraw(self.call_id, leg.agent)
+            await self._drop(leg.channel_id)
+
+    async def _talk_failed(self, talk: Talk) -> None:
+        """A command on the call failed (a channel vanished under it): the agents on it
+        are let go and their legs hung up; the caller's end follows."""
+        if not talk.agent_done and not talk.agent.external:
+            self.acd.call_over(talk.agent.agent, talk.visit.queue, self.call_id)
+        await self._drop(talk.agent.channel_id)
+        leg = talk.consult
+        if leg is not None:
+            talk.consult = None
+            if talk.consult_up:
+                self.acd.call_over(leg.agent, talk.visit.queue, self.call_id)
+            elif not leg.external:
+                self.acd.withdraw(self.call_id, leg.agent)
+            await self._drop(leg.channel_id)
+
+    async def _command(self, talk: Talk, command: AcdCommand) -> None:
+        reply = command.reply
+        try:
+            if command.agent != talk.agent.agent:
+                raise CommandRefused(409, f"agent {command.agent!r} is not on this call")
+            result = await self._carry_out(talk, command)
+        except CommandRefused as exc:
+            if reply is not None and not reply.done():
+                reply.set_exception(exc)
+            return
+        except _Rejoin as again:
+            # Transferred to a queue: done, the caller waits there now (the agent who asked
+            # hears so at once, not after the API's time-out).
+            if reply is not None and not reply.done():
+                reply.set_result({"transferred_to": f"queue:{again.queue}"})
+            raise
+        if reply is not None and not reply.done():
+            reply.set_result(result)
+
+    async def _carry_out(self, talk: Talk, command: AcdCommand) -> dict[str, Any]:
+        action = command.action
+        if action == "hold":
+            if talk.held_since is not None:
+                raise CommandRefused(409, "the caller is already on hold")
+            await self._hold(talk)
+            return {"held": True}
+        if action == "unhold":
+            if talk.held_since is None:
+                raise CommandRefused(409, "the caller is not on hold")
+            if talk.consult is not None:
+                raise CommandRefused(409, "finish or cancel the consultation first")
+            await self._unhold(talk)
+            return {"held": False}
+        if action == "transfer":
+            return await self._transfer(talk, command.target or "", command.attended)
+        if action == "supervise":
+            return await self._supervise(talk, command.target or "")
+        if action == "complete":
+            if talk.consult is None or not talk.consult_up:
+                raise CommandRefused(409, "no consultation to complete")
+            await self._complete(talk)
+            return {"transferred_to": talk.agent.agent}
+        if action == "cancel":
+            if talk.consult is None:
+                raise CommandRefused(409, "no consultation to cancel")
+            leg = talk.consult
+            if talk.consult_up:
+                self.acd.call_over(leg.agent, talk.visit.queue, self.call_id)
+            else:
+                self.acd.withdraw(self.call_id, leg.agent)
+            talk.consult = None
+            talk.consult_up = False
+            await self._drop(leg.channel_id)
+            self._event("CONSULTCANCELED", agent=talk.agent.agent, target=leg.agent)
+            await self._unhold(talk)
+            return {"canceled": True}
+        raise CommandRefused(404, f"no action {action!r}")
+
+    async def _supervise(self, talk: Talk, supervisor: str) -> dict[str, Any]:
+        """A supervisor joins the conversation from their own softphone (all three hear
+        each other)."""
+        if talk.supervisor is not None:
+            raise CommandRefused(409, "a supervisor is already on this call")
+        if supervisor == talk.agent.agent:
+            raise CommandRefused(400, "the agent is already on the call")
+        self.acd.check_supervisor(supervisor)  # raises CommandRefused
+        leg = await self._ring_direct(supervisor, external=False, supervisor=True)
+        talk.supervisor = Ringing(supervisor, leg.channel_id, leg.started, external=True)
+        return {"ringing": supervisor}
+
+    async def _supervisor_event(self, talk: Talk, event: Event | None) -> bool:
+        """Handle the supervisor's leg; True when the event was theirs."""
+        leg = talk.supervisor
+        if leg is None or getattr(getattr(event, "channel", None), "id", None) != leg.channel_id:
+            return False
+        now = utcnow()
+        if isinstance(event, StasisStart) and not talk.supervisor_up:
+            talk.supervisor_up = True
+            await self.call.ari.post(f"/bridges/{talk.bridge}/addChannel", channel=leg.channel_id)
+            self._event("SUPERVISORJOIN", now, supervisor=leg.agent, agent=talk.agent.agent)
+        elif isinstance(event, ChannelDestroyed | StasisEnd):
+            if talk.supervisor_up:
+                self._event("SUPERVISORLEAVE", now, supervisor=leg.agent)
+            else:
+                self._event("RINGNOANSWER", now, agent=leg.agent, supervisor=True)
+            self.registry.detach(leg.channel_id, self.call)
+            talk.supervisor = None
+            talk.supervisor_up = False
+        return True
+
+    async def _hold(self, talk: Talk) -> None:
+        ari = self.call.ari
+        settings = self.acd.settings.get(talk.visit.queue)
+        await ari.post(f"/bridges/{talk.bridge}/removeChannel", channel=self.call.channel_id)
+        with contextlib.suppress(AriError):
+            await ari.post(
+                f"/channels/{self.call.channel_id}/moh",
+                mohClass=settings.moh_class if settings else "default",
+            )
+        now = utcnow()
+        talk.held_since = now
+        if not talk.agent.external:
+            self.acd.hold(talk.agent.agent, True)
+        record = self.call.record
+        record.hold_count = (record.hold_count or 0) + 1
+        self._save()
+        self._event("CALLERONHOLD", now, queue=talk.visit.queue, agent=talk.agent.agent)
+
+    async def _unhold(self, talk: Talk) -> None:
+        ari = self.call.ari
+        with contextlib.suppress(AriError):
+            await ari.delete(f"/channels/{self.call.channel_id}/moh")
+        await ari.post(f"/bridges/{talk.bridge}/addChannel", channel=self.call.channel_id)
+        now = utcnow()
+        held = self._close_hold(talk, now)
+        if not talk.agent.external:
+            with contextlib.suppress(AgentStateError, KeyError):
+                self.acd.hold(talk.agent.agent, False)
+        self._save()
+        self._event("CALLEROFFHOLD", now, queue=talk.visit.queue, agent=talk.agent.agent, held=held)
+
+    def _close_hold(self, talk: Talk, now: datetime) -> float:
+        if talk.held_since is None:
+            return 0.0
+        held = _seconds(talk.held_since, now)
+        record = self.call.record
+        record.hold_seconds = round((record.hold_seconds or 0.0) + held, 3)
+        talk.held_since = None
+        return held
+
+
+class _Rejoin(Exception):
+    def __init__(self, queue: str, arrived: datetime | None) -> None:
+        super().__init__(queue)
+        self.queue = queue
+        self.arrived = arrived
