@@ -5,15 +5,16 @@ run) must match the calls it placed, as PostgreSQL holds them."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from db import migrate
 from pbx.instance import AsteriskInstance
-from switchboard.cli.main import app as cli_app
 from switchboard.demo import CALLERS
 from tests.support import app_env, query
 
@@ -29,11 +30,23 @@ def report_row(output: str, queue: str) -> list[str]:
     raise AssertionError(f"no report row for {queue!r} in:\n{output}")
 
 
-def run_demo(env: dict[str, str]) -> str:
-    result = CliRunner().invoke(cli_app, ["demo"], env={**env, "COLUMNS": "250"})
-    print(result.output)
-    assert result.exit_code == 0, result.output
-    return result.output
+def run_demo(env: dict[str, str], cwd: Path) -> str:
+    """`switchboard demo` as quickstart runs it: its own process (it configures logging and
+    runs the app in it)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    full.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "switchboard", "demo"],
+        env={**full, **env, "COLUMNS": "250"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    print(result.stdout, result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
 
 
 def test_the_demo_shows_the_call_center_and_its_report_matches_the_calls(
@@ -47,7 +60,7 @@ def test_the_demo_shows_the_call_center_and_its_report_matches_the_calls(
         SWITCHBOARD_SPOOL_DIR=str(tmp_path / "spool"),
         SWITCHBOARD_LOG_LEVEL="warning",
     )
-    output = run_demo(env)
+    output = run_demo(env, tmp_path)
 
     calls = query(
         empty_database_url,
@@ -80,6 +93,6 @@ def test_the_demo_shows_the_call_center_and_its_report_matches_the_calls(
     assert "/wallboard?token=" in output and "/agent?agent=demo-ann&token=" in output
 
     # Again: the same agents and queues are reused, the report covers the new run only.
-    again = run_demo(env)
+    again = run_demo(env, tmp_path)
     assert [int(x) for x in report_row(again, "sales")[2:4]] == [4, 3]
     assert len(query(empty_database_url, "SELECT 1 FROM calls")) == 2 * len(CALLERS)
