@@ -5,10 +5,7 @@ run) must match the calls it placed, as PostgreSQL holds them."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ import pytest
 from db import migrate
 from pbx.instance import AsteriskInstance
 from switchboard.demo import CALLERS
+from tests.integration.test_startup_errors import switchboard
 from tests.support import app_env, query
 
 pytestmark = pytest.mark.integration
@@ -33,17 +31,7 @@ def report_row(output: str, queue: str) -> list[str]:
 def run_demo(env: dict[str, str], cwd: Path) -> str:
     """`switchboard demo` as quickstart runs it: its own process (it configures logging and
     runs the app in it)."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    full.pop("DATABASE_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "switchboard", "demo"],
-        env={**full, **env, "COLUMNS": "250"},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = switchboard(["demo"], env, cwd, timeout=180, columns=250)
     print(result.stdout, result.stderr)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout

@@ -21,12 +21,14 @@ pytestmark = pytest.mark.integration
 
 
 def switchboard(
-    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60, columns: int = 200
 ) -> subprocess.CompletedProcess[str]:
+    """`python -m switchboard ARGS` in its own process, with ``env`` and nothing of the
+    caller's Switchboard settings."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     full.pop("DATABASE_URL", None)
     full.update(env)
-    full["COLUMNS"] = "200"
+    full["COLUMNS"] = str(columns)
     return subprocess.run(
         [sys.executable, "-m", "switchboard", *args],
         env=full,
