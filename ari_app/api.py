@@ -32,7 +32,7 @@ from ari_app.acd import AcdRuntime, CommandRefused
 from ari_app.dialer import Dialer
 from ari_app.live_figures import LiveFigures
 from ari_app.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
-from ari_app.prometheus import build_registry, render
+from ari_app.prometheus import Counters, build_registry, render
 from ari_app.wrap_up import DatabaseUnavailable, WrapUpDesk
 from callcenter.acd.agents import Agent, AgentStateError
 from callcenter.calls.dispositions import DispositionError
@@ -107,6 +107,7 @@ def build_api(
     figures: LiveFigures | None = None,
     handled_call: HandledCall | None = None,
     *,
+    counters: Counters | None = None,
     recheck_seconds: float = RECHECK_SECONDS,
 ) -> web.Application:
     """The API's routes behind authentication. ``handled_call`` tells whether an agent
@@ -368,7 +369,7 @@ def build_api(
             return _error(exc.status, str(exc))
         return _error(404, f"no preview action {action!r} (dial, skip)")
 
-    registry = build_registry(figures) if figures is not None else None
+    registry = build_registry(figures, counters) if figures is not None else None
 
     async def metrics(_request: web.Request) -> web.Response:
         """Prometheus' scrape (a supervisor's or operator's token, as a bearer token)."""
@@ -450,10 +451,11 @@ async def start_api(
     dialer: Dialer | None = None,
     figures: LiveFigures | None = None,
     handled_call: HandledCall | None = None,
+    counters: Counters | None = None,
 ) -> web.AppRunner:
     # Open event streams must not hold a shutdown up: they are cut after a second.
     runner = web.AppRunner(
-        build_api(acd, authenticator, desk, dialer, figures, handled_call),
+        build_api(acd, authenticator, desk, dialer, figures, handled_call, counters=counters),
         access_log=None,
         shutdown_timeout=1.0,
     )

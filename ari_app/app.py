@@ -26,6 +26,7 @@ from ari_app.events import Event, StasisStart
 from ari_app.flows import refuse, walking_skeleton
 from ari_app.ivr import IvrBackend, run_ivr, watch_flows
 from ari_app.live_figures import LiveFigures
+from ari_app.prometheus import Counters
 from ari_app.reconcile import Reconciler
 from ari_app.registry import CallRegistry
 from ari_app.scheduled_callbacks import CallbackScheduler
@@ -284,6 +285,20 @@ class Application:
         self._orphans.add(task)
         task.add_done_callback(self._orphans.discard)
 
+    def counters(self) -> Counters:
+        """What /metrics counts since start: the cost of the calls on the wire and in the
+        database (the benchmarks divide them by the calls)."""
+        writer = self.writer
+        return {
+            "ari_requests": ("ARI REST requests sent", lambda: self.ari.requests),
+            "ari_events": ("ARI events received", lambda: self.ari.events),
+            "record_ops": ("Record operations stored", lambda: writer.written),
+            "record_batches": (
+                "Record batches stored (one transaction each)",
+                lambda: writer.batches,
+            ),
+        }
+
     def business_now(self) -> datetime:
         now = utcnow()
         return now + self._clock_offset if self._clock_offset is not None else now
@@ -400,6 +415,7 @@ class Application:
                 self.dialer,
                 self.figures,
                 functools.partial(agent_handled_call, self.engine),
+                self.counters(),
             )
         except BaseException:
             await self.ari.close()

@@ -81,6 +81,8 @@ class AriClient:
         self._stopping = False
         self.connected = asyncio.Event()
         self.connections = 0
+        self.requests = 0  # REST requests sent (for /metrics and the benchmarks)
+        self.events = 0  # events received on the websocket
 
     @property
     def ws_url(self) -> str:
@@ -127,6 +129,7 @@ class AriClient:
         """Call ``/ari<path>`` and return the decoded JSON body (``None`` when empty)."""
         session = self._require_session()
         url = f"{self.base_url}/ari{path}"
+        self.requests += 1
         try:
             async with session.request(method, url, params=params, json=body) as response:
                 text = await response.text()
@@ -227,6 +230,7 @@ class AriClient:
                         log.warning("ari.bad_message", data=str(message.data)[:200])
                         continue
                     if isinstance(payload, dict):
+                        self.events += 1
                         try:
                             on_event(parse_event(payload))
                         except Exception:

@@ -4,7 +4,7 @@ all bounded by what operators configure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -109,9 +109,27 @@ class FiguresCollector(Collector):
         yield from (dialing, free, rate, running, dials)
 
 
-def build_registry(figures: LiveFigures) -> CollectorRegistry:
+# What the app has done since it started: name -> (help, read the count now).
+Counters = dict[str, tuple[str, Callable[[], float]]]
+
+
+class CountersCollector(Collector):
+    """Plain counters the app keeps (ARI requests and events, records written), read at
+    each scrape."""
+
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        for name, (documentation, read) in self.counters.items():
+            yield CounterMetricFamily(f"switchboard_{name}", documentation, value=read())
+
+
+def build_registry(figures: LiveFigures, counters: Counters | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FiguresCollector(figures))
+    if counters:
+        registry.register(CountersCollector(counters))
     return registry
 
 

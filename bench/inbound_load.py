@@ -41,6 +41,7 @@ from bench.loadkit import (
     cpu_seconds,
     is_complete,
     queue_waits,
+    rows_written,
     rss_bytes,
     wait_for_records,
 )
@@ -73,6 +74,14 @@ class Step:
     wait_p99_s: float | None = None
     duplicated: int = 0
     incomplete: int = 0
+    # The app's counters over the step (Switchboard's side): REST requests sent, events
+    # received, record operations and batches (transactions) stored, and the rows
+    # PostgreSQL inserted or updated.
+    ari_requests: int = 0
+    ari_events: int = 0
+    record_ops: int = 0
+    record_batches: int = 0
+    rows_written: int = 0
 
     @property
     def success(self) -> float:
@@ -140,6 +149,7 @@ def run_step(
     connects_before = len(rig.app_queue_connects())
     app_cpu, ast_cpu = cpu_seconds(app_pid), cpu_seconds(ast_pid)
     rss_before = rss_bytes(app_pid)
+    counters_before, rows_before = rig.counters(), rows_written(rig.database_url)
     with Sampler(rig, app_pid) as sampler:
         result = asyncio.run(
             place_calls(
@@ -154,6 +164,7 @@ def run_step(
             )
         )
         time.sleep(3)  # the last records reach PostgreSQL, the last queue_log lines the disk
+    counters = {k: v - counters_before.get(k, 0) for k, v in rig.counters().items()}
     step = Step(
         side,
         rate,
@@ -166,6 +177,11 @@ def run_step(
         sampler.peak_channels,
         sampler.peak_rss,
         rss_before,
+        ari_requests=int(counters.get("ari_requests", 0)),
+        ari_events=int(counters.get("ari_events", 0)),
+        record_ops=int(counters.get("record_ops", 0)),
+        record_batches=int(counters.get("record_batches", 0)),
+        rows_written=rows_written(rig.database_url) - rows_before,
     )
     if side == "switchboard":
         records = wait_for_records(
@@ -197,7 +213,9 @@ def highest_sustained(steps: list[Step], side: str) -> float:
     return best
 
 
-def summary(steps: list[Step], idle_rss: int, rates: list[float]) -> dict[str, Any]:
+def summary(
+    steps: list[Step], idle_rss: int, rates: list[float], idle_cpu_percent: float | None = None
+) -> dict[str, Any]:
     ours = highest_sustained(steps, "switchboard")
     plain = highest_sustained(steps, "app_queue")
     top_rate = max(rates)
@@ -217,6 +235,26 @@ def summary(steps: list[Step], idle_rss: int, rates: list[float]) -> dict[str, A
         else None,
         "asterisk_cpu_ms_per_call_switchboard": _per_call(sb_steps, "asterisk_cpu_s"),
         "asterisk_cpu_ms_per_call_app_queue": _per_call(aq_steps, "asterisk_cpu_s"),
+        # The app's CPU against Asterisk's for the same calls (target <= 0.2).
+        "app_to_asterisk_cpu": round(
+            sum(s.app_cpu_s for s in sb_steps) / sum(s.asterisk_cpu_s for s in sb_steps), 3
+        )
+        if sb_steps and sum(s.asterisk_cpu_s for s in sb_steps)
+        else None,
+        "ari_requests_per_call": _per_call(sb_steps, "ari_requests", 1),
+        "ari_events_per_call": _per_call(sb_steps, "ari_events", 1),
+        "record_ops_per_call": _per_call(sb_steps, "record_ops", 1),
+        "rows_written_per_call": _per_call(sb_steps, "rows_written", 1),
+        "transactions_per_call": _per_call(sb_steps, "record_batches", 1),
+        "app_idle_cpu_percent_of_a_core": idle_cpu_percent,
+        # Queue to agent, p99 at each rate both sides sustained: Switchboard / app_queue
+        # (app_queue's in whole seconds, its queue_log's resolution).
+        "wait_p99_s_by_rate": {
+            f"{s.rate:g}/s": (s.wait_p99_s, q.wait_p99_s)
+            for s in sb_steps
+            for q in aq_steps
+            if q.rate == s.rate
+        },
         "app_rss_idle_mb": round(idle_rss / 2**20, 1),
         # Calls sipp completed without one complete record, and doubled records.
         "lost_or_duplicated": sum(
@@ -238,17 +276,27 @@ def summary(steps: list[Step], idle_rss: int, rates: list[float]) -> dict[str, A
     return result
 
 
-def _per_call(steps: list[Step], attribute: str) -> float | None:
+def _per_call(steps: list[Step], attribute: str, scale: float = 1000) -> float | None:
     calls = sum(s.offered for s in steps)
     if not calls:
         return None
     total: float = sum(float(getattr(s, attribute)) for s in steps)
-    return round(1000 * total / calls, 2)
+    return round(scale * total / calls, 2)
 
 
 def run(
-    rates: list[float], seconds: float, agents: int, talk_ms: int, workdir: Path
+    rates: list[float],
+    seconds: float,
+    agents: int,
+    talk_ms: int,
+    workdir: Path,
+    *,
+    strict: bool = False,
+    idle_seconds: float = 20,
 ) -> tuple[list[Step], dict[str, Any]]:
+    """``strict``: callers hang up ``talk_ms`` after the key (an agent must answer well
+    before), agents' phones wait for them; otherwise agents hang up after ``talk_ms`` of
+    talk and callers wait for that."""
     root = rootfs.default_rootfs_dir()
     rootfs.build(root, log=root.parent / "mmdebstrap.log")
     database_url = database_url_for(f"sb_bench_{secrets.token_hex(4)}")
@@ -264,18 +312,23 @@ def run(
     try:
         rig.provision(agents)
         app = rig.start_app()
-        rig.start_phones(hang_up_after_ms=talk_ms)
+        rig.start_phones(hang_up_after_ms=None if strict else talk_ms)
         rig.log_in_all()
         rig.add_app_queue_flow()
         assert app.process is not None
         time.sleep(2)
         idle_rss = rss_bytes(app.process.pid)
+        # Idle: every agent logged in and registered, no call.
+        idle_cpu = cpu_seconds(app.process.pid)
+        time.sleep(idle_seconds)
+        idle_percent = round(100 * (cpu_seconds(app.process.pid) - idle_cpu) / idle_seconds, 2)
+        print(f"  idle app CPU {idle_percent}% of a core over {idle_seconds:g} s", flush=True)
         failed: set[str] = set()
         for index, rate in enumerate(rates):
             for side in ("switchboard", "app_queue"):
                 if side in failed:
                     continue
-                step = run_step(rig, side, rate, seconds, talk_ms, index, agents_hang_up=True)
+                step = run_step(rig, side, rate, seconds, talk_ms, index, agents_hang_up=not strict)
                 steps.append(step)
                 print(_line(step), flush=True)
                 if not step.sustained:
@@ -283,7 +336,7 @@ def run(
                 time.sleep(talk_ms / 1000 + 3)  # agents free, channels gone
             if failed >= {"switchboard", "app_queue"}:
                 break
-        return steps, summary(steps, idle_rss, rates)
+        return steps, summary(steps, idle_rss, rates, idle_percent)
     finally:
         rig.close()
         instance.destroy()
@@ -297,6 +350,17 @@ def _line(step: Step) -> str:
         f"success {100 * step.success:6.2f}%  app CPU {step.app_cpu_s:6.2f} s  "
         f"Asterisk CPU {step.asterisk_cpu_s:6.2f} s  peak channels {step.peak_channels}  "
         f"wait p50/p99 {step.wait_p50_s}/{step.wait_p99_s} s"
+        + (
+            f"\n{'':17}per call: {step.ari_requests / step.offered:.1f} ARI requests, "
+            f"{step.ari_events / step.offered:.1f} events, "
+            f"{step.record_ops / step.offered:.1f} record ops, "
+            f"{step.rows_written / step.offered:.1f} rows written, "
+            f"{step.record_batches / step.offered:.2f} transactions, "
+            f"app CPU {1000 * step.app_cpu_s / step.offered:.1f} ms, "
+            f"Asterisk CPU {1000 * step.asterisk_cpu_s / step.offered:.1f} ms"
+            if step.side == "switchboard"
+            else ""
+        )
         + (f"  DUPLICATED {step.duplicated}" if step.duplicated else "")
         + (f"  INCOMPLETE {step.incomplete}" if step.incomplete else "")
     )
@@ -308,13 +372,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--agents", type=int, default=120)
     parser.add_argument("--talk-ms", type=int, default=3000)
+    parser.add_argument(
+        "--strict", action="store_true", help="callers hang up --talk-ms after the key"
+    )
+    parser.add_argument("--idle-seconds", type=float, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     print("Inbound load: IVR menu -> queue -> agent, Switchboard vs app_queue, same Asterisk")
     print(f"  machine  {platform.machine()}, Python {platform.python_version()}")
     print(f"  {args.agents} agents, {args.seconds:.0f} s per step, talk {args.talk_ms} ms")
+    if args.strict:
+        print(f"  strict: callers hang up {args.talk_ms} ms after the key")
     with tempfile.TemporaryDirectory(prefix="sb-load-") as folder:
-        steps, figures = run(args.rates, args.seconds, args.agents, args.talk_ms, Path(folder))
+        steps, figures = run(
+            args.rates,
+            args.seconds,
+            args.agents,
+            args.talk_ms,
+            Path(folder),
+            strict=args.strict,
+            idle_seconds=args.idle_seconds,
+        )
     print("Summary")
     for key, value in figures.items():
         print(f"  {key:<40} {value}")

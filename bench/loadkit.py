@@ -242,6 +242,19 @@ class Rig:
         with urllib.request.urlopen(request, timeout=15) as response:
             return json.loads(response.read())
 
+    def counters(self) -> dict[str, float]:
+        """The app's own counters from /metrics (``switchboard_<name>_total``)."""
+        assert self.app is not None
+        port = self.app.env["SWITCHBOARD_API_PORT"]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=15) as response:
+            text = response.read().decode()
+        found = re.findall(r"^switchboard_(\w+)_total (\S+)$", text, re.MULTILINE)
+        return {name: float(value) for name, value in found}
+
     def log_in_all(self) -> None:
         wait_until(
             lambda: all(self.api("GET", f"/api/agents/{a}")["registered"] for a in self.agents),
@@ -307,6 +320,16 @@ class Rig:
             self.app.stop()
         if self.engine is not None:
             self.engine.dispose()
+
+
+def rows_written(database_url: str) -> int:
+    """Rows inserted and updated in the database's tables so far (PostgreSQL's statistics,
+    flushed about every second)."""
+    rows = query(
+        database_url,
+        "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) AS n FROM pg_stat_user_tables",
+    )
+    return int(rows[0]["n"])
 
 
 def queue_waits(database_url: str, prefix: str) -> list[float]:

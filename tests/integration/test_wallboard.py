@@ -35,7 +35,8 @@ def scrape(port: str) -> str:
 
 def sample(metrics: str, name: str, **labels: str) -> float | None:
     wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    match = re.search(rf"^{name}\{{{re.escape(wanted)}\}} (\S+)$", metrics, re.MULTILINE)
+    selector = re.escape(f"{{{wanted}}}") if labels else ""
+    match = re.search(rf"^{name}{selector} (\S+)$", metrics, re.MULTILINE)
     return float(match.group(1)) if match else None
 
 
@@ -80,3 +81,6 @@ def test_wallboard_and_metrics_follow_a_waiting_caller(
     assert sample(metrics, "switchboard_queue_abandoned_today", queue="board") == 1
     assert sample(metrics, "switchboard_queue_offered_today", queue="board") == 1
     assert sample(metrics, "switchboard_queue_service_level_today", queue="board") == 0
+    # What the calls cost on the wire and in the database, counted since start.
+    for counter in ("ari_requests", "ari_events", "record_ops", "record_batches"):
+        assert (sample(metrics, f"switchboard_{counter}_total") or 0) > 0, counter
