@@ -22,7 +22,7 @@ from ari_app.api import start_api
 from ari_app.callback_answered import callback_answered
 from ari_app.client import AriAuthError, AriClient, AriHttpError, AriUnavailable
 from ari_app.dialer import Dialer
-from ari_app.events import Event, StasisStart
+from ari_app.events import ACTED_ON, Event, StasisStart
 from ari_app.flows import refuse, walking_skeleton
 from ari_app.ivr import IvrBackend, run_ivr, watch_flows
 from ari_app.live_figures import LiveFigures
@@ -45,7 +45,7 @@ from db.call_store import CallStore, call_op, event_op, leg_op, system_dispositi
 from db.engine import async_engine
 from db.record_ops import RecordOp
 from db.spool import Spool, SpoolBusy
-from db.writer import RecordWriter
+from db.writer import LINGER_SECONDS, RecordWriter
 
 log = structlog.get_logger(__name__)
 
@@ -144,13 +144,14 @@ class Application:
             spool = Spool(settings.spool_path)
         except (SpoolBusy, OSError) as exc:
             raise StartupError(f"cannot use the record spool: {exc}") from exc
-        self.writer = RecordWriter(self.store.apply, spool)
+        self.writer = RecordWriter(self.store.apply, spool, linger=LINGER_SECONDS)
         self.ari = AriClient(
             settings.ari_url,
             settings.ari_user,
             settings.ari_password,
             settings.ari_app,
             heartbeat=settings.ari_heartbeat_seconds,
+            event_types=ACTED_ON,
         )
         self.registry = CallRegistry(self._new_call)
         self.sink = WriterSink(self.store, self.writer, settings.default_region)
@@ -481,5 +482,6 @@ class Application:
         drained = await self.writer.stop(timeout=30)
         if self.writer.spool is not None:
             self.writer.spool.close()
+        await self.store.close()
         await self.engine.dispose()
         log.info("switchboard.stopped", records_complete=drained)

@@ -151,6 +151,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+# What the application asks Asterisk for: the events it acts on. ChannelVarset,
+# ChannelDialplan, bridge and caller-id updates and the like would cost both sides CPU for
+# nothing (dozens per call).
+ACTED_ON: frozenset[str] = frozenset(EVENT_TYPES) - {"ChannelVarset"}
+
+
 def parse_event(message: dict[str, Any]) -> Event:
     """Turn one websocket message into a typed event; unknown or odd ones stay raw."""
     kind = str(message.get("type", ""))

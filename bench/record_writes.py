@@ -59,7 +59,7 @@ from db.call_store import CallStore, call_op, event_op, leg_op, system_dispositi
 from db.engine import async_engine
 from db.record_ops import RecordOp, apply_ops
 from db.spool import Spool
-from db.writer import RecordWriter
+from db.writer import LINGER_SECONDS, RecordWriter
 
 TARGET_RECORDS_PER_S = 10_000
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -247,7 +247,7 @@ async def batched(
     store = await new_store(engine, label)
     steps = workload(store.node_id, calls_n, spacing)
     spool = TimedSpool(spool_dir) if spool_dir is not None else None
-    writer = RecordWriter(store.apply, spool)
+    writer = RecordWriter(store.apply, spool, linger=LINGER_SECONDS)
     writer.start()
     ops = 0
     in_submit = 0.0
@@ -265,6 +265,7 @@ async def batched(
     seconds = time.perf_counter() - began
     cpu = time.process_time() - cpu
     await writer.stop()
+    await store.close()
     synced = 0.0
     if spool is not None:
         synced = spool.sync_seconds
@@ -365,7 +366,7 @@ async def paced(
     # arrivals stop; a sample of them is also watched from another connection.
     sample_every = max(1, (calls_n - (PHASES - 1) * spacing) // samples)
     spool = Spool(spool_dir)
-    writer = RecordWriter(store.apply, spool)
+    writer = RecordWriter(store.apply, spool, linger=LINGER_SECONDS)
     submitted: dict[uuid.UUID, float] = {}
     committed: dict[uuid.UUID, float] = {}
 

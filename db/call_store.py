@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import uuid
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ class CallStore:
     def __init__(self, engine: AsyncEngine, node_id: str) -> None:
         self.engine = engine
         self.node_id = node_id
+        # The writer's own connection, kept between batches (a pool checkout with its
+        # liveness ping per batch cost a round trip each); a new one after any failure.
+        self._writer_connection: AsyncConnection | None = None
 
     async def register_node(self, asterisk_version: str | None) -> None:
         statement = insert(Node).values(
@@ -51,8 +55,25 @@ class CallStore:
 
     async def apply(self, ops: list[RecordOp]) -> None:
         """Store a batch of record operations in one transaction (the writer's path)."""
-        async with self.engine.begin() as connection:
-            await apply_ops(connection, ops)
+        connection = self._writer_connection
+        if connection is None:
+            connection = self._writer_connection = await self.engine.connect()
+        try:
+            async with connection.begin():
+                await apply_ops(connection, ops)
+        except BaseException:
+            # Broken or not, it goes back to the pool (which tests it before lending it
+            # again); the next batch starts on a connection that is known to work.
+            self._writer_connection = None
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
+
+    async def close(self) -> None:
+        connection, self._writer_connection = self._writer_connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     async def live_calls(self) -> list[LiveCall]:
         last_event = (

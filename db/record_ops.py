@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import case, func, or_, update
+from psycopg import AsyncConnection as DriverConnection
+from psycopg.types.json import Jsonb
+from sqlalchemy import JSON, case, func, or_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -144,12 +146,137 @@ def storable(value: Any) -> Any:
 
 
 async def apply_ops(connection: AsyncConnection, ops: list[RecordOp]) -> None:
-    """Apply a batch in the caller's transaction."""
+    """Apply a batch in the caller's transaction.
+
+    The kinds every call writes (snapshots, events, agent states) go straight to the driver
+    as one prepared statement per table and set of columns, sent with ``executemany`` in
+    one pipeline: building SQLAlchemy statements for them cost more CPU than the database's
+    work. The rare kinds keep SQLAlchemy. Both run in the same transaction."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for op in sorted(ops, key=lambda o: _ORDER[o.kind]):  # sorted() is stable
         by_kind.setdefault(op.kind, []).append(storable(op.row))
+    driver: DriverConnection[Any] | None = None
     for kind, rows in by_kind.items():
-        await _APPLY[kind](connection, rows)
+        direct = _DIRECT.get(kind)
+        if direct is None:
+            await _APPLY[kind](connection, rows)
+            continue
+        if driver is None:
+            driver = (await connection.get_raw_connection()).driver_connection
+            if driver is None:  # pragma: no cover - the pool always has one
+                raise RuntimeError("no database connection under the transaction")
+        await direct(driver, rows)
+
+
+class _Table:
+    """One table's statements as SQL text, built once per set of columns."""
+
+    def __init__(self, model: Any) -> None:
+        table = model.__table__
+        self.name = table.name
+        self.columns = frozenset(c.name for c in table.columns)
+        self.json = frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
+        self._sql: dict[tuple[str, str, tuple[str, ...]], str] = {}
+
+    def _checked(self, columns: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(columns) - self.columns
+        if unknown:  # a bug or a damaged spool line: never let it into SQL text
+            raise BadRecordOp(f"{self.name} has no column {sorted(unknown)[0]!r}")
+        return columns
+
+    def upsert(self, key: str, columns: tuple[str, ...]) -> str:
+        found = self._sql.get(("upsert", key, columns))
+        if found is None:
+            names = ", ".join(f'"{c}"' for c in self._checked(columns))
+            values = ", ".join(["%s"] * len(columns))
+            changes = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c != key)
+            action = f"DO UPDATE SET {changes}" if changes else "DO NOTHING"
+            found = (
+                f'INSERT INTO "{self.name}" ({names}) VALUES ({values}) '
+                f'ON CONFLICT ("{key}") {action}'
+            )
+            self._sql[("upsert", key, columns)] = found
+        return found
+
+    def insert_new(self, key: str, columns: tuple[str, ...]) -> str:
+        found = self._sql.get(("insert", key, columns))
+        if found is None:
+            names = ", ".join(f'"{c}"' for c in self._checked(columns))
+            values = ", ".join(["%s"] * len(columns))
+            found = (
+                f'INSERT INTO "{self.name}" ({names}) VALUES ({values}) '
+                f'ON CONFLICT ("{key}") DO NOTHING'
+            )
+            self._sql[("insert", key, columns)] = found
+        return found
+
+    def update(self, key: str, columns: tuple[str, ...]) -> str:
+        found = self._sql.get(("update", key, columns))
+        if found is None:
+            changes = ", ".join(f'"{c}" = %s' for c in self._checked(columns))
+            found = f'UPDATE "{self.name}" SET {changes} WHERE "{self._checked((key,))[0]}" = %s'
+            self._sql[("update", key, columns)] = found
+        return found
+
+    def values(self, row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
+        # A JSON column's value is sent as JSON, None included (as SQLAlchemy stores it).
+        return tuple(Jsonb(row[c]) if c in self.json else row[c] for c in columns)
+
+
+def _by_columns(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return groups
+
+
+async def _direct_upsert(
+    driver: DriverConnection[Any], table: _Table, key: str, rows: list[dict[str, Any]]
+) -> None:
+    async with driver.cursor() as cursor:
+        for columns, group in _by_columns(_last_by(rows, key)).items():
+            await cursor.executemany(
+                table.upsert(key, columns), [table.values(r, columns) for r in group]
+            )
+
+
+async def _direct_insert_new(
+    driver: DriverConnection[Any], table: _Table, key: str, rows: list[dict[str, Any]]
+) -> None:
+    async with driver.cursor() as cursor:
+        for columns, group in _by_columns(rows).items():
+            await cursor.executemany(
+                table.insert_new(key, columns), [table.values(r, columns) for r in group]
+            )
+
+
+async def _direct_update(
+    driver: DriverConnection[Any], table: _Table, key: str, rows: list[dict[str, Any]]
+) -> None:
+    """One update per row (callers pass one row per key: the last snapshot)."""
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        columns = tuple(sorted(c for c in row if c != key))
+        groups.setdefault(columns, []).append((*table.values(row, columns), row[key]))
+    async with driver.cursor() as cursor:
+        for columns, params in groups.items():
+            await cursor.executemany(table.update(key, columns), params)
+
+
+_CALLS, _LEGS, _EVENTS = _Table(Call), _Table(CallLeg), _Table(CallEvent)
+_AGENT_EVENTS, _AGENTS = _Table(AgentEvent), _Table(AgentRow)
+_VISITS, _SEGMENTS = _Table(QueueVisit), _Table(AgentSegment)
+
+DirectApply = Callable[[DriverConnection[Any], list[dict[str, Any]]], Awaitable[None]]
+_DIRECT: dict[str, DirectApply] = {
+    "call": lambda d, rows: _direct_upsert(d, _CALLS, "id", rows),
+    "leg": lambda d, rows: _direct_upsert(d, _LEGS, "channel_id", rows),
+    "event": lambda d, rows: _direct_insert_new(d, _EVENTS, "uid", rows),
+    "agent_event": lambda d, rows: _direct_insert_new(d, _AGENT_EVENTS, "uid", rows),
+    "agent_state": lambda d, rows: _direct_update(d, _AGENTS, "name", _last_by(rows, "name")),
+    "visit": lambda d, rows: _direct_upsert(d, _VISITS, "id", rows),
+    "segment": lambda d, rows: _direct_upsert(d, _SEGMENTS, "id", rows),
+}
 
 
 async def _upsert(
@@ -187,20 +314,8 @@ async def _insert_new(
     await connection.execute(insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
 
 
-async def _calls(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await _upsert(connection, Call, Call.id, rows)
-
-
-async def _legs(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await _upsert(connection, CallLeg, CallLeg.channel_id, rows)
-
-
 async def _callbacks(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     await _insert_new(connection, CallbackRequest, CallbackRequest.id, rows)
-
-
-async def _events(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await _insert_new(connection, CallEvent, CallEvent.uid, rows)
 
 
 async def _dispositions(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
@@ -212,18 +327,6 @@ async def _call_patches(connection: AsyncConnection, rows: list[dict[str, Any]])
     for row in rows:
         values = {k: v for k, v in row.items() if k != "id"}
         await connection.execute(update(Call).where(Call.id == row["id"]).values(**values))
-
-
-async def _agent_events(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await _insert_new(connection, AgentEvent, AgentEvent.uid, rows)
-
-
-async def _agent_states(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    for row in _last_by(rows, "name"):
-        values = {k: v for k, v in row.items() if k != "name"}
-        await connection.execute(
-            update(AgentRow).where(AgentRow.name == row["name"]).values(**values)
-        )
 
 
 async def _attempts(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
@@ -248,14 +351,6 @@ async def _leads(connection: AsyncConnection, rows: list[dict[str, Any]]) -> Non
 
 async def _surveys(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     await _upsert(connection, CallSurvey, CallSurvey.call_id, rows)
-
-
-async def _visits(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await _upsert(connection, QueueVisit, QueueVisit.id, rows)
-
-
-async def _segments(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await _upsert(connection, AgentSegment, AgentSegment.id, rows)
 
 
 async def _segment_wrap_ups(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
@@ -299,19 +394,12 @@ async def _dnc_entries(connection: AsyncConnection, rows: list[dict[str, Any]]) 
 
 
 _APPLY = {
-    "call": _calls,
-    "leg": _legs,
     "callback": _callbacks,
-    "event": _events,
     "disposition": _dispositions,
     "call_patch": _call_patches,
-    "agent_event": _agent_events,
-    "agent_state": _agent_states,
     "attempt": _attempts,
     "lead": _leads,
     "survey": _surveys,
-    "visit": _visits,
-    "segment": _segments,
     "segment_wrap_up": _segment_wrap_ups,
     "dnc_entry": _dnc_entries,
 }

@@ -5,6 +5,8 @@ wallboard's screenshot is kept in artifacts/ (SWITCHBOARD_ARTIFACTS to put it el
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import urllib.request
@@ -31,6 +33,16 @@ def scrape(port: str) -> str:
         assert response.headers["Content-Type"].startswith("text/plain")
         body: bytes = response.read()
     return body.decode()
+
+
+def ari_application(center: Center) -> dict[str, Any]:
+    p = center.asterisk.params
+    request = urllib.request.Request(f"http://127.0.0.1:{p.http_port}/ari/applications/{p.ari_app}")
+    token = base64.b64encode(f"{p.ari_user}:{p.ari_password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        found: dict[str, Any] = json.loads(response.read())
+    return found
 
 
 def sample(metrics: str, name: str, **labels: str) -> float | None:
@@ -84,3 +96,7 @@ def test_wallboard_and_metrics_follow_a_waiting_caller(
     # What the calls cost on the wire and in the database, counted since start.
     for counter in ("ari_requests", "ari_events", "record_ops", "record_batches"):
         assert (sample(metrics, f"switchboard_{counter}_total") or 0) > 0, counter
+    # Asterisk sends only the events the app acts on (none of the ChannelVarset flood).
+    allowed = {e["type"] for e in ari_application(center)["events_allowed"]}
+    assert {"StasisStart", "ChannelDestroyed", "ChannelDtmfReceived"} <= allowed
+    assert "ChannelVarset" not in allowed

@@ -109,6 +109,7 @@ def harness(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     hours = (datetime(1999, 1, 1, tzinfo=UTC) + timedelta(hours=n) for n in itertools.count())
     yield Harness(runner, engine, writer, database_url, hours)
     runner.run(writer.stop(timeout=10))
+    runner.run(store.close())
     runner.run(engine.dispose())
     runner.close()
     spool.close()

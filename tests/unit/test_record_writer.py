@@ -146,6 +146,54 @@ def test_a_torn_last_line_is_cut_off(tmp_path: Path) -> None:
     assert [decode(line).row["data"]["n"] for _, line in reopened.pending()] == [1, 2]
 
 
+def test_the_applied_mark_is_read_back_after_a_restart(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    offsets = [spool.append(encode(op(n))) for n in range(3)]
+    spool.applied(offsets[0])
+    spool.applied(offsets[1])
+    spool.close()
+    reopened = Spool(tmp_path)
+    assert [decode(line).row["data"]["n"] for _, line in reopened.pending()] == [2]
+    reopened.close()
+
+
+@pytest.mark.parametrize(
+    ("mark", "replayed"),
+    [
+        (b"%d", [1, 2]),  # the mark of an earlier version (the number alone)
+        (b"%020d %020d\n", [1, 2]),
+        (b"00000000000000000999 %020d\n", [0, 1, 2]),  # torn by a power cut: replay all
+        (b"rubbish", [0, 1, 2]),
+    ],
+)
+def test_a_torn_or_old_mark_never_skips_an_operation(
+    tmp_path: Path, mark: bytes, replayed: list[int]
+) -> None:
+    spool = Spool(tmp_path)
+    first = spool.append(encode(op(0)))
+    for n in (1, 2):
+        spool.append(encode(op(n)))
+    spool.close()
+    text = mark.replace(b"%020d", b"%020d" % first).replace(b"%d", b"%d" % first)
+    (tmp_path / "applied").write_bytes(text)
+    reopened = Spool(tmp_path)
+    assert [decode(line).row["data"]["n"] for _, line in reopened.pending()] == replayed
+    reopened.close()
+
+
+async def test_a_burst_handed_over_within_the_linger_is_one_batch(tmp_path: Path) -> None:
+    database = FakeDatabase()
+    writer = RecordWriter(database.apply, Spool(tmp_path), linger=0.05)
+    writer.start()
+    writer.submit(op(0))
+    await asyncio.sleep(0.01)  # the rest of the burst comes a little later
+    for n in range(1, 5):
+        writer.submit(op(n))
+    assert await writer.stop(timeout=5)
+    assert database.batches == [5]
+    assert database.stored == [0, 1, 2, 3, 4]
+
+
 def test_two_processes_cannot_share_a_spool(tmp_path: Path) -> None:
     first = Spool(tmp_path)
     with pytest.raises(SpoolBusy, match="SWITCHBOARD_NODE_ID"):
