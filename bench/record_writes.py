@@ -408,6 +408,7 @@ async def paced(
     await writer.drain()
     elapsed = time.perf_counter() - began
     await writer.stop()
+    await store.close()
     spool.close()
     inbox.put(None)
     seen = await asyncio.to_thread(outbox.get)

@@ -35,6 +35,7 @@ Apply = Callable[[list[RecordOp]], Awaitable[None]]
 # leg, its visit, its segment, the agent's state); 25 ms gathers a burst into one
 # transaction and keeps a record visible well within 100 ms of the hangup.
 LINGER_SECONDS = 0.025
+LINGER_BELOW = 64  # operations waiting: fewer, and the writer lingers
 
 # Refused for good: through SQLAlchemy, or from the driver directly (the hot kinds).
 PERMANENT = (
@@ -118,7 +119,9 @@ class RecordWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            if self._linger and self._queue.qsize() < self._batch_max:
+            if self._linger and self._queue.qsize() < LINGER_BELOW:
+                # Only when little is waiting: under a heavy load batches fill up while the
+                # last one is written, and a pause would only add to every record's delay.
                 await asyncio.sleep(self._linger)
             while len(batch) < self._batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
