@@ -55,6 +55,8 @@ class Spool:
             text = self.mark_path.read_text().strip()
         except FileNotFoundError:
             return 0
+        if not text:
+            return 0  # made by an earlier start that had nothing applied yet
         first, _, second = text.partition(" ")
         try:
             mark = int(first)

@@ -146,6 +146,12 @@ def test_a_torn_last_line_is_cut_off(tmp_path: Path) -> None:
     assert [decode(line).row["data"]["n"] for _, line in reopened.pending()] == [1, 2]
 
 
+def test_an_empty_mark_is_no_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Spool(tmp_path).close()  # creates the mark file, writes nothing
+    Spool(tmp_path).close()
+    assert "bad_mark" not in capsys.readouterr().out + capsys.readouterr().err
+
+
 def test_the_applied_mark_is_read_back_after_a_restart(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     offsets = [spool.append(encode(op(n))) for n in range(3)]
@@ -164,6 +170,7 @@ def test_the_applied_mark_is_read_back_after_a_restart(tmp_path: Path) -> None:
         (b"%020d %020d\n", [1, 2]),
         (b"00000000000000000999 %020d\n", [0, 1, 2]),  # torn by a power cut: replay all
         (b"rubbish", [0, 1, 2]),
+        (b"", [0, 1, 2]),  # made by a start that applied nothing
     ],
 )
 def test_a_torn_or_old_mark_never_skips_an_operation(
