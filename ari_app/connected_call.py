@@ -94,7 +94,8 @@ class ConnectedCall(WaitingCall):
         bridge = f"call-{self.call_id}"
         ari = self.call.ari
         await self._leave_holding()
-        await self.call.stop_music()
+        with contextlib.suppress(AriError):
+            await ari.delete(f"/channels/{self.call.channel_id}/moh")
         try:
             await ari.post(f"/bridges/{bridge}", type="mixing", name=bridge)
             await ari.post(
@@ -391,7 +392,11 @@ class ConnectedCall(WaitingCall):
         ari = self.call.ari
         settings = self.acd.settings.get(talk.visit.queue)
         await ari.post(f"/bridges/{talk.bridge}/removeChannel", channel=self.call.channel_id)
-        await self.call.start_music(settings.moh_class if settings else "default")
+        with contextlib.suppress(AriError):
+            await ari.post(
+                f"/channels/{self.call.channel_id}/moh",
+                mohClass=settings.moh_class if settings else "default",
+            )
         now = utcnow()
         talk.held_since = now
         if not talk.agent.external:
@@ -403,7 +408,8 @@ class ConnectedCall(WaitingCall):
 
     async def _unhold(self, talk: Talk) -> None:
         ari = self.call.ari
-        await self.call.stop_music()
+        with contextlib.suppress(AriError):
+            await ari.delete(f"/channels/{self.call.channel_id}/moh")
         await ari.post(f"/bridges/{talk.bridge}/addChannel", channel=self.call.channel_id)
         now = utcnow()
         held = self._close_hold(talk, now)
