@@ -176,7 +176,7 @@ class _Table:
         self.name = table.name
         self.columns = frozenset(c.name for c in table.columns)
         self.json = frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
-        self._sql: dict[tuple[str, str, tuple[str, ...]], str] = {}
+        self._sql: dict[tuple[str, str, tuple[str, ...], bool], str] = {}
 
     def _checked(self, columns: tuple[str, ...]) -> tuple[str, ...]:
         unknown = set(columns) - self.columns
@@ -184,38 +184,28 @@ class _Table:
             raise BadRecordOp(f"{self.name} has no column {sorted(unknown)[0]!r}")
         return columns
 
-    def upsert(self, key: str, columns: tuple[str, ...]) -> str:
-        found = self._sql.get(("upsert", key, columns))
+    def insert(self, key: str, columns: tuple[str, ...], *, replace: bool) -> str:
+        """INSERT ... ON CONFLICT on ``key``: the row replaced (a snapshot) or left as it
+        is (an insert that ignores an id it already holds)."""
+        found = self._sql.get(("insert", key, columns, replace))
         if found is None:
             names = ", ".join(f'"{c}"' for c in self._checked(columns))
             values = ", ".join(["%s"] * len(columns))
             changes = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c != key)
-            action = f"DO UPDATE SET {changes}" if changes else "DO NOTHING"
+            action = f"DO UPDATE SET {changes}" if replace and changes else "DO NOTHING"
             found = (
                 f'INSERT INTO "{self.name}" ({names}) VALUES ({values}) '
                 f'ON CONFLICT ("{key}") {action}'
             )
-            self._sql[("upsert", key, columns)] = found
-        return found
-
-    def insert_new(self, key: str, columns: tuple[str, ...]) -> str:
-        found = self._sql.get(("insert", key, columns))
-        if found is None:
-            names = ", ".join(f'"{c}"' for c in self._checked(columns))
-            values = ", ".join(["%s"] * len(columns))
-            found = (
-                f'INSERT INTO "{self.name}" ({names}) VALUES ({values}) '
-                f'ON CONFLICT ("{key}") DO NOTHING'
-            )
-            self._sql[("insert", key, columns)] = found
+            self._sql[("insert", key, columns, replace)] = found
         return found
 
     def update(self, key: str, columns: tuple[str, ...]) -> str:
-        found = self._sql.get(("update", key, columns))
+        found = self._sql.get(("update", key, columns, False))
         if found is None:
             changes = ", ".join(f'"{c}" = %s' for c in self._checked(columns))
             found = f'UPDATE "{self.name}" SET {changes} WHERE "{self._checked((key,))[0]}" = %s'
-            self._sql[("update", key, columns)] = found
+            self._sql[("update", key, columns, False)] = found
         return found
 
     def values(self, row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
@@ -230,23 +220,20 @@ def _by_columns(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], list[di
     return groups
 
 
-async def _direct_upsert(
-    driver: DriverConnection[Any], table: _Table, key: str, rows: list[dict[str, Any]]
+async def _direct_insert(
+    driver: DriverConnection[Any],
+    table: _Table,
+    key: str,
+    rows: list[dict[str, Any]],
+    *,
+    replace: bool,
 ) -> None:
+    """Snapshots (``replace``): only the last of a row counts; new rows otherwise."""
     async with driver.cursor() as cursor:
-        for columns, group in _by_columns(_last_by(rows, key)).items():
+        for columns, group in _by_columns(_last_by(rows, key) if replace else rows).items():
             await cursor.executemany(
-                table.upsert(key, columns), [table.values(r, columns) for r in group]
-            )
-
-
-async def _direct_insert_new(
-    driver: DriverConnection[Any], table: _Table, key: str, rows: list[dict[str, Any]]
-) -> None:
-    async with driver.cursor() as cursor:
-        for columns, group in _by_columns(rows).items():
-            await cursor.executemany(
-                table.insert_new(key, columns), [table.values(r, columns) for r in group]
+                table.insert(key, columns, replace=replace),
+                [table.values(r, columns) for r in group],
             )
 
 
@@ -269,13 +256,13 @@ _VISITS, _SEGMENTS = _Table(QueueVisit), _Table(AgentSegment)
 
 DirectApply = Callable[[DriverConnection[Any], list[dict[str, Any]]], Awaitable[None]]
 _DIRECT: dict[str, DirectApply] = {
-    "call": lambda d, rows: _direct_upsert(d, _CALLS, "id", rows),
-    "leg": lambda d, rows: _direct_upsert(d, _LEGS, "channel_id", rows),
-    "event": lambda d, rows: _direct_insert_new(d, _EVENTS, "uid", rows),
-    "agent_event": lambda d, rows: _direct_insert_new(d, _AGENT_EVENTS, "uid", rows),
+    "call": lambda d, rows: _direct_insert(d, _CALLS, "id", rows, replace=True),
+    "leg": lambda d, rows: _direct_insert(d, _LEGS, "channel_id", rows, replace=True),
+    "event": lambda d, rows: _direct_insert(d, _EVENTS, "uid", rows, replace=False),
+    "agent_event": lambda d, rows: _direct_insert(d, _AGENT_EVENTS, "uid", rows, replace=False),
     "agent_state": lambda d, rows: _direct_update(d, _AGENTS, "name", _last_by(rows, "name")),
-    "visit": lambda d, rows: _direct_upsert(d, _VISITS, "id", rows),
-    "segment": lambda d, rows: _direct_upsert(d, _SEGMENTS, "id", rows),
+    "visit": lambda d, rows: _direct_insert(d, _VISITS, "id", rows, replace=True),
+    "segment": lambda d, rows: _direct_insert(d, _SEGMENTS, "id", rows, replace=True),
 }
 
 
@@ -283,10 +270,7 @@ async def _upsert(
     connection: AsyncConnection, table: Any, key: Any, rows: list[dict[str, Any]]
 ) -> None:
     # One statement per set of columns (snapshots of one kind normally share them all).
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in _last_by(rows, key.key):
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    for columns, group in groups.items():
+    for columns, group in _by_columns(_last_by(rows, key.key)).items():
         await connection.execute(_upsert_statement(table, key, columns), group)
 
 
