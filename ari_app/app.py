@@ -19,7 +19,7 @@ from agi.server import FastAgiServer
 from ari_app.acd import AcdRuntime
 from ari_app.ami import AmiAuthError, AmiUnavailable, check_login
 from ari_app.api import start_api
-from ari_app.callback_answered import callback_answered
+from ari_app.callback_answered import callback_answered, describe_callback
 from ari_app.client import AriAuthError, AriClient, AriHttpError, AriUnavailable
 from ari_app.dialer import Dialer
 from ari_app.events import ACTED_ON, Event, StasisStart
@@ -258,6 +258,8 @@ class Application:
             caller=record.caller_number,
             dialed=record.dialed_number,
         )
+        if role == "callback":
+            describe_callback(record, self.acd, dialed or "")
         session = CallSession(channel, record, self.ari, self.sink)
         if role == "callback":
             return session, functools.partial(

@@ -13,8 +13,20 @@ from ari_app.callback_call import CallbackRunner
 from ari_app.queue_call import QueueCall, QueueVisit, Ringing
 from ari_app.registry import CallRegistry
 from ari_app.session import CallSession
+from callcenter.calls.record import CallRecord
 
 log = structlog.get_logger(__name__)
+
+
+def describe_callback(record: CallRecord, acd: AcdRuntime, request_id: str) -> None:
+    """The customer's channel entered Stasis: from its first row, their call is the outbound
+    call to the number the callback was asked for, in its queue (even when they hang up
+    before anything else is done with it)."""
+    runner = acd.callbacks.get(request_id)
+    if isinstance(runner, CallbackRunner):
+        record.dialed_number = runner.number
+        record.caller_number = None  # an outbound call: the customer is the one dialed
+        record.queue = runner.queue
 
 
 async def callback_answered(
@@ -23,15 +35,10 @@ async def callback_answered(
     """The customer we called back answered: connect them with the waiting agent."""
     runner = acd.callbacks.pop(request_id, None)
     leg = runner.take_agent(session) if isinstance(runner, CallbackRunner) else None
-    record = session.record
     if runner is None or leg is None:
         log.warning("callback.nobody_waiting", request=request_id)
         await session.hangup()
         return
-    record.dialed_number = runner.number
-    record.caller_number = None  # an outbound call: the customer is the one dialed
-    record.queue = runner.queue
-    session.sink.save(record, session.channel.name)
     with contextlib.suppress(Exception):
         await runner._status("done")
     visit = QueueVisit(runner.queue, utcnow(), runner.position)

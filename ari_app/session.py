@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from ari_app.client import AriClient, AriError, AriNotFound
+from ari_app.client import AriClient, AriError, AriHttpError, AriNotFound
 from ari_app.events import (
     Channel,
     ChannelDestroyed,
@@ -44,6 +44,7 @@ __all__ = ["CallEnded", "CallSession", "CallSink", "ChannelGone", "ShutdownReque
 # A playback whose PlaybackFinished has not come after this long is asked about: the event
 # can be lost while the websocket reconnects.
 PLAYBACK_CHECK_S = 10.0
+GONE_EARLY_WAIT_S = 1.0  # a channel gone before we subscribed: its StasisEnd is near
 
 
 # A soft hangup request carries Asterisk's reason flags (AST_SOFTHANGUP_*), not a Q.850
@@ -109,6 +110,7 @@ class CallSession:
         self._pending_cause: tuple[int | None, str] = (None, "")
         self._legs: dict[str, dict[str, Any]] = {}
         self._asterisk_shutdown = False
+        self._gone_early = False
         self._on_end: dict[str, Callable[[], None]] = {}
         self.log = log.bind(call_id=str(record.id), channel=channel.id)
 
@@ -156,10 +158,20 @@ class CallSession:
 
     async def _subscribe(self) -> None:
         """Subscribe to the channel itself, so its ChannelDestroyed (with the final cause)
-        still reaches us after it leaves Stasis."""
-        await self.ari.post(
-            f"/applications/{self.ari.app}/subscription", eventSource=f"channel:{self.channel_id}"
-        )
+        still reaches us after it leaves Stasis. A channel already gone (the far end hung up
+        as it answered) is no event source any more: its ChannelDestroyed will never come,
+        so the call ends with what its queued events say."""
+        try:
+            await self.ari.post(
+                f"/applications/{self.ari.app}/subscription",
+                eventSource=f"channel:{self.channel_id}",
+            )
+        except AriHttpError as exc:
+            if exc.status not in (404, 422):
+                raise
+            self.log.info("call.channel_gone_before_subscribe")
+            self._gone_early = True
+            raise CallEnded from exc
 
     async def _finish(self) -> None:
         try:
@@ -177,6 +189,8 @@ class CallSession:
                     )
                 else:
                     cause, text = self._pending_cause
+                    if self._gone_early and cause:
+                        text = text or _cause_text(cause)
                     self._end(utcnow(), cause, text or "channel end not seen")
             for action in list(self._on_end.values()):
                 try:
@@ -185,6 +199,9 @@ class CallSession:
                     self.log.exception("call.on_end_failed")
 
     async def _wait_destroyed(self) -> None:
+        if self._gone_early:
+            await self._until_stasis_end()
+            return
         try:
             async with asyncio.timeout(self._destroyed_wait):
                 while not self._ended:
@@ -195,6 +212,21 @@ class CallSession:
                         continue
         except TimeoutError:
             self.log.warning("call.destroyed_not_seen")
+
+    async def _until_stasis_end(self) -> None:
+        """Apply the channel's last events (its hang-up request with the cause, then its
+        StasisEnd, already sent when Asterisk said the channel is gone), for a second at
+        most."""
+        try:
+            async with asyncio.timeout(GONE_EARLY_WAIT_S):
+                while not self._ended:
+                    event = await self._queue.get()
+                    with contextlib.suppress(CallEnded, _Shutdown):
+                        self._observe(event)
+                    if isinstance(event, StasisEnd) and event.channel.id == self.channel_id:
+                        return
+        except TimeoutError:
+            self.log.warning("call.stasis_end_not_seen")
 
     def _end(
         self,

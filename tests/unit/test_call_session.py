@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from ari_app.client import AriNotFound
+from ari_app.client import AriHttpError, AriNotFound
 from ari_app.events import Channel, Event, parse_event
 from ari_app.flows import walking_skeleton
 from ari_app.session import CallSession, CallSink, ChannelGone, ShutdownRequested
@@ -211,3 +211,31 @@ async def test_a_call_arriving_during_shutdown_is_refused_and_still_recorded() -
     assert final["outcome"] == "refused" and final["answered_at"] is None
     assert ("DELETE", "/channels/c1", {"reason": "congestion"}) in ari.calls
     assert not any("/answer" in path for _m, path, _p in ari.calls)
+
+
+class GoneBeforeSubscribe(FakeAri):
+    """The far end hung up as it answered: Asterisk sent the channel's hang-up request and
+    StasisEnd, and the subscription to it fails (HTTP 422, no such event source)."""
+
+    async def post(self, path: str, body: Any = None, **params: Any) -> Any:
+        if path.endswith("/subscription"):
+            self.emit({"type": "ChannelHangupRequest", "soft": False})
+            self.emit({"type": "StasisEnd"})
+            raise AriHttpError(422, "POST", path, "Event source does not exist")
+        return await super().post(path, body, **params)
+
+
+async def test_channel_gone_before_the_subscription_ends_the_call_at_once() -> None:
+    ari = GoneBeforeSubscribe()
+    session, sink = new_session(ari)
+    session._destroyed_wait = 30  # the ChannelDestroyed will never come: not waited for
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(session.run(walking_skeleton), 5)
+    assert asyncio.get_running_loop().time() - started < 1
+    final = sink.snapshots[-1]
+    assert final["ended_at"] is not None
+    assert final["hangup_party"] == "caller"
+    assert final["hangup_cause"] == 16
+    assert final["hangup_cause_text"] == "Normal Clearing"
+    assert [e.type for e in sink.events] == ["ARRIVE", "HANGUP"]
+    assert ari.media() == []  # the flow never ran on a channel already gone
