@@ -5,13 +5,27 @@ from __future__ import annotations
 import random
 import socket
 
+# Listening ports are picked here: below Asterisk's RTP ranges (``rtp_range``, 20000-39999)
+# and the kernel's ephemeral ports (32768-60999 by default). A port the kernel hands out
+# for ``bind(0)`` is an ephemeral one, which any outgoing connection (a database client, an
+# HTTP request) may take as its own source port before our server binds it: "address
+# already in use" at a random start.
+LISTEN_PORTS = range(10000, 20000)
+
 
 def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
-    """A port the kernel says is free now for ``kind`` (TCP by default)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
+    """A port free now for ``kind`` (TCP by default), outside the ephemeral range."""
+    for _ in range(500):
+        port = random.choice(LISTEN_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
         return port
+    raise RuntimeError(f"no free port in {LISTEN_PORTS.start}-{LISTEN_PORTS.stop - 1}")
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -46,7 +60,7 @@ def free_media_ports(host: str = "127.0.0.1", count: int = 4) -> int:
     for _ in range(200):
         base = free_port(socket.SOCK_DGRAM, host) & ~1
         ports = range(base, base + count)
-        if base + count > 65535 or any(p in _handed_out for p in ports):
+        if base + count > LISTEN_PORTS.stop or any(p in _handed_out for p in ports):
             continue
         if all(_udp_free(p, host) for p in ports):
             _handed_out.update(ports)
