@@ -94,8 +94,7 @@ class ConnectedCall(WaitingCall):
         bridge = f"call-{self.call_id}"
         ari = self.call.ari
         await self._leave_holding()
-        with contextlib.suppress(AriError):
-            await ari.delete(f"/channels/{self.call.channel_id}/moh")
+        await self.call.stop_music()
         try:
             await ari.post(f"/bridges/{bridge}", type="mixing", name=bridge)
             await ari.post(
@@ -392,11 +391,7 @@ class ConnectedCall(WaitingCall):
         ari = self.call.ari
         settings = self.acd.settings.get(talk.visit.queue)
         await ari.post(f"/bridges/{talk.bridge}/removeChannel", channel=self.call.channel_id)
-        with contextlib.suppress(AriError):
-            await ari.post(
-                f"/channels/{self.call.channel_id}/moh",
-                mohClass=settings.moh_class if settings else "default",
-            )
+        await self.call.start_music(settings.moh_class if settings else "default")
         now = utcnow()
         talk.held_since = now
         if not talk.agent.external:
@@ -408,8 +403,7 @@ class ConnectedCall(WaitingCall):
 
     async def _unhold(self, talk: Talk) -> None:
         ari = self.call.ari
-        with contextlib.suppress(AriError):
-            await ari.delete(f"/channels/{self.call.channel_id}/moh")
+        await self.call.stop_music()
         await ari.post(f"/bridges/{talk.bridge}/addChannel", channel=self.call.channel_id)
         now = utcnow()
         held = self._close_hold(talk, now)

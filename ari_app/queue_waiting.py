@@ -54,8 +54,7 @@ class WaitingCall(OfferingCall):
         bridge = f"queue-{queue}"
         if self._holding is not None and self._holding != bridge:
             await self._leave_holding()
-        with contextlib.suppress(AriError):
-            await ari.delete(f"/channels/{self.call.channel_id}/moh")
+        await self.call.stop_music()
         if bridge not in self.acd.holding_bridges:
             try:
                 await ari.post(f"/bridges/{bridge}", type="holding", name=bridge)

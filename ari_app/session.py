@@ -112,11 +112,26 @@ class CallSession:
         self._asterisk_shutdown = False
         self._gone_early = False
         self._on_end: dict[str, Callable[[], None]] = {}
+        self._music = False  # music on hold started on the channel itself (the caller held)
         self.log = log.bind(call_id=str(record.id), channel=channel.id)
 
     @property
     def channel_id(self) -> str:
         return self.channel.id
+
+    async def start_music(self, moh_class: str) -> None:
+        """Music on hold on the caller's channel (a failure leaves them in silence)."""
+        with contextlib.suppress(AriError):
+            await self.ari.post(f"/channels/{self.channel_id}/moh", mohClass=moh_class)
+            self._music = True
+
+    async def stop_music(self) -> None:
+        """Stop the channel's own music, if we started it: no request otherwise (two per
+        call were spent on music that never played)."""
+        if self._music:
+            self._music = False
+            with contextlib.suppress(AriError):
+                await self.ari.delete(f"/channels/{self.channel_id}/moh")
 
     def deliver(self, event: Event) -> None:
         """Hand an event or command to this call's task (never blocks)."""
