@@ -39,6 +39,7 @@ from callcenter.acd.routing import (
 )
 from callcenter.acd.stuck_agents import RING_TIMEOUT, Repair, StuckAgentWatch
 from db.acd_store import CHANNEL
+from db.caller_history import CallerHistory
 from db.models import Agent as AgentRow
 from db.models import Queue as QueueRow
 from db.models import QueueMember
@@ -145,6 +146,7 @@ class AcdRuntime:
         self.engine = engine
         self.writer = writer
         self.database_url = database_url
+        self.history = CallerHistory(database_url)  # the screen pop's reads
         self.node_id = node_id
         self.tick_seconds = tick_seconds
         self.agents: dict[str, Agent] = {}

@@ -485,5 +485,6 @@ class Application:
         if self.writer.spool is not None:
             self.writer.spool.close()
         await self.store.close()
+        await self.acd.history.close()
         await self.engine.dispose()
         log.info("switchboard.stopped", records_complete=drained)

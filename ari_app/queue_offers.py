@@ -131,7 +131,7 @@ class OfferingCall:
         self._event("RINGING", now, queue=visit.queue, agent=agent, channel=channel_id)
         try:
             pop = await screen_pop(
-                self.acd.engine,
+                self.acd.history,
                 call_id=self.call_id,
                 caller_number=record.caller_number,
                 caller_name=record.caller_name,

@@ -7,16 +7,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from db.models import Call, CallbackRequest
+from db.caller_history import CallerHistory
 
 HISTORY = 5
 
 
 async def screen_pop(
-    engine: AsyncEngine,
+    history: CallerHistory,
     *,
     call_id: str,
     caller_number: str | None,
@@ -38,33 +35,7 @@ async def screen_pop(
     }
     if not caller_number:
         return pop
-    async with engine.connect() as connection:
-        calls = (
-            await connection.execute(
-                select(
-                    Call.id,
-                    Call.arrived_at,
-                    Call.queue,
-                    Call.agent,
-                    Call.queue_exit,
-                    Call.outcome,
-                    Call.ivr_path,
-                )
-                .where(Call.caller_number == caller_number, Call.id != call_id)
-                .order_by(Call.arrived_at.desc())
-                .limit(HISTORY)
-            )
-        ).all()
-        callbacks = (
-            await connection.execute(
-                select(CallbackRequest.id, CallbackRequest.requested_at, CallbackRequest.queue)
-                .where(
-                    CallbackRequest.number == caller_number,
-                    CallbackRequest.status == "pending",
-                )
-                .order_by(CallbackRequest.requested_at)
-            )
-        ).all()
+    calls, callbacks = await history.read(caller_number, call_id, HISTORY)
     pop["recent_calls"] = [
         {
             "call_id": str(c.id),

@@ -25,6 +25,7 @@ from callcenter.calls.dispositions import (
     plan_actions,
 )
 from callcenter.calls.numbers import normalize
+from db.driver import driver_of
 from db.models import (
     Call,
     CallbackRequest,
@@ -340,30 +341,40 @@ async def _event(
     )
 
 
+_SYSTEM_COLUMNS = ("uid", "call_id", "code_set", "code", "set_by", "set_at")
+_INSERT_SYSTEM = (
+    "INSERT INTO call_dispositions (uid, call_id, code_set, code, set_by, set_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (uid) DO NOTHING RETURNING uid, call_id, code"
+)
+_CODES_WITH_ACTIONS = (
+    "SELECT code, actions FROM disposition_codes "
+    "WHERE code_set = %s AND code = ANY(%s) AND jsonb_array_length(actions) > 0"
+)
+
+
 async def system_dispositions(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """The writer's path for the platform's codes: stored once, actions (if an operator gave
     the system code some) carried out once."""
     numbers = {row["uid"]: row.pop("number", None) for row in rows}
     node_ids = {row["uid"]: row.pop("node_id", None) for row in rows}
-    inserted = await connection.execute(
-        insert(CallDisposition)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=[CallDisposition.uid])
-        .returning(CallDisposition.uid, CallDisposition.call_id, CallDisposition.code)
-    )
-    fresh = inserted.all()
-    if not fresh:
-        return
-    codes = {
-        r.code: r.actions
-        for r in await connection.execute(
-            select(DispositionCode.code, DispositionCode.actions).where(
-                DispositionCode.code_set == SYSTEM_SET,
-                DispositionCode.code.in_({f.code for f in fresh}),
-                func.jsonb_array_length(DispositionCode.actions) > 0,
-            )
+    # One per call ended: sent to the driver as prepared statements (through SQLAlchemy
+    # they cost a good part of the writer's CPU); the rare actions below keep SQLAlchemy.
+    driver = await driver_of(connection)
+    fresh: list[tuple[uuid.UUID, uuid.UUID, str]] = []
+    async with driver.cursor() as cursor:
+        await cursor.executemany(
+            _INSERT_SYSTEM,
+            [tuple(row[c] for c in _SYSTEM_COLUMNS) for row in rows],
+            returning=True,
         )
-    }
+        while True:
+            fresh.extend(await cursor.fetchall())
+            if not cursor.nextset():
+                break
+        if not fresh:
+            return
+        await cursor.execute(_CODES_WITH_ACTIONS, (SYSTEM_SET, sorted({f[2] for f in fresh})))
+        codes = {code: actions for code, actions in await cursor.fetchall()}
     for uid, call_id, code in fresh:
         if code not in codes:
             continue

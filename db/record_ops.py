@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.disposition_store import system_dispositions
+from db.driver import driver_of
 from db.models import Agent as AgentRow
 from db.models import (
     AgentEvent,
@@ -162,9 +163,7 @@ async def apply_ops(connection: AsyncConnection, ops: list[RecordOp]) -> None:
             await _APPLY[kind](connection, rows)
             continue
         if driver is None:
-            driver = (await connection.get_raw_connection()).driver_connection
-            if driver is None:  # pragma: no cover - the pool always has one
-                raise RuntimeError("no database connection under the transaction")
+            driver = await driver_of(connection)
         await direct(driver, rows)
 
 
@@ -240,14 +239,35 @@ async def _direct_insert(
 async def _direct_update(
     driver: DriverConnection[Any], table: _Table, key: str, rows: list[dict[str, Any]]
 ) -> None:
-    """One update per row (callers pass one row per key: the last snapshot)."""
-    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    """One update per row, in the order given: rows in a run with the same columns go in
+    one ``executemany``."""
+    runs: list[tuple[tuple[str, ...], list[tuple[Any, ...]]]] = []
     for row in rows:
         columns = tuple(sorted(c for c in row if c != key))
-        groups.setdefault(columns, []).append((*table.values(row, columns), row[key]))
+        if not runs or runs[-1][0] != columns:
+            runs.append((columns, []))
+        runs[-1][1].append((*table.values(row, columns), row[key]))
     async with driver.cursor() as cursor:
-        for columns, params in groups.items():
+        for columns, params in runs:
             await cursor.executemany(table.update(key, columns), params)
+
+
+# The end of an agent's wrap-up after their part of a call: on their ended segments of that
+# call that have none yet (never before the segment's end; a supervisor's are not theirs).
+_SEGMENT_WRAP_UP = (
+    "UPDATE agent_segments SET wrap_up_ended_at = %(at)s "
+    "WHERE call_id = %(call_id)s AND agent = %(agent)s AND answered_at IS NOT NULL "
+    "AND ended_at IS NOT NULL AND ended_at <= %(at)s AND wrap_up_ended_at IS NULL "
+    "AND kind <> 'supervisor'"
+)
+
+
+async def _segment_wrap_ups(driver: DriverConnection[Any], rows: list[dict[str, Any]]) -> None:
+    async with driver.cursor() as cursor:
+        await cursor.executemany(
+            _SEGMENT_WRAP_UP,
+            [{"at": r["at"], "call_id": r["call_id"], "agent": r["agent"]} for r in rows],
+        )
 
 
 _CALLS, _LEGS, _EVENTS = _Table(Call), _Table(CallLeg), _Table(CallEvent)
@@ -263,6 +283,9 @@ _DIRECT: dict[str, DirectApply] = {
     "agent_state": lambda d, rows: _direct_update(d, _AGENTS, "name", _last_by(rows, "name")),
     "visit": lambda d, rows: _direct_insert(d, _VISITS, "id", rows, replace=True),
     "segment": lambda d, rows: _direct_insert(d, _SEGMENTS, "id", rows, replace=True),
+    # Patches of a call row (its wrap-up's end), in the order they came.
+    "call_patch": lambda d, rows: _direct_update(d, _CALLS, "id", rows),
+    "segment_wrap_up": _segment_wrap_ups,
 }
 
 
@@ -307,12 +330,6 @@ async def _dispositions(connection: AsyncConnection, rows: list[dict[str, Any]])
     await system_dispositions(connection, [dict(row) for row in rows])
 
 
-async def _call_patches(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    for row in rows:
-        values = {k: v for k, v in row.items() if k != "id"}
-        await connection.execute(update(Call).where(Call.id == row["id"]).values(**values))
-
-
 async def _attempts(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     # Updates of an attempt row the claim wrote; later ones add to earlier ones.
     for row in rows:
@@ -335,25 +352,6 @@ async def _leads(connection: AsyncConnection, rows: list[dict[str, Any]]) -> Non
 
 async def _surveys(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     await _upsert(connection, CallSurvey, CallSurvey.call_id, rows)
-
-
-async def _segment_wrap_ups(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """The end of an agent's wrap-up after their part of a call: on their ended segments of
-    that call that have none yet (never before the segment's end)."""
-    for row in rows:
-        await connection.execute(
-            update(AgentSegment)
-            .where(
-                AgentSegment.call_id == row["call_id"],
-                AgentSegment.agent == row["agent"],
-                AgentSegment.answered_at.is_not(None),
-                AgentSegment.ended_at.is_not(None),
-                AgentSegment.ended_at <= row["at"],
-                AgentSegment.wrap_up_ended_at.is_(None),
-                AgentSegment.kind != "supervisor",
-            )
-            .values(wrap_up_ended_at=row["at"])
-        )
 
 
 async def _dnc_entries(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
@@ -380,10 +378,8 @@ async def _dnc_entries(connection: AsyncConnection, rows: list[dict[str, Any]]) 
 _APPLY = {
     "callback": _callbacks,
     "disposition": _dispositions,
-    "call_patch": _call_patches,
     "attempt": _attempts,
     "lead": _leads,
     "survey": _surveys,
-    "segment_wrap_up": _segment_wrap_ups,
     "dnc_entry": _dnc_entries,
 }
