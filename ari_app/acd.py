@@ -176,6 +176,7 @@ class AcdRuntime:
         self._kick_handle: asyncio.Handle | None = None
         self._sequence = 0
         self.loaded = asyncio.Event()
+        self._someone_waits = asyncio.Event()  # a caller joined a queue: the tick wakes
 
     # --- configuration from PostgreSQL ---------------------------------------------------
 
@@ -522,6 +523,7 @@ class AcdRuntime:
         state.waiting.append(waiting)
         position = state.position(call_id) or len(state.waiting)
         self.calls[call_id] = WaitingCall(waiting, queue, deliver, position)
+        self._someone_waits.set()
         self.kick()
         return position
 
@@ -885,14 +887,23 @@ class AcdRuntime:
         loop = asyncio.get_running_loop()
         next_check = loop.time()
         while True:
-            await asyncio.sleep(self.tick_seconds)
+            if self.calls:
+                await asyncio.sleep(self.tick_seconds)
+            else:
+                # Nobody waits: no tick until someone joins or the next registration check
+                # (an idle app's wake-ups were most of its CPU).
+                self._someone_waits.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, next_check - loop.time())):
+                        await self._someone_waits.wait()
             try:
                 if self.loaded.is_set() and loop.time() >= next_check:
                     next_check = loop.time() + registrations_every
                     await self.refresh_registrations()
-                for entry in list(self.calls.values()):
-                    entry.deliver(AcdTick(type="AcdTick"))
-                self.kick()
+                if self.calls:
+                    for entry in list(self.calls.values()):
+                        entry.deliver(AcdTick(type="AcdTick"))
+                    self.kick()
             except Exception:
                 log.exception("acd.tick_failed")
 

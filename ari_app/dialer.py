@@ -218,8 +218,16 @@ class Dialer:
             except Exception:
                 log.exception("dialer.failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.tick_seconds)
+                async with asyncio.timeout(self._pause()):
+                    await self._kick.wait()
             self._kick.clear()
+
+    def _pause(self) -> float:
+        """Until the next round: a tick while a campaign dials; with none running, until
+        the next look at the campaigns (an idle app's wake-ups were most of its CPU)."""
+        if any(c.state == "running" and c.mode != "preview" for c in self.campaigns.values()):
+            return self.tick_seconds
+        return max(self.tick_seconds, self.refresh_seconds - (time.monotonic() - self._refreshed))
 
     async def _recover(self) -> None:
         """Attempts a killed instance of ours left 'dialing' are closed as interrupted."""
