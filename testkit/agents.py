@@ -74,7 +74,11 @@ class SippAgent:
             cwd=self.folder,
         )
         if register:
-            self.register()
+            try:
+                self.register()
+            except BaseException:
+                self.stop()  # never a phone left answering after its start failed
+                raise
 
     def register(self, expires: int = 3600) -> None:
         text = (
