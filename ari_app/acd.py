@@ -132,6 +132,23 @@ class WaitingCall:
     position_at_join: int
 
 
+async def _readable(fd: int) -> None:
+    """Until the socket has something to read. (psycopg's own ``notifies()`` wakes every
+    0.1 s to look: ten wake-ups a second of an idle app.)"""
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(fd, ready)
+    try:
+        await readable
+    finally:
+        loop.remove_reader(fd)
+
+
 class AcdRuntime:
     def __init__(
         self,
@@ -401,10 +418,14 @@ class AcdRuntime:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await self.load()
                     await self.push_endpoints()
-                    async for note in conn.notifies():
-                        log.info("acd.changed", what=note.payload)
-                        await self.load()
-                        await self.push_endpoints()
+                    while True:
+                        await _readable(conn.fileno())
+                        # (A server gone makes the socket readable too: notifies() raises.)
+                        changed = [note.payload async for note in conn.notifies(timeout=0)]
+                        if changed:
+                            log.info("acd.changed", what=",".join(changed))
+                            await self.load()
+                            await self.push_endpoints()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
