@@ -40,7 +40,7 @@ async def callback_answered(
         await session.hangup()
         return
     with contextlib.suppress(Exception):
-        await runner._status("done")
+        await runner.set_status("done")
     visit = QueueVisit(runner.queue, utcnow(), runner.position)
     await QueueCall(acd, registry, session)._talk(
         visit, Ringing(leg.agent, leg.channel_id, leg.started)

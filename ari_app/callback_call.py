@@ -84,7 +84,8 @@ class CallbackRunner:
     def _event(self, kind: str, **data: Any) -> None:
         self._log_event(kind, {"callback": str(self.request_id), **data})
 
-    async def _status(self, status: str) -> None:
+    async def set_status(self, status: str) -> None:
+        """The callback request's status in PostgreSQL (pending, done, failed, cancelled)."""
         async with self.acd.engine.begin() as connection:
             await connection.execute(
                 update(CallbackRequest)
@@ -242,5 +243,5 @@ class CallbackRunner:
         self._ringing.clear()
         self.registry.detach_target(self.customer_channel)
         with contextlib.suppress(Exception):
-            await self._status(status)
+            await self.set_status(status)
         self.done.set()
