@@ -22,7 +22,6 @@ import psycopg
 import structlog
 from pydantic import ConfigDict
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ari_app.client import AriClient, AriError, AriNotFound
@@ -40,6 +39,7 @@ from callcenter.acd.routing import (
 from callcenter.acd.stuck_agents import RING_TIMEOUT, Repair, StuckAgentWatch
 from db.acd_store import CHANNEL
 from db.caller_history import CallerHistory
+from db.driver import driver_dsn
 from db.models import Agent as AgentRow
 from db.models import Queue as QueueRow
 from db.models import QueueMember
@@ -410,8 +410,7 @@ class AcdRuntime:
 
     async def listen(self) -> None:
         """Reload when the CLI changes agents or queues (NOTIFY switchboard_acd)."""
-        conninfo = make_url(self.database_url).set(drivername="postgresql")
-        url = conninfo.render_as_string(hide_password=False)
+        url = driver_dsn(self.database_url)
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:

@@ -258,10 +258,9 @@ class Application:
             caller=record.caller_number,
             dialed=record.dialed_number,
         )
-        if role == "callback":
-            describe_callback(record, self.acd, dialed or "")
         session = CallSession(channel, record, self.ari, self.sink)
         if role == "callback":
+            describe_callback(record, self.acd, dialed or "")
             return session, functools.partial(
                 callback_answered, acd=self.acd, registry=self.registry, request_id=dialed or ""
             )

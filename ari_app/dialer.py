@@ -225,7 +225,7 @@ class Dialer:
     def _pause(self) -> float:
         """Until the next round: a tick while a campaign dials; with none running, until
         the next look at the campaigns (an idle app's wake-ups were most of its CPU)."""
-        if any(c.state == "running" and c.mode != "preview" for c in self.campaigns.values()):
+        if self._dialing():
             return self.tick_seconds
         return max(self.tick_seconds, self.refresh_seconds - (time.monotonic() - self._refreshed))
 
@@ -251,10 +251,14 @@ class Dialer:
         if unread or time.monotonic() - self._budgets_read >= self.budget_seconds:
             await self._read_budgets()
         placed = 0
-        for campaign in list(self.campaigns.values()):
-            if campaign.state == "running" and campaign.mode != "preview":
-                placed += await self._pace(campaign)
+        for campaign in self._dialing():
+            placed += await self._pace(campaign)
         return placed
+
+    def _dialing(self) -> list[CampaignConfig]:
+        """The campaigns the pacer dials for (running, and not preview: agents ask for
+        those)."""
+        return [c for c in self.campaigns.values() if c.state == "running" and c.mode != "preview"]
 
     async def _refresh(self) -> None:
         found = {c.name: c for c in await active_campaigns(self.engine)}

@@ -214,34 +214,26 @@ class CallSession:
                     self.log.exception("call.on_end_failed")
 
     async def _wait_destroyed(self) -> None:
-        if self._gone_early:
-            await self._until_stasis_end()
-            return
+        """Apply the channel's last events until its ChannelDestroyed ends the call. A
+        channel gone before we subscribed sends none: there, its StasisEnd (already sent
+        when Asterisk said the channel is gone) is the last, and a second is plenty."""
+        wait = GONE_EARLY_WAIT_S if self._gone_early else self._destroyed_wait
         try:
-            async with asyncio.timeout(self._destroyed_wait):
-                while not self._ended:
-                    event = await self._queue.get()
-                    try:
-                        self._observe(event)
-                    except (CallEnded, _Shutdown):
-                        continue
-        except TimeoutError:
-            self.log.warning("call.destroyed_not_seen")
-
-    async def _until_stasis_end(self) -> None:
-        """Apply the channel's last events (its hang-up request with the cause, then its
-        StasisEnd, already sent when Asterisk said the channel is gone), for a second at
-        most."""
-        try:
-            async with asyncio.timeout(GONE_EARLY_WAIT_S):
+            async with asyncio.timeout(wait):
                 while not self._ended:
                     event = await self._queue.get()
                     with contextlib.suppress(CallEnded, _Shutdown):
                         self._observe(event)
-                    if isinstance(event, StasisEnd) and event.channel.id == self.channel_id:
+                    if (
+                        self._gone_early
+                        and isinstance(event, StasisEnd)
+                        and event.channel.id == self.channel_id
+                    ):
                         return
         except TimeoutError:
-            self.log.warning("call.stasis_end_not_seen")
+            self.log.warning(
+                "call.stasis_end_not_seen" if self._gone_early else "call.destroyed_not_seen"
+            )
 
     def _end(
         self,

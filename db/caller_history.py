@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy.engine import make_url
+
+from db.driver import driver_dsn
 
 _RECENT_CALLS = (
     "SELECT id, arrived_at, queue, agent, queue_exit, outcome, ivr_path FROM calls "
@@ -49,8 +50,7 @@ class OpenCallback:
 
 class CallerHistory:
     def __init__(self, database_url: str, timeout_s: float = 2.0) -> None:
-        url = make_url(database_url).set(drivername="postgresql")
-        self._conninfo = url.render_as_string(hide_password=False)
+        self._conninfo = driver_dsn(database_url)
         self._timeout_s = timeout_s
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()  # one read at a time on the one connection

@@ -343,8 +343,9 @@ async def _event(
 
 _SYSTEM_COLUMNS = ("uid", "call_id", "code_set", "code", "set_by", "set_at")
 _INSERT_SYSTEM = (
-    "INSERT INTO call_dispositions (uid, call_id, code_set, code, set_by, set_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (uid) DO NOTHING RETURNING uid, call_id, code"
+    f"INSERT INTO call_dispositions ({', '.join(_SYSTEM_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_SYSTEM_COLUMNS))}) "
+    "ON CONFLICT (uid) DO NOTHING RETURNING uid, call_id, code"
 )
 _CODES_WITH_ACTIONS = (
     "SELECT code, actions FROM disposition_codes "

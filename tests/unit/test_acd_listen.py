@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 from ari_app.acd import _readable
+from db.driver import driver_dsn
 
 
 async def test_a_notification_wakes_the_wait_and_nothing_else_does(database_url: str) -> None:
-    url = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    url = driver_dsn(database_url)
     async with (
         await psycopg.AsyncConnection.connect(url, autocommit=True) as listener,
         await psycopg.AsyncConnection.connect(url, autocommit=True) as cli,
