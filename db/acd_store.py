@@ -20,6 +20,7 @@ from db.models import STRATEGIES, Agent, DispositionSet, Queue, QueueMember
 CHANNEL = "switchboard_acd"
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 SKILL = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+DEFAULT_SET = "default"  # the disposition set a new queue gets when none is named (migration 0004)
 
 
 class AcdError(ValueError):
@@ -180,6 +181,8 @@ def add_queue(engine: Engine, name: str, settings: dict[str, Any]) -> None:
     with engine.begin() as connection:
         _check_overflow(connection, name, values.get("overflow_queue"))
         _check_disposition_set(connection, values)
+        if "disposition_set" not in values and _set_exists(connection, DEFAULT_SET):
+            values["disposition_set"] = DEFAULT_SET  # its agents can code calls from the start
         inserted = connection.execute(
             insert(Queue).values(name=name, **values).on_conflict_do_nothing().returning(Queue.name)
         ).first()
@@ -203,16 +206,18 @@ def set_queue(engine: Engine, name: str, settings: dict[str, Any]) -> None:
         _notify(connection, f"queue:{name}")
 
 
+def _set_exists(connection: Connection, name: str) -> bool:
+    found = connection.execute(select(DispositionSet.name).where(DispositionSet.name == name))
+    return found.first() is not None
+
+
 def _check_disposition_set(connection: Connection, values: dict[str, Any]) -> None:
     wanted = values.get("disposition_set")
     if wanted is None:
         return
     if wanted == "system":
         raise AcdError("the system set is the platform's own: give agents another set")
-    if (
-        connection.execute(select(DispositionSet.name).where(DispositionSet.name == wanted)).first()
-        is None
-    ):
+    if not _set_exists(connection, wanted):
         raise AcdError(
             f"disposition set {wanted!r} does not exist ('switchboard dispositions sets')"
         )

@@ -190,7 +190,8 @@ def _queue_settings(**values: Any) -> dict[str, Any]:
 
 
 DispositionsOpt = typer.Option(
-    None, help="The disposition set its agents code calls with (e.g. default)."
+    None,
+    help="The disposition set its agents code calls with; a new queue gets 'default'.",
 )
 StrategyOpt = typer.Option(
     None, help="ringall, leastrecent, fewestcalls, random, rrmemory, linear or skills."

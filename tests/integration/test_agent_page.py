@@ -69,7 +69,7 @@ def test_agent_page_follows_a_call_and_holds_it(
     tmp_path: Path,
 ) -> None:
     center.agent("zoe")
-    center.queue("web", ["zoe"], disposition_set="default", wrap_up_seconds=60)
+    center.queue("web", ["zoe"], wrap_up_seconds=60)  # no set named: a new queue gets "default"
     app = center.start("web")
     center.phone("zoe")
     port = app.env["SWITCHBOARD_API_PORT"]

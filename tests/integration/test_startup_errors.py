@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from db.acd_store import add_agent, add_member, add_queue
 from db.engine import sync_engine
@@ -142,7 +143,11 @@ def test_doctor_reads_the_flows_folder_from_env_file_and_warns_about_queues(
     engine = sync_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         add_queue(engine, "doc-lonely", {})
-        add_queue(engine, "doc-coded", {"disposition_set": "default"})
+        add_queue(engine, "doc-coded", {})
+        with engine.begin() as connection:  # a queue made before new queues got the default set
+            connection.execute(
+                text("UPDATE queues SET disposition_set = NULL WHERE name = 'doc-lonely'")
+            )
         add_agent(engine, "doc-amy", None, {})
         add_member(engine, "doc-coded", "doc-amy", 0)
         (tmp_path / "flows").mkdir()
