@@ -21,12 +21,13 @@ from typing import Any
 import psycopg
 import structlog
 from pydantic import ConfigDict
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.events import EndpointStateChange, Event
 from callcenter.acd.agents import Agent, AgentState, AgentStateError
+from callcenter.acd.phone_endpoints import PHONE_KINDS, endpoint_fields
 from callcenter.acd.routing import (
     Member,
     QueueState,
@@ -189,7 +190,8 @@ class AcdRuntime:
         self.repeat_window = timedelta(hours=24)
         self.screen: dict[str, dict[str, Any]] = {}  # agent: the call offered to or with them
         self._watchers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
-        self._pushed: set[str] = set()
+        self._pushed: dict[str, str] = {}  # agent: the phone kind of their endpoint in Asterisk
+        self.phones: dict[str, str] = {}  # agent: "softphone" or "browser" (their row's phone)
         self._kick_handle: asyncio.Handle | None = None
         self._sequence = 0
         self.loaded = asyncio.Event()
@@ -222,9 +224,11 @@ class AcdRuntime:
                     agent.log_in(now)
             agent.skills = dict(row.skills)
             self.secrets[row.name] = row.sip_secret
+            self.phones[row.name] = row.phone
         for name in set(self.agents) - seen:
             agent = self.agents.pop(name)
             self.secrets.pop(name, None)
+            self.phones.pop(name, None)
             log.info("acd.agent_removed", agent=name, state=agent.state)
         for qrow in queues:
             self.settings[qrow.name] = QueueSettings(
@@ -273,49 +277,58 @@ class AcdRuntime:
         """Every agent's softphone account into Asterisk (PJSIP auth, aor, endpoint)."""
         for name, secret in list(self.secrets.items()):
             try:
-                await self._push(name, secret)
+                await self._push(name, secret, self.phones.get(name, "softphone"))
             except AriError as exc:
                 log.error("acd.endpoint_push_failed", agent=name, error=str(exc))
-        for name in self._pushed - set(self.secrets):
+        for name in set(self._pushed) - set(self.secrets):
             for kind in ("endpoint", "aor", "auth"):
                 with contextlib.suppress(AriNotFound, AriError):
                     await self.ari.delete(f"/asterisk/config/dynamic/res_pjsip/{kind}/{name}")
-            self._pushed.discard(name)
+            self._pushed.pop(name, None)
         if self.outbound_uri:
             await self._push_trunk(self.outbound_uri)
         log.info("acd.endpoints_pushed", agents=sorted(self._pushed))
         await self.refresh_registrations()
 
-    async def _push(self, name: str, secret: str) -> None:
+    async def set_phone(self, name: str, phone: str) -> None:
+        """The agent takes calls on another kind of phone from now on: stored (other nodes
+        hear of it by NOTIFY) and their endpoint made anew in this node's Asterisk."""
+        agent = self.agents.get(name)
+        if agent is None:
+            raise CommandRefused(404, f"no agent {name!r}")
+        if phone not in PHONE_KINDS:
+            raise CommandRefused(422, f"phone {phone!r}: one of {', '.join(PHONE_KINDS)}")
+        if agent.busy:
+            raise CommandRefused(409, f"agent {name!r} is {agent.state.value}: after the call")
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(AgentRow).where(AgentRow.name == name).values(phone=phone)
+            )
+            await connection.execute(
+                text("SELECT pg_notify(:channel, :what)"),
+                {"channel": CHANNEL, "what": f"agent:{name}"},
+            )
+        self.phones[name] = phone
+        await self._push(name, self.secrets[name], phone)
+        log.info("acd.phone_changed", agent=name, phone=phone)
+
+    async def _push(self, name: str, secret: str, phone: str) -> None:
+        if self._pushed.get(name, phone) != phone:
+            # Another kind of phone: Asterisk updates an object field by field, so the old
+            # endpoint's media settings (DTLS, ICE...) would stay; it is made anew.
+            with contextlib.suppress(AriNotFound):
+                await self.ari.delete(f"/asterisk/config/dynamic/res_pjsip/endpoint/{name}")
         objects: list[tuple[str, dict[str, str]]] = [
             ("auth", {"auth_type": "userpass", "username": name, "password": secret}),
             ("aor", {"max_contacts": "1", "remove_existing": "yes", "qualify_frequency": "0"}),
-            (
-                "endpoint",
-                {
-                    "auth": name,
-                    "aors": name,
-                    "context": "agents",
-                    "disallow": "all",
-                    "allow": "alaw,ulaw",
-                    "dtmf_mode": "rfc4733",
-                    "direct_media": "no",
-                    "rtp_symmetric": "yes",
-                    "force_rport": "yes",
-                    "callerid": f"{name} <{name}>",
-                    # Media on the SIP transport's address, not every interface; a REFER
-                    # from the phone is refused (transfers go through the HTTP API).
-                    "transport": "transport-udp",
-                    "allow_transfer": "no",
-                },
-            ),
+            ("endpoint", endpoint_fields(name, phone)),
         ]
         for kind, fields in objects:
             await self.ari.put(
                 f"/asterisk/config/dynamic/res_pjsip/{kind}/{name}",
                 body={"fields": [{"attribute": k, "value": v} for k, v in fields.items()]},
             )
-        self._pushed.add(name)
+        self._pushed[name] = phone
 
     async def _push_trunk(self, uri: str) -> None:
         """The outbound trunk customers are called through (callbacks, transfers out).

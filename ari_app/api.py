@@ -21,9 +21,11 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
@@ -51,6 +53,40 @@ CALL_ACTIONS = ("hold", "unhold", "transfer", "complete", "cancel")
 # An open event stream's token and permission are checked again at least this often (the
 # agent stream's keep-alive comes with each check).
 RECHECK_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class PhoneServer:
+    """Where browser phones connect: Asterisk's secure websocket ("" when off), and the
+    host part of the agents' SIP URIs."""
+
+    wss_url: str = ""
+    sip_host: str = "127.0.0.1"
+
+
+STATIC = Path(__file__).parent / "static"
+
+
+def page_policy(wss_url: str) -> str:
+    """The desk's Content-Security-Policy: its own scripts and styles only (no inline code,
+    no CDN), requests to this app and to Asterisk's secure websocket for the phone."""
+    connect = "'self'"
+    if wss_url:
+        parts = urlsplit(wss_url)
+        connect += f" wss://{parts.netloc}"
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "media-src 'self' blob: mediastream:",
+            f"connect-src {connect}",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -109,6 +145,7 @@ def build_api(
     *,
     counters: Counters | None = None,
     recheck_seconds: float = RECHECK_SECONDS,
+    phones: PhoneServer | None = None,
 ) -> web.Application:
     """The API's routes behind authentication. ``handled_call`` tells whether an agent
     talked on a call (for agents who name the call they code); without it they cannot.
@@ -415,15 +452,46 @@ def build_api(
             pass  # the wallboard went away
         return response
 
+    async def phone(request: web.Request) -> web.Response:
+        """The agent's phone: GET the browser phone's account (where to connect, the SIP
+        URI and password), POST {"phone": "browser"|"softphone"} to take calls on it."""
+        name = request.match_info["name"]
+        server = phones or PhoneServer()
+        if request.method == "POST":
+            body = await _body(request)
+            if isinstance(body, web.Response):
+                return body
+            kind = body.get("phone")
+            if kind == "browser" and not server.wss_url:
+                return _error(409, "browser phones are off (SWITCHBOARD_PHONE_WSS_PORT)")
+            try:
+                await acd.set_phone(name, str(kind))
+            except CommandRefused as exc:
+                return _error(exc.status, str(exc))
+        secret = acd.secrets.get(name)
+        if secret is None:
+            return _error(404, f"no agent {name!r}")
+        account = {
+            "agent": name,
+            "phone": acd.phones.get(name, "softphone"),
+            "wss_url": server.wss_url,
+            "uri": f"sip:{name}@{server.sip_host}",
+            "password": secret,
+        }
+        return web.json_response(account, headers={"Cache-Control": "no-store"})
+
     async def wallboard_page(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(Path(__file__).parent / "static" / "wallboard.html")
 
     async def agent_page(_request: web.Request) -> web.FileResponse:
-        return web.FileResponse(Path(__file__).parent / "static" / "agent.html")
+        page = web.FileResponse(STATIC / "agent.html")
+        page.headers["Content-Security-Policy"] = page_policy((phones or PhoneServer()).wss_url)
+        return page
 
     app = web.Application(middlewares=[auth])
     app.router.add_get("/agent", agent_page)
     app.router.add_get("/wallboard", wallboard_page)
+    app.router.add_static("/static", STATIC, show_index=False, follow_symlinks=False)
     app.router.add_get("/metrics", guarded(Action.METRICS, metrics))
     app.router.add_get("/api/wallboard", guarded(Action.WALLBOARD, wallboard_now))
     app.router.add_get("/api/wallboard/events", guarded(Action.WALLBOARD, wallboard_events))
@@ -438,6 +506,8 @@ def build_api(
     app.router.add_get("/api/agents/{name}/codes", guarded(Action.DISPOSITION, codes))
     app.router.add_get("/api/agents/{name}/preview", guarded(Action.PREVIEW, preview))
     app.router.add_post("/api/agents/{name}/preview/{action}", guarded(Action.PREVIEW, preview))
+    app.router.add_get("/api/agents/{name}/phone", guarded(Action.PHONE, phone))
+    app.router.add_post("/api/agents/{name}/phone", guarded(Action.PHONE, phone))
     app.router.add_post("/api/agents/{name}/{action}", guarded(Action.AGENT_STATE, agent_action))
     return app
 
@@ -452,10 +522,20 @@ async def start_api(
     figures: LiveFigures | None = None,
     handled_call: HandledCall | None = None,
     counters: Counters | None = None,
+    phones: PhoneServer | None = None,
 ) -> web.AppRunner:
     # Open event streams must not hold a shutdown up: they are cut after a second.
     runner = web.AppRunner(
-        build_api(acd, authenticator, desk, dialer, figures, handled_call, counters=counters),
+        build_api(
+            acd,
+            authenticator,
+            desk,
+            dialer,
+            figures,
+            handled_call,
+            counters=counters,
+            phones=phones,
+        ),
         access_log=None,
         shutdown_timeout=1.0,
     )

@@ -18,7 +18,7 @@ from agi.handlers import build_registry
 from agi.server import FastAgiServer
 from ari_app.acd import AcdRuntime
 from ari_app.ami import AmiAuthError, AmiUnavailable, check_login
-from ari_app.api import start_api
+from ari_app.api import PhoneServer, start_api
 from ari_app.callback_answered import callback_answered, describe_callback
 from ari_app.client import AriAuthError, AriClient, AriHttpError, AriUnavailable
 from ari_app.dialer import Dialer
@@ -418,6 +418,7 @@ class Application:
                 self.figures,
                 functools.partial(agent_handled_call, self.engine),
                 self.counters(),
+                PhoneServer(self.settings.phone_wss_url, self.settings.sip_host_for_phones),
             )
         except BaseException:
             await self.ari.close()

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     sip_host_for_phones: str = "127.0.0.1"
     rtp_start: int = 20000
     rtp_end: int = 20999
+    # Browser phones (the agent desk): Asterisk's TLS HTTP port carrying SIP over secure
+    # websockets, wss://SIP_HOST_FOR_PHONES:PORT/ws. 0: off (softphones only).
+    phone_wss_port: int = Field(0, ge=0, le=65535)
+    # Its certificate and key, as paths Asterisk reads; empty: a self-signed pair made once
+    # in the instance's keys folder (docs/agent-desk.md says how to use a real one).
+    tls_cert: str = ""
+    tls_key: str = ""
     asterisk_instance: str = "default"
     asterisk_rootfs: Path | None = None
 
@@ -155,6 +162,13 @@ class Settings(BaseSettings):
             return self.spool_dir
         state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         return Path(state) / "switchboard" / self.node_id / "spool"
+
+    @property
+    def phone_wss_url(self) -> str:
+        """Where the desk's browser phone connects ("" when browser phones are off)."""
+        if not self.phone_wss_port:
+            return ""
+        return f"wss://{self.sip_host_for_phones}:{self.phone_wss_port}/ws"
 
     @property
     def ari_ws_url(self) -> str:

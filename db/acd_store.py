@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from callcenter.acd.phone_endpoints import PHONE_KINDS
 from callcenter.security import sip_secrets
 from db.models import STRATEGIES, Agent, DispositionSet, Queue, QueueMember
 
@@ -107,6 +108,19 @@ def set_skills(engine: Engine, name: str, skills: dict[str, int], replace: bool)
     return merged
 
 
+def set_phone(engine: Engine, name: str, phone: str) -> None:
+    """Which phone the agent takes calls on; the app makes their endpoint for it."""
+    if phone not in PHONE_KINDS:
+        raise AcdError(f"phone {phone!r}: one of {', '.join(PHONE_KINDS)}")
+    with engine.begin() as connection:
+        changed = connection.execute(
+            update(Agent).where(Agent.name == name).values(phone=phone).returning(Agent.name)
+        ).first()
+        if changed is None:
+            raise AcdError(f"no agent {name!r}")
+        _notify(connection, f"agent:{name}")
+
+
 def list_agents(engine: Engine) -> list[dict[str, Any]]:
     members = (
         select(QueueMember.agent, func.string_agg(QueueMember.queue, ",").label("queues"))
@@ -122,6 +136,7 @@ def list_agents(engine: Engine) -> list[dict[str, Any]]:
                 Agent.state,
                 Agent.state_since,
                 Agent.pause_reason,
+                Agent.phone,
                 members.c.queues,
             )
             .outerjoin(members, members.c.agent == Agent.name)

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from callcenter.acd.phone_endpoints import PHONE_KINDS
 from callcenter.calls.journey import SEGMENT_ENDS, SEGMENT_KINDS, VISIT_EXITS
 
 NAMING = {
@@ -328,11 +329,14 @@ class Agent(Base):
     __table_args__ = (
         CheckConstraint(NAME_CHECK.format(col="name"), name="name"),
         CheckConstraint(_in("state", AGENT_STATES), name="state"),
+        CheckConstraint(_in("phone", PHONE_KINDS), name="phone"),
     )
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     full_name: Mapped[str | None] = mapped_column(Text)
     sip_secret: Mapped[str] = mapped_column(String(64), nullable=False)
+    # A softphone (SIP over UDP) or the desk's browser phone (WebRTC over wss).
+    phone: Mapped[str] = mapped_column(String(16), nullable=False, server_default="softphone")
     skills: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False, server_default="{}")
     state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="logged_out")
     state_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

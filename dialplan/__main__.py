@@ -43,6 +43,9 @@ def params_from_env(base: str, env: dict[str, str]) -> AsteriskParams:
         agi_port=int(env.get("SWITCHBOARD_AGI_PORT", "4573")),
         bind_address=ari.hostname or "127.0.0.1",
         trunk_match=env.get("SWITCHBOARD_TRUNK_MATCH", "127.0.0.1"),
+        https_port=int(env.get("SWITCHBOARD_PHONE_WSS_PORT", "0")),
+        tls_cert=env.get("SWITCHBOARD_TLS_CERT") or f"{base}/keys/tls.crt",
+        tls_key=env.get("SWITCHBOARD_TLS_KEY") or f"{base}/keys/tls.key",
     )
 
 

@@ -39,6 +39,11 @@ class AsteriskParams:
     agi_port: int = 4573
     bind_address: str = "127.0.0.1"
     trunk_match: str = "127.0.0.1"
+    # Browser phones: Asterisk's HTTP server with TLS on this port carries SIP over secure
+    # websockets (wss://host:port/ws). 0: no TLS server, no browser phones.
+    https_port: int = 0
+    tls_cert: str = ""  # PEM paths as Asterisk sees them (required with https_port)
+    tls_key: str = ""
 
 
 # Asterisk's own sample files that we use unchanged (tones, AMD defaults, feature codes...),
@@ -94,9 +99,39 @@ def render_all(params: AsteriskParams) -> dict[str, str]:
             raise ValueError(f"{name} is empty or a well-known default: run 'switchboard init'")
     check_trunk_match(params.trunk_match)
     values = {k: str(v) for k, v in asdict(params).items()}
+    values.update(_browser_phone_blocks(params))
     folder = resources.files("dialplan") / "templates"
     rendered: dict[str, str] = {}
     for name in template_names():
         text = (folder / name).read_text(encoding="utf-8")
         rendered[name] = ConfTemplate(text).substitute(values)
     return rendered
+
+
+def _browser_phone_blocks(params: AsteriskParams) -> dict[str, str]:
+    """The TLS lines of http.conf and the secure websocket transport of pjsip.conf, present
+    only when browser phones are on (a websocket transport needs the TLS HTTP server)."""
+    if not params.https_port:
+        off = "; browser phones are off (no https_port): no TLS server, no wss transport"
+        return {"http_tls": off, "wss_transport": off}
+    if not params.tls_cert or not params.tls_key:
+        raise ValueError("https_port needs tls_cert and tls_key (switchboard init makes a pair)")
+    http_tls = "\n".join(
+        (
+            "; SIP over secure websockets for browser phones: wss://host:port/ws",
+            "tlsenable = yes",
+            f"tlsbindaddr = {params.bind_address}:{params.https_port}",
+            f"tlscertfile = {params.tls_cert}",
+            f"tlsprivatekey = {params.tls_key}",
+        )
+    )
+    wss = "\n".join(
+        (
+            "; Browser phones (the agent desk): SIP over the TLS HTTP server's websocket.",
+            "[transport-wss]",
+            "type = transport",
+            "protocol = wss",
+            f"bind = {params.bind_address}",
+        )
+    )
+    return {"http_tls": http_tls, "wss_transport": wss}

@@ -19,6 +19,7 @@ from pathlib import Path
 from dialplan import AsteriskParams, copy_stock, render_all
 from pbx import rootfs
 from pbx.ports import free_port, free_tcp_udp_port, rtp_range
+from pbx.tls import ensure_self_signed
 
 INSTANCES_DIR = "/srv/switchboard"
 
@@ -88,6 +89,9 @@ class AsteriskInstance:
             ami_user="sb-" + secrets.token_hex(3),
             ami_secret=secrets.token_urlsafe(16),
             agi_port=agi_port,
+            https_port=free_port(),
+            tls_cert=f"{cls.base_for(name)}/keys/tls.crt",
+            tls_key=f"{cls.base_for(name)}/keys/tls.key",
         )
         return cls(root, params)
 
@@ -124,6 +128,12 @@ class AsteriskInstance:
             path.write_text(text, encoding="utf-8")
             path.chmod(0o640)
         copy_stock(self.root / "etc" / "asterisk", etc)
+        if self.params.https_port:  # browser phones: a certificate made once, kept after
+            ensure_self_signed(
+                self.root / self.params.tls_cert.lstrip("/"),
+                self.root / self.params.tls_key.lstrip("/"),
+                [self.params.bind_address, "localhost"],
+            )
         subprocess.run(
             rootfs.in_root(self.root, "chown", "-R", "asterisk:asterisk", self.params.base),
             check=True,

@@ -13,9 +13,10 @@ from pbx.instance import AsteriskInstance
 
 def params_from_settings(settings: Settings) -> AsteriskParams:
     http = urlsplit(settings.ari_url)
+    base = AsteriskInstance.base_for(settings.asterisk_instance)
     return AsteriskParams(
         instance=settings.asterisk_instance,
-        base=AsteriskInstance.base_for(settings.asterisk_instance),
+        base=base,
         node_id=settings.node_id,
         http_port=http.port or 8088,
         ami_port=settings.ami_port,
@@ -31,6 +32,9 @@ def params_from_settings(settings: Settings) -> AsteriskParams:
         agi_port=settings.agi_port,
         bind_address=http.hostname or "127.0.0.1",
         trunk_match=settings.trunk_match,
+        https_port=settings.phone_wss_port,
+        tls_cert=settings.tls_cert or f"{base}/keys/tls.crt",
+        tls_key=settings.tls_key or f"{base}/keys/tls.key",
     )
 
 

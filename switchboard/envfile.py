@@ -32,6 +32,7 @@ def generate(database_url: str = DEFAULT_DATABASE_URL) -> dict[str, str]:
         "SWITCHBOARD_RTP_START": str(rtp_start),
         "SWITCHBOARD_RTP_END": str(rtp_end),
         "SWITCHBOARD_API_PORT": str(_prefer(8095, free_port)),
+        "SWITCHBOARD_PHONE_WSS_PORT": str(_prefer(8089, free_port)),
         "SWITCHBOARD_API_TOKEN": secrets.token_urlsafe(24),
     }
 

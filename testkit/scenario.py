@@ -8,6 +8,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from testkit.dtmf import EVENT_CODES, write_pcap
+from testkit.greeting import write_greeting
 
 # Wait for the far end's BYE (up to @@TIMEOUT@@ ms) and answer it: callers and softphones.
 WAIT_FOR_BYE = """  <recv request="BYE" timeout="@@TIMEOUT@@"/>
@@ -50,6 +51,9 @@ class CallerScript:
     keys: tuple[tuple[int, str], ...] = field(default=((1000, "7"),))
     hang_up_after_ms: int | None = None  # None: wait for our BYE
     bye_timeout_ms: int = 30000
+    # Audio (a tone, PCMA) sent after the keys for this long: a caller who speaks, so
+    # media from the caller can be counted at the far end. 0: only the keys.
+    audio_ms: int = 0
 
 
 def key_offsets(script: CallerScript) -> list[tuple[int, str]]:
@@ -63,8 +67,11 @@ def key_offsets(script: CallerScript) -> list[tuple[int, str]]:
     return offsets
 
 
-def render(script: CallerScript, keys_pcap: Path | None = None) -> str:
-    """The scenario; its keys are played from ``keys_pcap`` (see ``write``)."""
+def render(
+    script: CallerScript, keys_pcap: Path | None = None, audio_pcap: Path | None = None
+) -> str:
+    """The scenario; its keys are played from ``keys_pcap``, then its audio from
+    ``audio_pcap`` (see ``write``)."""
     template = (resources.files("testkit") / "caller.xml").read_text("utf-8")
     key_lines = []
     offsets = key_offsets(script)
@@ -78,6 +85,14 @@ def render(script: CallerScript, keys_pcap: Path | None = None) -> str:
         )
         if last > first:
             key_lines.append(f'  <pause milliseconds="{last - first}"/>')
+    if script.audio_ms:
+        if audio_pcap is None:
+            raise ValueError("a script with audio needs the capture of its audio")
+        if offsets:
+            key_lines.append('  <pause milliseconds="500"/>')  # the last key's packets go first
+        key_lines.append(
+            f'  <nop><action><exec play_pcap_audio="{escape(str(audio_pcap))}"/></action></nop>'
+        )
     if script.hang_up_after_ms is None:
         ending = WAIT_FOR_BYE.replace("@@TIMEOUT@@", str(script.bye_timeout_ms))
     else:
@@ -92,5 +107,8 @@ def write(script: CallerScript, folder: Path, name: str) -> Path:
     path = folder / f"{name}.xml"
     offsets = key_offsets(script)
     keys_pcap = write_pcap(offsets, folder / f"{name}-keys.pcap") if offsets else None
-    path.write_text(render(script, keys_pcap), encoding="iso-8859-1")
+    audio_pcap = None
+    if script.audio_ms:
+        audio_pcap = write_greeting(folder / f"{name}-audio.pcap", script.audio_ms)
+    path.write_text(render(script, keys_pcap, audio_pcap), encoding="iso-8859-1")
     return path

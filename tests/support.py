@@ -196,6 +196,7 @@ def app_env(
         "SWITCHBOARD_LOG_LEVEL": "debug",
         "SWITCHBOARD_API_PORT": str(free_port()),
         "SWITCHBOARD_API_TOKEN": API_TOKEN,
+        "SWITCHBOARD_PHONE_WSS_PORT": str(p.https_port),
     }
     env.update(extra)
     return env

@@ -39,6 +39,7 @@ class Action(StrEnum):
     DISPOSITION = "disposition"  # POST .../disposition, GET .../codes
     PREVIEW = "preview"  # GET .../preview, POST .../preview/dial|skip
     SUPERVISE = "supervise"  # POST /api/supervisors/{name}/join
+    PHONE = "phone"  # GET|POST /api/agents/{name}/phone: the browser phone's account
 
 
 class Scope(StrEnum):
@@ -58,6 +59,8 @@ RULES: dict[Action, dict[Role, Scope]] = {
     Action.DISPOSITION: {Role.SUPERVISOR: Scope.ANY, Role.AGENT: Scope.OWN},
     Action.PREVIEW: {Role.SUPERVISOR: Scope.OWN, Role.AGENT: Scope.OWN},
     Action.SUPERVISE: {Role.SUPERVISOR: Scope.OWN, Role.AGENT: Scope.NONE},
+    # Holds the SIP password: only the agent themselves (and operators).
+    Action.PHONE: {Role.SUPERVISOR: Scope.OWN, Role.AGENT: Scope.OWN},
 }
 
 

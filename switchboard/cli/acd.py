@@ -90,15 +90,36 @@ def agents_list() -> None:
 
     with database() as engine:
         rows = list_agents(engine)
-    table = Table("agent", "name", "state", "since", "skills", "queues")
+    table = Table("agent", "name", "state", "since", "phone", "skills", "queues")
     for row in rows:
         state = row["state"] + (f" ({row['pause_reason']})" if row["pause_reason"] else "")
         since = row["state_since"].strftime("%H:%M:%S") if row["state_since"] else ""
         skills = ", ".join(f"{k}={v}" for k, v in sorted(row["skills"].items()))
         table.add_row(
-            row["name"], row["full_name"] or "", state, since, skills, row["queues"] or ""
+            row["name"],
+            row["full_name"] or "",
+            state,
+            since,
+            row["phone"],
+            skills,
+            row["queues"] or "",
         )
     console.print(table)
+
+
+@agents_app.command("phone")
+def agents_phone(
+    name: str,
+    kind: str = typer.Argument(
+        ..., help="softphone (SIP over UDP) or browser (the agent desk's WebRTC phone)."
+    ),
+) -> None:
+    """Choose the phone an agent takes calls on (the running app remakes their account)."""
+    from db.acd_store import set_phone
+
+    with database() as engine:
+        set_phone(engine, name, kind)
+    console.print(f"{name} takes calls on their {kind}" + (" phone" if kind == "browser" else ""))
 
 
 @agents_app.command("remove")

@@ -64,6 +64,9 @@ ALLOWED |= {
     ("agent", A.CALL_CONTROL, "own"),
     ("agent", A.DISPOSITION, "own"),
     ("agent", A.PREVIEW, "own"),
+    # The browser phone's account holds the SIP password: one's own only.
+    ("supervisor", A.PHONE, "own"),
+    ("agent", A.PHONE, "own"),
 }
 
 CASES = [(r, a, "-") for r, a in itertools.product(PRINCIPALS, GLOBAL)] + [
@@ -129,8 +132,8 @@ def test_a_supervisor_named_like_an_agent_is_not_that_agent(action: Action) -> N
     assert allowed(Principal("ops", Role.OPERATOR), action, "kay")  # operators: any agent
 
 
-def test_call_control_supervise_and_preview_are_the_supervisors_own_only() -> None:
-    assert set(OWN_ONLY) == {A.CALL_CONTROL, A.PREVIEW, A.SUPERVISE}
+def test_call_control_supervise_preview_and_phone_are_the_supervisors_own_only() -> None:
+    assert set(OWN_ONLY) == {A.CALL_CONTROL, A.PREVIEW, A.SUPERVISE, A.PHONE}
 
 
 def test_refusals_say_what_is_allowed() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dialplan import AsteriskParams, render_all
@@ -69,3 +71,19 @@ def test_the_trunk_is_matched_on_the_configured_addresses_only() -> None:
     for bad in ("", "carrier.example", "10.0.0.1\n[evil]\ntype=endpoint", "10.0.0.1,,"):
         with pytest.raises(ValueError, match="trunk_match"):
             render_all(replace(PARAMS, trunk_match=bad))
+
+
+def test_browser_phones_add_the_tls_server_and_the_wss_transport() -> None:
+    off = render_all(PARAMS)
+    assert "tlsenable" not in off["http.conf"] and "protocol = wss" not in off["pjsip.conf"]
+    params = dataclasses.replace(
+        PARAMS, https_port=18089, tls_cert="/srv/switchboard/t/keys/tls.crt", tls_key="/k.key"
+    )
+    on = render_all(params)
+    assert "tlsenable = yes" in on["http.conf"]
+    assert "tlsbindaddr = 127.0.0.1:18089" in on["http.conf"]  # loopback, as ARI
+    assert "tlscertfile = /srv/switchboard/t/keys/tls.crt" in on["http.conf"]
+    assert "tlsprivatekey = /k.key" in on["http.conf"]
+    assert "[transport-wss]\ntype = transport\nprotocol = wss" in on["pjsip.conf"]
+    with pytest.raises(ValueError, match="tls_cert and tls_key"):
+        render_all(dataclasses.replace(PARAMS, https_port=18089))

@@ -1,0 +1,30 @@
+"""agents: which phone the agent takes calls on, a softphone or the desk's browser phone
+(WebRTC); Asterisk's endpoint for the agent is made for that kind
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-06 07:10:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "agents",
+        sa.Column("phone", sa.String(length=16), server_default="softphone", nullable=False),
+    )
+    op.create_check_constraint("phone", "agents", "phone IN ('softphone', 'browser')")
+
+
+def downgrade() -> None:
+    op.drop_constraint(op.f("ck_agents_phone"), "agents", type_="check")
+    op.drop_column("agents", "phone")

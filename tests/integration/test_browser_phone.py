@@ -1,0 +1,197 @@
+"""The agent desk's browser phone on real calls: headless Chromium with fake media devices
+registers over WSS to the real Asterisk (WebRTC: ICE, DTLS-SRTP), a sipp caller goes to
+the queue, the agent answers on the page, audio flows both ways (counted by the browser
+and by Asterisk on both legs), the agent holds and takes the caller back, hangs up, codes
+the call with a note; the row in PostgreSQL has the agent, the times and the code.
+Screenshots of the desk (on a call, in wrap-up) go to artifacts/."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from db.api_credential_store import issue_agent_token
+from testkit.runner import place_calls
+from testkit.scenario import CallerScript
+from tests.integration.test_acd_calls import (
+    Center,
+    ari_get,
+    calls,
+    center,  # noqa: F401  (the fixture)
+    wait_state,
+)
+from tests.support import query, wait_until
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("SWITCHBOARD_ARTIFACTS", REPO / "artifacts"))
+
+
+@pytest.fixture
+def phone_browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium that may use a (fake) microphone, talk WebRTC over loopback and
+    accept the test Asterisk's self-signed certificate."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if shutil.which("chromium") is None or shutil.which("chromedriver") is None:
+        pytest.fail("headless Chromium is needed: apt-get install -y chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or ""
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        "--allow-loopback-in-peer-connection",
+        "--ignore-certificate-errors",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1280,800",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
+    driver = webdriver.Chrome(options=options, service=service)
+    yield driver
+    driver.quit()
+
+
+def text(browser: Any, element_id: str) -> str:
+    value: str = browser.find_element("id", element_id).text
+    return value
+
+
+def caller_in_background(rig: Center, caller: str, talk_ms: int) -> Future[Any]:
+    """A caller who speaks (a tone) from the answer on and hangs up after ``talk_ms``."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    script = CallerScript(caller=caller, keys=(), hang_up_after_ms=talk_ms, audio_ms=talk_ms)
+    future = pool.submit(
+        lambda: asyncio.run(place_calls(rig.asterisk.params.sip_port, "5000", script))
+    )
+    pool.shutdown(wait=False)
+    return future
+
+
+def channel_packets(rig: Center) -> dict[str, tuple[int, int]]:
+    """Asterisk's RTP counters per live channel: {channel name: (received, sent)}."""
+    out = rig.asterisk.cli("pjsip show channelstats")
+    counts: dict[str, tuple[int, int]] = {}
+    for line in out.splitlines():
+        # " call-38a trunk-in-00000000  00:00:02 alaw  75  0  0  0.000  71  0  0  0.000  0.000"
+        # (bridge, channel, up time, codec, received: count lost % jitter, sent: the same)
+        fields = line.split()
+        at = next((i for i, f in enumerate(fields) if re.fullmatch(r"\d+:\d\d:\d\d", f)), None)
+        if at is not None and at >= 1 and len(fields) > at + 6:
+            counts[fields[at - 1]] = (int(fields[at + 2]), int(fields[at + 6]))
+    return counts
+
+
+def endpoint(rig: Center, name: str) -> dict[str, str]:
+    """The agent's endpoint as Asterisk has it now (ARI's dynamic configuration)."""
+    fields = ari_get(rig, f"/asterisk/config/dynamic/res_pjsip/endpoint/{name}")
+    return {f["attribute"]: f["value"] for f in fields}
+
+
+def test_agent_answers_on_the_browser_phone_and_codes_the_call(
+    center: Center,  # noqa: F811
+    phone_browser: Any,
+    database_url: str,
+) -> None:
+    browser = phone_browser
+    center.agent("wes")  # with a softphone, as every new agent
+    token = issue_agent_token(center.engine, "wes")
+    center.queue("desk", ["wes"], wrap_up_seconds=60)
+    app = center.start("desk")
+    port = app.env["SWITCHBOARD_API_PORT"]
+
+    browser.get(f"http://127.0.0.1:{port}/agent?agent=wes&token={token}")
+    wait_until(lambda: "softphone" in text(browser, "phone-status"), 10, what="the desk")
+    browser.find_element("id", "use-browser").click()  # their endpoint becomes WebRTC
+    wait_until(lambda: text(browser, "phone-status") == "ready", 15, what="the browser phone")
+    assert endpoint(center, "wes")["media_encryption"] == "dtls"
+    wait_until(lambda: center.state("wes")["registered"], 10, what="wes registered (WSS)")
+    browser.find_element("id", "login").click()
+    wait_state(center, "wes", "available", 10)
+
+    caller = "+15558600001"
+    done = caller_in_background(center, caller, 9000)
+    wait_until(lambda: "ringing" in text(browser, "phone-status"), 15, what="the phone rings")
+    browser.find_element("id", "answer").click()
+    wait_state(center, "wes", "on_call", 10)
+    wait_until(lambda: text(browser, "state") == "on call", 10, what="the call on the page")
+    assert text(browser, "caller") == caller and text(browser, "queue") == "desk"
+
+    # Audio both ways: the browser sends its (fake) microphone and hears the caller's tone;
+    # Asterisk counts RTP in and out on the caller's leg and on the agent's leg.
+    def stats() -> dict[str, int]:
+        got: dict[str, int] = browser.execute_script("return await window.deskPhone.stats();")
+        return got
+
+    wait_until(lambda: min(stats().values()) >= 50, 10, what="RTP both ways in the browser")
+    legs = channel_packets(center)
+    agent_leg = next(v for k, v in legs.items() if k.startswith("wes-"))
+    caller_leg = next(v for k, v in legs.items() if k.startswith("trunk-in-"))
+    assert min(agent_leg) >= 50, legs  # from the browser and to it
+    assert min(caller_leg) >= 50, legs  # from sipp and to it
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.find_element("id", "hold").click()
+    wait_state(center, "wes", "on_hold", 5)
+    wait_until(lambda: text(browser, "state") == "on hold", 5, what="hold on the page")
+    browser.find_element("id", "unhold").click()
+    wait_state(center, "wes", "on_call", 5)
+    browser.save_screenshot(str(ARTIFACTS / "desk-on-call.png"))
+
+    browser.find_element("id", "hangup").click()  # the agent ends the call from the page
+    wait_until(lambda: text(browser, "state") == "wrap up", 10, what="wrap-up on the page")
+    wait_until(lambda: text(browser, "phone-status") == "ready", 5, what="the phone idle again")
+    wait_until(lambda: "Resolved" in text(browser, "code"), 10, what="the codes")
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("id", "code")).select_by_value("resolved")
+    browser.find_element("id", "note").send_keys("answered in the browser")
+    browser.save_screenshot(str(ARTIFACTS / "desk-wrap-up.png"))
+    browser.find_element("id", "dispose").click()
+    wait_until(lambda: text(browser, "coded") == "coded resolved", 10, what="coded")
+    done.result(timeout=30)
+
+    (row,) = calls(database_url, caller, 1)
+    assert row["agent"] == "wes" and row["hold_count"] == 1
+    assert row["arrived_at"] < row["connected_at"] < row["ended_at"]
+    coded = query(
+        database_url,
+        "SELECT code, set_by, note FROM call_dispositions WHERE call_id = %s AND set_by <> "
+        "'system'",
+        row["id"],
+    )
+    assert coded == [{"code": "resolved", "set_by": "agent:wes", "note": "answered in the browser"}]
+    # Back to the softphone: stored, and the endpoint is plain SIP again (made anew).
+    browser.find_element("id", "use-softphone").click()
+    wait_until(lambda: "softphone" in text(browser, "phone-status"), 10, what="softphone again")
+    assert query(database_url, "SELECT phone FROM agents WHERE name = 'wes'") == [
+        {"phone": "softphone"}
+    ]
+    plain = endpoint(center, "wes")
+    assert plain["media_encryption"] == "no" and plain["transport"] == "transport-udp"
+    assert plain["ice_support"] == "false"
+
+    refused = [
+        entry["message"]
+        for entry in browser.get_log("browser")
+        if "Content Security Policy" in entry["message"]
+    ]
+    assert refused == []  # nothing the page runs is blocked by its own policy
