@@ -115,6 +115,7 @@ class QueueSettings:
     announce_seconds: float | None = None
     service_level_seconds: float = 20.0
     widening: list[Widening] = field(default_factory=list)
+    script: str | None = None  # the call script shown to the agent on connect
 
 
 class JoinRefused(Exception):
@@ -251,6 +252,7 @@ class AcdRuntime:
                 announce_seconds=qrow.announce_seconds,
                 service_level_seconds=qrow.service_level_seconds,
                 widening=[Widening(**w) for w in qrow.widening],
+                script=qrow.script,
             )
             state = self.queues.get(qrow.name)
             if state is None:

@@ -176,6 +176,7 @@ class IvrBackend:
             return False
         from ari_app.queue_call import QueueCall
 
+        call.collected = dict(request.collected)
         visit = QueueCall(self.acd, self.registry, call)
         return await visit.serve(request.queue, request.priority, dict(request.skills))
 

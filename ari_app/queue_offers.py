@@ -114,6 +114,7 @@ class OfferingCall:
         # Unique over the whole call: a second queue's first ring is not the first's.
         self._rings += 1
         channel_id = f"{self.call_id}-{agent}-{self._rings}"
+        settings = self.acd.settings.get(visit.queue)
         record = self.call.record
         now = utcnow()
         variables = {"SB_QUEUE": visit.queue}
@@ -139,6 +140,9 @@ class OfferingCall:
                 waited_seconds=(now - visit.joined).total_seconds(),
                 now=now,
                 repeat_window=self.acd.repeat_window,
+                agent=agent,
+                collected=self.call.collected,
+                script=settings.script if settings else None,
             )
         except Exception as exc:  # the phone rings anyway; the desktop shows less
             self.call.log.warning("queue.screen_pop_failed", error=str(exc))

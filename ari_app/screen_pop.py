@@ -4,9 +4,11 @@ window), read from PostgreSQL while the agent's phone rings."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from callcenter.calls.call_script import render_script
 from db.caller_history import CallerHistory
 
 HISTORY = 5
@@ -22,17 +24,33 @@ async def screen_pop(
     waited_seconds: float,
     now: datetime,
     repeat_window: timedelta,
+    agent: str = "",
+    collected: Mapping[str, str] | None = None,
+    script: str | None = None,
 ) -> dict[str, Any]:
+    """``collected``: what the caller gave the IVR (keys, lookup results); ``script``: the
+    queue's call script, filled in for this caller and agent."""
     pop: dict[str, Any] = {
         "call_id": call_id,
         "caller_number": caller_number,
         "caller_name": caller_name,
         "queue": queue,
         "waited_seconds": round(waited_seconds, 1),
+        "collected": dict(collected or {}),
+        "script": None,
         "recent_calls": [],
         "open_callbacks": [],
         "repeat_caller": False,
     }
+    if script:
+        pop["script"] = render_script(
+            script,
+            caller_number=caller_number,
+            caller_name=caller_name,
+            queue=queue,
+            agent=agent,
+            collected=collected or {},
+        )
     if not caller_number:
         return pop
     calls, callbacks = await history.read(caller_number, call_id, HISTORY)

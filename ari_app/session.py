@@ -113,6 +113,8 @@ class CallSession:
         self._gone_early = False
         self._on_end: dict[str, Callable[[], None]] = {}
         self._music = False  # music on hold started on the channel itself (the caller held)
+        # What the caller gave the IVR (keys, lookup results): shown to the agent, not stored.
+        self.collected: dict[str, str] = {}
         self.log = log.bind(call_id=str(record.id), channel=channel.id)
 
     @property

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from callcenter.acd.phone_endpoints import PHONE_KINDS
+from callcenter.calls.call_script import MAX_LENGTH as MAX_SCRIPT
 from callcenter.security import sip_secrets
 from db.models import STRATEGIES, Agent, DispositionSet, Queue, QueueMember
 
@@ -165,6 +166,7 @@ QUEUE_FIELDS = {
     "disposition_set",
     "record_calls",
     "survey",
+    "script",
 }
 
 
@@ -185,6 +187,8 @@ def _check_queue_settings(settings: dict[str, Any]) -> dict[str, Any]:
         phone_key = settings.get(field_name)
         if phone_key is not None and (len(phone_key) != 1 or phone_key not in "0123456789*#"):
             raise AcdError(f"{field_name} {phone_key!r}: one phone key, 0-9, * or #")
+    if settings.get("script") is not None and len(settings["script"]) > MAX_SCRIPT:
+        raise AcdError(f"the call script is over {MAX_SCRIPT} characters")
     if settings.get("exit_key") and settings.get("exit_key") == settings.get("callback_key"):
         raise AcdError("exit_key and callback_key must differ")
     return settings

@@ -383,6 +383,9 @@ class Queue(Base):
     # After the agent hangs up, the caller is asked to rate the call (1-5) and whether
     # their issue was resolved (1 yes, 2 no).
     survey: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    # What the agent reads on connect; ${caller_number}, ${caller_name}, ${queue}, ${agent}
+    # and what the IVR collected (${acct}, ${customer.name}...) are filled in.
+    script: Mapped[str | None] = mapped_column(Text)
 
 
 class QueueMember(Base):

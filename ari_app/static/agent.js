@@ -79,6 +79,17 @@
     $("queue").textContent = call.queue || "";
     $("waited").textContent = call.waited_seconds ?? "";
     $("repeat").hidden = !call.repeat_caller;
+    const collected = Object.entries(call.collected || {});
+    $("collected").replaceChildren();
+    for (const [key, value] of collected) {
+      const row = document.createElement("tr");
+      cell(row, key);
+      cell(row, value);
+      $("collected").appendChild(row);
+    }
+    $("collected-table").hidden = collected.length === 0;
+    $("script").textContent = call.script || "";
+    $("script-box").hidden = !call.script;
     const body = $("history");
     body.replaceChildren();
     for (const c of call.recent_calls || []) {

@@ -77,6 +77,9 @@ class QueueRequest:
     skills: Mapping[str, int]
     flow: str
     node: str
+    # What the caller keyed and what lookups found (the flow's variables but the caller's
+    # and the dialed number): for the agent's screen, never for the record.
+    collected: Mapping[str, str] = field(default_factory=dict)
 
 
 class IvrServices(Protocol):
@@ -99,6 +102,7 @@ class IvrState:
     language: str
     started_at: datetime
     variables: dict[str, str] = field(default_factory=dict)
+    sensitive: set[str] = field(default_factory=set)  # variables never shown to anyone
     path: list[str] = field(default_factory=list)
     node: str | None = None
     ended_at: datetime | None = None
@@ -408,6 +412,8 @@ class Walker:
             reason = self._invalid_entry(node, digits, overflowed)
             if reason is None:
                 self.state.variables[node.into] = digits
+                if node.sensitive:
+                    self.state.sensitive.add(node.into)
                 self.trace.event("IVR_INPUT", node=name, var=node.into, value=shown)
                 return self._require(node.next, name)
             attempt += 1
@@ -505,7 +511,11 @@ class Walker:
     async def _queue(self, name: str, node: QueueNode) -> str | None:
         assert self._source is not None and self.state is not None
         state = self.state
-        request = QueueRequest(node.queue, node.priority, dict(node.skills), state.flow, name)
+        hidden = {"caller", "dialed", *state.sensitive}  # a card number is not for the screen
+        collected = {k: v for k, v in state.variables.items() if k not in hidden}
+        request = QueueRequest(
+            node.queue, node.priority, dict(node.skills), state.flow, name, collected
+        )
         self.trace.event(
             "IVR_QUEUE", node=name, queue=node.queue, priority=node.priority, skills=node.skills
         )

@@ -214,6 +214,11 @@ DispositionsOpt = typer.Option(
     None,
     help="The disposition set its agents code calls with; a new queue gets 'default'.",
 )
+ScriptOpt = typer.Option(
+    None,
+    help="The call script its agents see on connect: text with ${caller_number}, "
+    "${caller_name}, ${queue}, ${agent} and the IVR's variables (e.g. ${acct}) filled in.",
+)
 StrategyOpt = typer.Option(
     None, help="ringall, leastrecent, fewestcalls, random, rrmemory, linear or skills."
 )
@@ -241,6 +246,7 @@ def queues_add(
     ),
     overflow: str | None = typer.Option(None, help="Queue to send callers to on max wait."),
     announce: float | None = typer.Option(None, help="Announce position every N seconds."),
+    script: str | None = ScriptOpt,
     dispositions: str | None = DispositionsOpt,
 ) -> None:
     """Create a queue."""
@@ -266,6 +272,7 @@ def queues_add(
                 survey=survey,
                 overflow_queue=overflow,
                 announce_seconds=announce,
+                script=script,
                 disposition_set=dispositions,
             ),
         )
@@ -290,6 +297,7 @@ def queues_set(
     survey: bool | None = typer.Option(None),
     overflow: str | None = typer.Option(None),
     announce: float | None = typer.Option(None),
+    script: str | None = ScriptOpt,
     dispositions: str | None = DispositionsOpt,
 ) -> None:
     """Change a queue's settings."""
@@ -315,6 +323,7 @@ def queues_set(
                 survey=survey,
                 overflow_queue=overflow,
                 announce_seconds=announce,
+                script=script,
                 disposition_set=dispositions,
             ),
         )

@@ -66,10 +66,11 @@ class Center:
         for member in members:
             add_member(self.engine, name, member, 0)
 
-    def start(self, queue: str) -> AppProcess:
+    def start(self, queue: str, flow: str | None = None) -> AppProcess:
+        """The app, with a flow that sends every call to ``queue`` (or ``flow``'s YAML)."""
         flows = self.tmp / "flows"
         flows.mkdir(exist_ok=True)
-        (flows / "front.yaml").write_text(FLOW % queue)
+        (flows / "front.yaml").write_text(flow or FLOW % queue)
         self.app = self.app_factory(
             SWITCHBOARD_FLOWS_DIR=str(flows), SWITCHBOARD_OUTBOUND_URI=self.outbound_uri
         )

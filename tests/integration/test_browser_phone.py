@@ -32,6 +32,18 @@ from tests.support import query, wait_until
 
 pytestmark = pytest.mark.integration
 
+# The caller keys their account number, then waits for an agent.
+ACCOUNT_FLOW = """\
+flow: front
+default: true
+start: account
+nodes:
+  account: {type: collect, prompts: [sound:beep], into: acct, min_digits: 4, max_digits: 8,
+            next: to_queue, on_exhausted: to_queue}
+  to_queue: {type: queue, queue: desk, on_unavailable: sorry}
+  sorry: {type: hangup, prompts: [sound:beep]}
+"""
+SCRIPT = "Hello ${caller_name}, this is ${agent}. Account ${acct}?"
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("SWITCHBOARD_ARTIFACTS", REPO / "artifacts"))
 
@@ -75,10 +87,12 @@ def text(browser: Any, element_id: str) -> str:
     return value
 
 
-def caller_in_background(rig: Center, caller: str, talk_ms: int) -> Future[Any]:
-    """A caller who speaks (a tone) from the answer on and hangs up after ``talk_ms``."""
+def caller_in_background(
+    rig: Center, caller: str, talk_ms: int, keys: tuple[tuple[int, str], ...]
+) -> Future[Any]:
+    """A caller who keys ``keys``, then speaks (a tone) and hangs up after ``talk_ms``."""
     pool = ThreadPoolExecutor(max_workers=1)
-    script = CallerScript(caller=caller, keys=(), hang_up_after_ms=talk_ms, audio_ms=talk_ms)
+    script = CallerScript(caller=caller, keys=keys, hang_up_after_ms=talk_ms, audio_ms=talk_ms)
     future = pool.submit(
         lambda: asyncio.run(place_calls(rig.asterisk.params.sip_port, "5000", script))
     )
@@ -114,8 +128,8 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     browser = phone_browser
     center.agent("wes")  # with a softphone, as every new agent
     token = issue_agent_token(center.engine, "wes")
-    center.queue("desk", ["wes"], wrap_up_seconds=60)
-    app = center.start("desk")
+    center.queue("desk", ["wes"], wrap_up_seconds=60, script=SCRIPT)
+    app = center.start("desk", ACCOUNT_FLOW)
     port = app.env["SWITCHBOARD_API_PORT"]
 
     browser.get(f"http://127.0.0.1:{port}/agent?agent=wes&token={token}")
@@ -128,12 +142,16 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     wait_state(center, "wes", "available", 10)
 
     caller = "+15558600001"
-    done = caller_in_background(center, caller, 9000)
+    account = ((800, "4"), (150, "2"), (150, "4"), (150, "1"), (150, "#"))
+    done = caller_in_background(center, caller, 9000, account)
     wait_until(lambda: "ringing" in text(browser, "phone-status"), 15, what="the phone rings")
     browser.find_element("id", "answer").click()
     wait_state(center, "wes", "on_call", 10)
     wait_until(lambda: text(browser, "state") == "on call", 10, what="the call on the page")
     assert text(browser, "caller") == caller and text(browser, "queue") == "desk"
+    # The screen pop: what the caller keyed in the IVR, and the queue's script filled in.
+    assert text(browser, "collected") == "acct 4241"
+    assert text(browser, "script") == "Hello Switchboard Test, this is wes. Account 4241?"
 
     # Audio both ways: the browser sends its (fake) microphone and hears the caller's tone;
     # Asterisk counts RTP in and out on the caller's leg and on the agent's leg.

@@ -3,6 +3,7 @@ phone, the desk's Content-Security-Policy, the self-signed certificate, the wss 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from pathlib import Path
 
@@ -64,3 +65,10 @@ def test_the_wss_address_follows_the_settings() -> None:
     assert Settings(phone_wss_port=0).phone_wss_url == ""
     on = Settings(phone_wss_port=8089, sip_host_for_phones="pbx.example.com")
     assert on.phone_wss_url == "wss://pbx.example.com:8089/ws"
+
+
+def test_the_vendored_sip_library_matches_its_recorded_checksum() -> None:
+    """scripts/vendor-js rebuilds it from the npm registry; the committed file is that build."""
+    vendor = Path(__file__).resolve().parents[2] / "ari_app" / "static" / "vendor"
+    recorded = (vendor / "jssip.min.js.sha256").read_text().split()[0]
+    assert hashlib.sha256((vendor / "jssip.min.js").read_bytes()).hexdigest() == recorded

@@ -338,3 +338,37 @@ async def test_prompts_with_nothing_to_say_are_skipped_not_played() -> None:
     assert any("cannot be said as number" in s for s in skipped)
     assert any("is not a date" in s for s in skipped)
     assert "digits:1234" in caller.played
+
+
+SCREEN = flow(
+    """
+flow: screen
+start: pin
+nodes:
+  pin: {type: collect, prompts: [enter-pin], into: pin, min_digits: 4, max_digits: 4,
+        sensitive: true, next: account, on_exhausted: bye}
+  account: {type: collect, prompts: [enter-account], into: account, min_digits: 4,
+            max_digits: 6, next: lookup, on_exhausted: bye}
+  lookup: {type: lookup, sql: "SELECT name FROM accounts WHERE no = :no",
+           params: {no: "${account}"}, into: acct, next: agents, not_found: agents,
+           on_error: agents}
+  agents: {type: queue, queue: support, on_unavailable: bye}
+  bye: {type: hangup}
+"""
+)
+
+
+async def test_the_queue_gets_what_the_caller_gave_but_never_a_sensitive_entry() -> None:
+    keys = [(1, "1"), (1.2, "2"), (1.4, "3"), (1.6, "4"), (1.8, "#")]  # the PIN: sensitive
+    keys += [(3, "5"), (3.2, "5"), (3.4, "5"), (3.6, "1"), (3.8, "#")]  # the account
+    services = FakeServices(
+        accept_queue=True, lookups={"acct": LookupResult("found", {"name": "Ann"})}
+    )
+    state, _, _ = await walk(SCREEN, ScriptedCaller(keys=keys), services)
+    assert state.exit == "queue"
+    assert dict(services.queued[0].collected) == {
+        "account": "5551",
+        "acct": "found",
+        "acct.name": "Ann",
+    }  # no PIN, and not the caller's or the dialed number (the call has them)
+    assert state.variables["pin"] == "1234"  # the flow itself still has it

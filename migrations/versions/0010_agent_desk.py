@@ -1,5 +1,6 @@
-"""agents: which phone the agent takes calls on, a softphone or the desk's browser phone
-(WebRTC); Asterisk's endpoint for the agent is made for that kind
+"""the agent desk: which phone an agent takes calls on (a softphone or the desk's browser
+phone, WebRTC; Asterisk's endpoint is made for that kind), and a queue's call script (text
+shown to the agent on connect, with the caller's fields filled in)
 
 Revision ID: 0010
 Revises: 0009
@@ -23,8 +24,10 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=16), server_default="softphone", nullable=False),
     )
     op.create_check_constraint("phone", "agents", "phone IN ('softphone', 'browser')")
+    op.add_column("queues", sa.Column("script", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("queues", "script")
     op.drop_constraint(op.f("ck_agents_phone"), "agents", type_="check")
     op.drop_column("agents", "phone")
