@@ -83,6 +83,7 @@ class AcdCommand(Event):
     action: str = ""
     target: str | None = None
     attended: bool = False
+    mode: str | None = None  # supervise: listen, whisper or barge
     reply: Any = None
 
 
@@ -712,7 +713,12 @@ class AcdRuntime:
             raise CommandRefused(409, f"{name!r} is busy ({agent.state})")
 
     async def command(
-        self, agent_name: str, action: str, target: str | None = None, attended: bool = False
+        self,
+        agent_name: str,
+        action: str,
+        target: str | None = None,
+        attended: bool = False,
+        mode: str | None = None,
     ) -> dict[str, Any]:
         """Carry out an agent's request about their current call; raises CommandRefused."""
         agent = self.agents.get(agent_name)
@@ -729,6 +735,7 @@ class AcdRuntime:
                 action=action,
                 target=target,
                 attended=attended,
+                mode=mode,
                 reply=reply,
             )
         )

@@ -275,7 +275,8 @@ def build_api(
         return web.json_response(result)
 
     async def supervise(request: web.Request) -> web.Response:
-        """A supervisor joins an agent's current call: {"agent": NAME}."""
+        """A supervisor joins an agent's current call from their own phone: {"agent": NAME,
+        "mode": "listen"|"whisper"|"barge" (the default)}; asked again, the mode changes."""
         supervisor = request.match_info["name"]
         body = await _body(request)
         if isinstance(body, web.Response):
@@ -283,8 +284,11 @@ def build_api(
         agent = body.get("agent")
         if not isinstance(agent, str):
             return _error(400, 'name the agent whose call to join: {"agent": NAME}')
+        mode = body.get("mode", "barge")
+        if not isinstance(mode, str):
+            return _error(400, "mode is listen, whisper or barge")
         try:
-            result = await acd.command(agent, "supervise", target=supervisor)
+            result = await acd.command(agent, "supervise", target=supervisor, mode=mode)
         except CommandRefused as exc:
             return _error(exc.status, str(exc))
         return web.json_response(result)

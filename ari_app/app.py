@@ -230,9 +230,9 @@ class Application:
             made = self.dialer.session_for(event)
             if made is not None:
                 return made
-        if role == "agent":
-            # An agent's leg whose call let go of it before its StasisStart came (the caller
-            # hung up while it rang): part of that call, never a call of its own.
+        if role in ("agent", "snoop"):
+            # An agent's leg (or a supervisor's snoop) whose call let go of it before its
+            # StasisStart came (the caller hung up): part of that call, never one of its own.
             self._drop_orphan_leg(channel.id, event.args[1] if len(event.args) > 1 else "")
             return None
         dialed = event.args[1] if len(event.args) > 1 else channel.dialplan.exten

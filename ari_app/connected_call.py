@@ -26,6 +26,7 @@ from ari_app.queue_offers import QueueVisit, Ringing, _ms, _seconds
 from ari_app.queue_waiting import WaitingCall
 from ari_app.session import CallEnded
 from callcenter.acd.agents import AgentStateError
+from callcenter.acd.supervision import snoop_for
 from db.record_ops import RecordOp
 
 log = structlog.get_logger(__name__)
@@ -51,6 +52,10 @@ class Talk:
     agent_done: bool = False
     supervisor: Ringing | None = None
     supervisor_up: bool = False
+    supervisor_mode: str = "barge"  # listen, whisper or barge (callcenter/acd/supervision.py)
+    spy_bridge: str | None = None  # where the supervisor and the snoop meet (listen, whisper)
+    snoop: str | None = None  # the snoop channel on the agent's leg
+    snoops: int = 0
 
     def consult_ringing(self, channel_id: str) -> bool:
         return (
@@ -170,6 +175,7 @@ class ConnectedCall(WaitingCall):
                 if talk.supervisor_up:
                     self._event("SUPERVISORLEAVE", supervisor=talk.supervisor.agent, end=True)
                 await self._drop(talk.supervisor.channel_id)
+            await self._end_supervision(talk)
             with contextlib.suppress(AriNotFound, AriError):
                 await ari.delete(f"/bridges/{bridge}")
 
@@ -333,7 +339,7 @@ class ConnectedCall(WaitingCall):
         if action == "transfer":
             return await self._transfer(talk, command.target or "", command.attended)
         if action == "supervise":
-            return await self._supervise(talk, command.target or "")
+            return await self._supervise(talk, command.target or "", command.mode or "barge")
         if action == "complete":
             if talk.consult is None or not talk.consult_up:
                 raise CommandRefused(409, "no consultation to complete")
@@ -355,28 +361,41 @@ class ConnectedCall(WaitingCall):
             return {"canceled": True}
         raise CommandRefused(404, f"no action {action!r}")
 
-    async def _supervise(self, talk: Talk, supervisor: str) -> dict[str, Any]:
-        """A supervisor joins the conversation from their own softphone (all three hear
-        each other)."""
-        if talk.supervisor is not None:
+    async def _supervise(self, talk: Talk, supervisor: str, mode: str) -> dict[str, Any]:
+        """A supervisor listens to the call, whispers to the agent, or barges in (all three
+        hear each other), from their own phone; the same supervisor asking again on the
+        call changes the mode."""
+        try:
+            snoop_for(mode)
+        except ValueError as exc:
+            raise CommandRefused(400, str(exc)) from None
+        leg = talk.supervisor
+        if leg is not None and leg.agent == supervisor and talk.supervisor_up:
+            if mode != talk.supervisor_mode:
+                await self._supervision_mode(talk, mode, joined=False)
+            return {"supervising": supervisor, "mode": mode}
+        if leg is not None:
             raise CommandRefused(409, "a supervisor is already on this call")
         if supervisor == talk.agent.agent:
             raise CommandRefused(400, "the agent is already on the call")
         self.acd.check_supervisor(supervisor)  # raises CommandRefused
-        leg = await self._ring_direct(supervisor, external=False, supervisor=True)
-        talk.supervisor = Ringing(supervisor, leg.channel_id, leg.started, external=True)
-        return {"ringing": supervisor}
+        ringing = await self._ring_direct(supervisor, external=False, supervisor=True)
+        talk.supervisor = Ringing(supervisor, ringing.channel_id, ringing.started, external=True)
+        talk.supervisor_mode = mode
+        return {"ringing": supervisor, "mode": mode}
 
     async def _supervisor_event(self, talk: Talk, event: Event | None) -> bool:
-        """Handle the supervisor's leg; True when the event was theirs."""
+        """Handle the supervisor's leg and its snoop; True when the event was theirs."""
+        channel = getattr(getattr(event, "channel", None), "id", None)
+        if talk.snoop is not None and channel == talk.snoop:
+            return True  # the snoop entering or leaving Stasis: nothing to do
         leg = talk.supervisor
-        if leg is None or getattr(getattr(event, "channel", None), "id", None) != leg.channel_id:
+        if leg is None or channel != leg.channel_id:
             return False
         now = utcnow()
         if isinstance(event, StasisStart) and not talk.supervisor_up:
             talk.supervisor_up = True
-            await self.call.ari.post(f"/bridges/{talk.bridge}/addChannel", channel=leg.channel_id)
-            self._event("SUPERVISORJOIN", now, supervisor=leg.agent, agent=talk.agent.agent)
+            await self._supervision_mode(talk, talk.supervisor_mode, joined=True)
         elif isinstance(event, ChannelDestroyed | StasisEnd):
             if talk.supervisor_up:
                 self._event("SUPERVISORLEAVE", now, supervisor=leg.agent)
@@ -385,7 +404,76 @@ class ConnectedCall(WaitingCall):
             self.registry.detach(leg.channel_id, self.call)
             talk.supervisor = None
             talk.supervisor_up = False
+            await self._end_supervision(talk)
         return True
+
+    async def _supervision_mode(self, talk: Talk, mode: str, *, joined: bool) -> None:
+        """Put the answered supervisor where ``mode`` wants them: in the conversation's
+        bridge (barge), or in a bridge of their own with a snoop on the agent's leg
+        (listen: they hear both sides, nobody hears them; whisper: the agent hears them)."""
+        ari = self.call.ari
+        leg = talk.supervisor
+        assert leg is not None
+        snoop = snoop_for(mode)
+        await self._drop_snoop(talk)
+        if talk.supervisor_mode == "barge" and not joined:
+            await ari.post(f"/bridges/{talk.bridge}/removeChannel", channel=leg.channel_id)
+        if snoop is None:
+            if talk.spy_bridge is not None:
+                with contextlib.suppress(AriNotFound, AriError):
+                    await ari.delete(f"/bridges/{talk.spy_bridge}")
+                talk.spy_bridge = None
+            await ari.post(f"/bridges/{talk.bridge}/addChannel", channel=leg.channel_id)
+        else:
+            if talk.spy_bridge is None:
+                talk.spy_bridge = f"spy-{leg.channel_id}"
+                await ari.post(f"/bridges/{talk.spy_bridge}", type="mixing", name=talk.spy_bridge)
+                await ari.post(f"/bridges/{talk.spy_bridge}/addChannel", channel=leg.channel_id)
+            talk.snoops += 1
+            snoop_id = f"{leg.channel_id}-snoop{talk.snoops}"
+            self.registry.attach(snoop_id, self.call)  # before it exists: its StasisStart
+            await ari.post(
+                f"/channels/{talk.agent.channel_id}/snoop",
+                spy=snoop.spy,
+                whisper=snoop.whisper,
+                app=ari.app,
+                appArgs="snoop",
+                snoopId=snoop_id,
+            )
+            talk.snoop = snoop_id
+            await ari.post(f"/bridges/{talk.spy_bridge}/addChannel", channel=snoop_id)
+        talk.supervisor_mode = mode
+        self._event(
+            "SUPERVISORJOIN" if joined else "SUPERVISORMODE",
+            utcnow(),
+            supervisor=leg.agent,
+            agent=talk.agent.agent,
+            mode=mode,
+            spy=snoop.spy if snoop else None,
+            whisper=snoop.whisper if snoop else None,
+        )
+
+    async def _drop_snoop(self, talk: Talk) -> None:
+        if talk.snoop is None:
+            return
+        snoop, talk.snoop = talk.snoop, None
+        self.registry.detach(snoop, self.call)
+        if talk.spy_bridge is not None:
+            with contextlib.suppress(AriNotFound, AriError):
+                await self.call.ari.post(f"/bridges/{talk.spy_bridge}/removeChannel", channel=snoop)
+        try:
+            await self.call.ari.delete(f"/channels/{snoop}")
+        except AriError as exc:
+            self.call.log.warning("supervise.snoop_drop_failed", snoop=snoop, error=str(exc))
+
+    async def _end_supervision(self, talk: Talk) -> None:
+        """No supervisor any more (they hung up, or the talk ended): the snoop and the
+        supervisor's own bridge go."""
+        await self._drop_snoop(talk)
+        if talk.spy_bridge is not None:
+            with contextlib.suppress(AriNotFound, AriError):
+                await self.call.ari.delete(f"/bridges/{talk.spy_bridge}")
+            talk.spy_bridge = None
 
     async def _hold(self, talk: Talk) -> None:
         ari = self.call.ari

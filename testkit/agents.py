@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 
 from pbx.ports import free_tcp_udp_port
 from testkit.command import SippCommand
+from testkit.greeting import write_greeting
 from testkit.scenario import WAIT_FOR_BYE
 
 
@@ -32,6 +33,9 @@ class SippAgent:
     # Honour a request to answer at once (Call-Info: ...;answer-after=0), as softphones'
     # auto-answer does; False: ring ``ring_ms`` whatever the call asks.
     auto_answer: bool = True
+    # Audio (a tone) sent once the call is answered, for this long: a phone whose user
+    # talks. 0: silent (sipp sends no RTP of its own).
+    audio_ms: int = 0
     host: str = "127.0.0.1"
     port: int = field(default=0)
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sb-agent-")))
@@ -49,8 +53,15 @@ class SippAgent:
                 if self.hang_up_after_ms is None
                 else HANG_UP.replace("@@TALK_MS@@", str(self.hang_up_after_ms))
             )
+            audio = ""
+            if self.audio_ms:
+                pcap = write_greeting(self.folder / f"{self.name}-audio.pcap", self.audio_ms)
+                audio = (
+                    f'  <nop><action><exec play_pcap_audio="{escape(str(pcap))}"/></action></nop>'
+                )
             text = (
                 _template("agent_answer.xml")
+                .replace("@@AUDIO@@", audio)
                 .replace("@@ENDING@@", ending)
                 .replace("@@CAPTURE@@", "" if self.hang_up_after_ms is None else CAPTURE)
                 .replace("@@RING_MS@@", str(self.ring_ms))

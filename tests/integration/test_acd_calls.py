@@ -78,8 +78,10 @@ class Center:
         self.app.wait_for("acd.endpoints_pushed")
         return self.app
 
-    def phone(self, name: str, ring_ms: int | None = 200) -> SippAgent:
-        phone = SippAgent(name, self.secrets[name], self.asterisk.params.sip_port, ring_ms)
+    def phone(self, name: str, ring_ms: int | None = 200, audio_ms: int = 0) -> SippAgent:
+        phone = SippAgent(
+            name, self.secrets[name], self.asterisk.params.sip_port, ring_ms, audio_ms=audio_ms
+        )
         phone.start()
         self.phones.append(phone)
         wait_until(lambda: self.state(name)["registered"], 10, what=f"{name} registered")
@@ -580,7 +582,7 @@ def test_supervisor_joins_and_transfer_to_an_outside_number(
         assert status == 404
         assert post(center, "/api/supervisors/sam/join", {"agent": "kim"}) == (
             200,
-            {"ringing": "sam"},
+            {"ringing": "sam", "mode": "barge"},
         )
         wait_until(
             lambda: "SUPERVISORJOIN" in kinds_of(database_url, caller), 10, what="supervisor"

@@ -12,6 +12,7 @@ from cryptography import x509
 
 from ari_app.api import page_policy
 from callcenter.acd.phone_endpoints import endpoint_fields
+from callcenter.acd.supervision import Snoop, snoop_for
 from callcenter.config import Settings
 from pbx.tls import ensure_self_signed
 
@@ -72,3 +73,11 @@ def test_the_vendored_sip_library_matches_its_recorded_checksum() -> None:
     vendor = Path(__file__).resolve().parents[2] / "ari_app" / "static" / "vendor"
     recorded = (vendor / "jssip.min.js.sha256").read_text().split()[0]
     assert hashlib.sha256((vendor / "jssip.min.js").read_bytes()).hexdigest() == recorded
+
+
+def test_supervision_modes_and_their_snoops() -> None:
+    assert snoop_for("listen") == Snoop(spy="both", whisper="none")  # hears both, says nothing
+    assert snoop_for("whisper") == Snoop(spy="both", whisper="out")  # the agent hears them
+    assert snoop_for("barge") is None  # in the conversation itself
+    with pytest.raises(ValueError, match="listen, whisper, barge"):
+        snoop_for("monitor")
