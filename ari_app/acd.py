@@ -133,6 +133,7 @@ class WaitingCall:
     queue: str
     deliver: Callable[[Event], None]
     position_at_join: int
+    caller: str | None = None  # the caller's number, for the supervisor's console
 
 
 async def _readable(fd: int) -> None:
@@ -191,6 +192,8 @@ class AcdRuntime:
         self.holding_bridges: set[str] = set()  # made in Asterisk since the last connect
         self.repeat_window = timedelta(hours=24)
         self.screen: dict[str, dict[str, Any]] = {}  # agent: the call offered to or with them
+        # agent: (supervisor, mode) while a supervisor listens, whispers or barged in
+        self.supervised: dict[str, tuple[str, str]] = {}
         self._watchers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self._pushed: dict[str, str] = {}  # agent: the phone kind of their endpoint in Asterisk
         self.phones: dict[str, str] = {}  # agent: "softphone" or "browser" (their row's phone)
@@ -542,23 +545,16 @@ class AcdRuntime:
         skills: dict[str, int],
         deliver: Callable[[Event], None],
         arrived: datetime | None = None,
+        caller: str | None = None,
     ) -> int:
         """Put a caller in a queue; returns their position. Raises JoinRefused."""
-        state = self.queues.get(queue)
-        settings = self.settings.get(queue)
-        if state is None or settings is None:
-            raise JoinRefused("unknown", f"no queue {queue!r}")
-        if settings.max_callers is not None and len(state.waiting) >= settings.max_callers:
-            raise JoinRefused("full", f"queue {queue!r} is full")
-        if not settings.join_empty and not self.staffed(queue):
-            raise JoinRefused("joinempty", f"no agent can take calls in {queue!r}")
-        if not state.members:
-            raise JoinRefused("joinempty", f"queue {queue!r} has no members")
+        self.check_join(queue)
+        state = self.queues[queue]
         self._sequence += 1
         waiting = Waiting(call_id, arrived or utcnow(), priority, skills, sequence=self._sequence)
         state.waiting.append(waiting)
         position = state.position(call_id) or len(state.waiting)
-        self.calls[call_id] = WaitingCall(waiting, queue, deliver, position)
+        self.calls[call_id] = WaitingCall(waiting, queue, deliver, position, caller)
         self._someone_waits.set()
         self.kick()
         return position
@@ -617,6 +613,40 @@ class AcdRuntime:
             and self.agents[m].registered
             and self.agents[m].state not in (AgentState.LOGGED_OUT, AgentState.PAUSED)
         )
+
+    def check_join(self, queue: str) -> None:
+        """Raises JoinRefused when a caller cannot join ``queue`` now."""
+        state = self.queues.get(queue)
+        settings = self.settings.get(queue)
+        if state is None or settings is None:
+            raise JoinRefused("unknown", f"no queue {queue!r}")
+        if settings.max_callers is not None and len(state.waiting) >= settings.max_callers:
+            raise JoinRefused("full", f"queue {queue!r} is full")
+        if not settings.join_empty and not self.staffed(queue):
+            raise JoinRefused("joinempty", f"no agent can take calls in {queue!r}")
+        if not state.members:
+            raise JoinRefused("joinempty", f"queue {queue!r} has no members")
+
+    async def move(self, call_id: str, to: str, by: str) -> dict[str, Any]:
+        """A supervisor moves a waiting caller to another queue (they keep their arrival
+        time, so their place among the callers there); raises CommandRefused."""
+        entry = self.calls.get(call_id)
+        if entry is None or entry.waiting.callback:
+            raise CommandRefused(404, f"no caller {call_id} waiting")
+        if entry.queue == to:
+            raise CommandRefused(409, f"the caller is in {to!r} already")
+        try:
+            self.check_join(to)
+        except JoinRefused as exc:
+            raise CommandRefused(409, str(exc)) from None
+        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        entry.deliver(
+            AcdCommand(type="AcdCommand", agent=by, action="move", target=to, reply=reply)
+        )
+        try:
+            return await asyncio.wait_for(reply, 15)
+        except TimeoutError:
+            raise CommandRefused(504, "the call did not answer the request in time") from None
 
     def leave(self, call_id: str) -> None:
         entry = self.calls.pop(call_id, None)

@@ -31,6 +31,7 @@ import structlog
 from aiohttp import web
 
 from ari_app.acd import AcdRuntime, CommandRefused
+from ari_app.console_view import console_view
 from ari_app.dialer import Dialer
 from ari_app.live_figures import LiveFigures
 from ari_app.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
@@ -208,6 +209,7 @@ def build_api(
                 status=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        request["principal"] = principal
         if action is not None:
             target = request.match_info.get("name")
             why = refusal(principal, action, target)
@@ -429,6 +431,45 @@ def build_api(
         """Server-sent events: the wallboard's figures every second, as they change."""
         if figures is None:
             return _error(503, "the wallboard is not available")
+        return await stream(request, figures.snapshot)
+
+    async def console_now(_request: web.Request) -> web.Response:
+        return web.json_response(console_view(acd, figures))
+
+    async def console_events(request: web.Request) -> web.StreamResponse:
+        """Server-sent events: the console's queues and agents, as they change."""
+        return await stream(request, lambda: console_view(acd, figures))
+
+    async def move_caller(request: web.Request) -> web.Response:
+        """A supervisor moves a waiting caller to another queue: {"to": QUEUE}."""
+        body = await _body(request)
+        if isinstance(body, web.Response):
+            return body
+        target = body.get("to")
+        if not isinstance(target, str) or not target:
+            return _error(400, 'name the queue to move the caller to: {"to": QUEUE}')
+        call_id = request.match_info["call"]
+        entry = acd.calls.get(call_id)
+        if entry is None or entry.queue != request.match_info["queue"]:
+            return _error(404, f"no caller {call_id} waiting in {request.match_info['queue']!r}")
+        try:
+            result = await acd.move(call_id, target, request["principal"].name)
+        except CommandRefused as exc:
+            return _error(exc.status, str(exc))
+        return web.json_response(result)
+
+    async def me(request: web.Request) -> web.Response:
+        """Who the token is: {"name", "role", "agent"} (the agent it acts as, if any)."""
+        principal: Principal = request["principal"]
+        return web.json_response(
+            {"name": principal.name, "role": principal.role.value, "agent": principal.own_agent}
+        )
+
+    async def stream(
+        request: web.Request, snapshot: Callable[[], dict[str, Any]]
+    ) -> web.StreamResponse:
+        """Server-sent events: ``snapshot()`` every second when it changed (a keep-alive
+        after 15 quiet seconds); the token is checked again as for every stream."""
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
@@ -443,9 +484,9 @@ def build_api(
                     if not await still_allowed(request):
                         break
                     next_check = loop.time() + recheck_seconds
-                snapshot = figures.snapshot()
-                snapshot.pop("at", None)
-                text = json.dumps(snapshot, sort_keys=True)
+                now = snapshot()
+                now.pop("at", None)
+                text = json.dumps(now, sort_keys=True)
                 if text != last or quiet >= 15:
                     await response.write(f"data: {text}\n\n".encode())
                     last, quiet = text, 0
@@ -453,7 +494,7 @@ def build_api(
                     quiet += 1
                 await asyncio.sleep(min(1.0, max(0.0, next_check - loop.time())))
         except ConnectionResetError:
-            pass  # the wallboard went away
+            pass  # the page went away
         return response
 
     async def phone(request: web.Request) -> web.Response:
@@ -484,6 +525,11 @@ def build_api(
         }
         return web.json_response(account, headers={"Cache-Control": "no-store"})
 
+    async def console_page(_request: web.Request) -> web.FileResponse:
+        page = web.FileResponse(STATIC / "console.html")
+        page.headers["Content-Security-Policy"] = page_policy((phones or PhoneServer()).wss_url)
+        return page
+
     async def wallboard_page(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(Path(__file__).parent / "static" / "wallboard.html")
 
@@ -495,6 +541,13 @@ def build_api(
     app = web.Application(middlewares=[auth])
     app.router.add_get("/agent", agent_page)
     app.router.add_get("/wallboard", wallboard_page)
+    app.router.add_get("/console", console_page)
+    app.router.add_get("/api/me", me)
+    app.router.add_get("/api/console", guarded(Action.CONSOLE, console_now))
+    app.router.add_get("/api/console/events", guarded(Action.CONSOLE, console_events))
+    app.router.add_post(
+        "/api/queues/{queue}/calls/{call}/move", guarded(Action.CONSOLE, move_caller)
+    )
     app.router.add_static("/static", STATIC, show_index=False, follow_symlinks=False)
     app.router.add_get("/metrics", guarded(Action.METRICS, metrics))
     app.router.add_get("/api/wallboard", guarded(Action.WALLBOARD, wallboard_now))

@@ -443,6 +443,7 @@ class ConnectedCall(WaitingCall):
             talk.snoop = snoop_id
             await ari.post(f"/bridges/{talk.spy_bridge}/addChannel", channel=snoop_id)
         talk.supervisor_mode = mode
+        self.acd.supervised[talk.agent.agent] = (leg.agent, mode)
         self._event(
             "SUPERVISORJOIN" if joined else "SUPERVISORMODE",
             utcnow(),
@@ -469,6 +470,7 @@ class ConnectedCall(WaitingCall):
     async def _end_supervision(self, talk: Talk) -> None:
         """No supervisor any more (they hung up, or the talk ended): the snoop and the
         supervisor's own bridge go."""
+        self.acd.supervised.pop(talk.agent.agent, None)
         await self._drop_snoop(talk)
         if talk.spy_bridge is not None:
             with contextlib.suppress(AriNotFound, AriError):

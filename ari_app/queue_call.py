@@ -56,7 +56,13 @@ class QueueCall(TransferringCall):
         record = self.call.record
         try:
             position = self.acd.join(
-                self.call_id, queue, priority, skills, self.call.deliver, arrived=arrived
+                self.call_id,
+                queue,
+                priority,
+                skills,
+                self.call.deliver,
+                arrived=arrived,
+                caller=record.caller_number,
             )
         except JoinRefused as exc:
             self._event("JOINREFUSED", queue=queue, reason=exc.reason, detail=str(exc))

@@ -12,8 +12,11 @@ from typing import Any
 import structlog
 
 from ari_app.acd import (
+    AcdCommand,
     AcdOffer,
     AcdTick,
+    CommandRefused,
+    JoinRefused,
     utcnow,
 )
 from ari_app.callback_call import CallbackRunner
@@ -144,6 +147,9 @@ class WaitingCall(OfferingCall):
             elif isinstance(event, PlaybackFinished) and event.playback.id == visit.announcing:
                 visit.announcing = None
                 visit.last_announce = now  # the next one comes a period after this one ends
+            elif isinstance(event, AcdCommand) and event.action == "move":
+                if await self._move(visit, event, now):
+                    return None
             elif isinstance(event, AcdTick):
                 waited = (now - visit.joined).total_seconds()
                 if (
@@ -182,6 +188,34 @@ class WaitingCall(OfferingCall):
                     await self._cancel_others(visit, now)
                     self._leave(visit, "leaveempty", "EXITEMPTY")
                     await self.call.hangup()
+
+    async def _move(self, visit: QueueVisit, command: AcdCommand, now: datetime) -> bool:
+        """A supervisor moves the caller to another queue: they leave this one as an
+        overflow does (its figures count the visit as passed on, neither answered nor
+        abandoned) and wait there from their first arrival. True when they were served
+        there; False when they stay here (the other queue refused them just now)."""
+        reply = command.reply
+        target = command.target or ""
+        entry = self.acd.calls.get(self.call_id)
+        try:
+            if entry is None:
+                raise CommandRefused(404, "the caller is not waiting any more")
+            self.acd.check_join(target)
+        except (CommandRefused, JoinRefused) as exc:
+            if reply is not None and not reply.done():
+                status = exc.status if isinstance(exc, CommandRefused) else 409
+                reply.set_exception(CommandRefused(status, str(exc)))
+            return False
+        waiting = entry.waiting
+        await self._stop_announcing(visit)
+        await self._cancel_others(visit, now)
+        self._leave(visit, "overflow", "MOVED", to=target, by=command.agent)
+        if reply is not None and not reply.done():
+            reply.set_result({"moved_to": target, "call": self.call_id})
+        if await self.serve(target, waiting.priority, dict(waiting.skills), waiting.arrived):
+            return True
+        await self.call.hangup()  # refused after all (it filled up meanwhile): as an overflow
+        return True
 
     async def _announce(self, visit: QueueVisit, now: datetime) -> None:
         """ "You are next" or "there are N calls waiting ahead of you", and the estimated

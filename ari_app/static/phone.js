@@ -3,8 +3,7 @@
 // The account (where to connect, SIP URI, password) comes from GET /api/agents/NAME/phone
 // with the agent's own API token; the password is never typed or stored by the page.
 (() => {
-  const desk = window.desk;
-  if (!desk) return;
+ const boot = (desk) => {
   const $ = (id) => document.getElementById(id);
   const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
   let account = null;
@@ -131,6 +130,7 @@
     $("use-browser").hidden = browser || !account.wss_url;
     $("use-softphone").hidden = !browser;
     $("phone-controls").hidden = !browser;
+    $("phone-devices").hidden = !browser;
     if (!browser) {
       status(account.wss_url ? "calls ring your softphone" : "calls ring your softphone (browser phones are off)");
       return;
@@ -192,4 +192,11 @@
   };
   controls();
   load();
+ };
+  // The agent desk sets window.desk before this runs; the console once it knows whose
+  // phone it is ("desk-ready"); null: nobody signed in.
+  if (window.desk) boot(window.desk);
+  else if (window.desk === undefined) {
+    document.addEventListener("desk-ready", (e) => boot(e.detail), {once: true});
+  }
 })();

@@ -9,7 +9,8 @@ agent read the segments, so nothing about one queue or agent is overwritten by t
 - A **visit**: the call in one queue, from ENTERQUEUE until it leaves: ``answered`` (CONNECT),
   ``abandoned`` (ABANDON, or an outbound live answer nobody took in time), ``timeout``
   (EXITWITHTIMEOUT with nowhere to go), ``overflow`` (EXITWITHTIMEOUT, then the next
-  queue's ENTERQUEUE), ``exitkey``, ``leaveempty``, ``callback``.
+  queue's ENTERQUEUE; or MOVED, a supervisor sending the waiting caller to another
+  queue), ``exitkey``, ``leaveempty``, ``callback``.
 - A **segment**: one agent's part, from the offer (RINGING) until their part ends:
   ``no_answer``, ``canceled`` (another answered, or the caller left, while it rang),
   ``caller`` / ``agent`` (who hung up), ``transfer`` (the agent passed the call on),
@@ -57,6 +58,8 @@ _LEAVES = {
     "EXITWITHKEY": "exitkey",
     "EXITEMPTY": "leaveempty",
     "CALLBACK": "callback",
+    # A supervisor moved the waiting caller to another queue: passed on, as an overflow.
+    "MOVED": "overflow",
 }
 
 

@@ -40,6 +40,7 @@ class Action(StrEnum):
     PREVIEW = "preview"  # GET .../preview, POST .../preview/dial|skip
     SUPERVISE = "supervise"  # POST /api/supervisors/{name}/join
     PHONE = "phone"  # GET|POST /api/agents/{name}/phone: the browser phone's account
+    CONSOLE = "console"  # GET /api/console(/events), POST /api/queues/{q}/calls/{id}/move
 
 
 class Scope(StrEnum):
@@ -59,6 +60,7 @@ RULES: dict[Action, dict[Role, Scope]] = {
     Action.DISPOSITION: {Role.SUPERVISOR: Scope.ANY, Role.AGENT: Scope.OWN},
     Action.PREVIEW: {Role.SUPERVISOR: Scope.OWN, Role.AGENT: Scope.OWN},
     Action.SUPERVISE: {Role.SUPERVISOR: Scope.OWN, Role.AGENT: Scope.NONE},
+    Action.CONSOLE: {Role.SUPERVISOR: Scope.ANY, Role.AGENT: Scope.NONE},
     # Holds the SIP password: only the agent themselves (and operators).
     Action.PHONE: {Role.SUPERVISOR: Scope.OWN, Role.AGENT: Scope.OWN},
 }

@@ -173,6 +173,11 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     browser.find_element("id", "unhold").click()
     wait_state(center, "wes", "on_call", 5)
     browser.save_screenshot(str(ARTIFACTS / "desk-on-call.png"))
+    browser.set_window_size(390, 844)  # a phone's viewport: the call's controls still there
+    browser.save_screenshot(str(ARTIFACTS / "desk-phone-viewport.png"))
+    assert browser.find_element("id", "hangup").is_displayed()
+    assert browser.find_element("id", "hold").is_displayed()
+    browser.set_window_size(1280, 800)
 
     browser.find_element("id", "hangup").click()  # the agent ends the call from the page
     wait_until(lambda: text(browser, "state") == "wrap up", 10, what="wrap-up on the page")

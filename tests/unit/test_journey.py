@@ -92,3 +92,27 @@ def test_rows_are_stable_and_only_changes_are_handed_over() -> None:
     assert [v.row()["id"] for v in again.visits] == [v.row()["id"] for v in journey.visits]
     assert [s.row()["id"] for s in again.segments] == [s.row()["id"] for s in journey.segments]
     assert "wrap_up_ended_at" not in journey.segments[0].row()
+
+
+def test_a_caller_moved_by_a_supervisor_is_passed_on_like_an_overflow() -> None:
+    """10:00:00 enters care; 10:01:30 a supervisor moves them to billing (keeping their
+    arrival); 10:01:40 ann answers in billing; talk 60 s. Care: passed on after 90 s (neither
+    answered nor abandoned there); billing: answered 10 s after the move."""
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("UTC"))
+    journey = Journey(call_uuid("moved"))
+    events: list[tuple[int, str, dict[str, Any]]] = [
+        (0, "ENTERQUEUE", {"queue": "care", "position": 3}),
+        (90, "MOVED", {"queue": "care", "to": "billing", "by": "sue"}),
+        (90, "ENTERQUEUE", {"queue": "billing", "position": 1}),
+        (92, "RINGING", {"queue": "billing", "agent": "ann"}),
+        (100, "CONNECT", {"queue": "billing", "agent": "ann"}),
+        (160, "COMPLETECALLER", {"queue": "billing", "agent": "ann"}),
+        (160, "HANGUP", {}),
+    ]
+    for offset, kind, data in events:
+        journey.apply(kind, start + timedelta(seconds=offset), data)
+    visits = [
+        [v.queue, v.exit, (v.left_at - v.entered_at).total_seconds() if v.left_at else None]
+        for v in journey.visits
+    ]
+    assert visits == [["care", "overflow", 90.0], ["billing", "answered", 10.0]]
