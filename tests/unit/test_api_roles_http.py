@@ -40,6 +40,11 @@ class FakeAcd:
         self.wrapping: dict[str, str] = {}
         self.screen: dict[str, dict[str, Any]] = {}
         self.commands: list[tuple[str, str, str | None]] = []
+        self.secrets = {n: f"secret-of-{n}" for n in self.agents}
+        self.phones = {n: "softphone" for n in self.agents}
+        self.queues: dict[str, Any] = {}
+        self.calls: dict[str, Any] = {}
+        self.supervised: dict[str, tuple[str, str]] = {}
 
     def snapshot(self) -> dict[str, Any]:
         return {"agents": [{"name": n} for n in sorted(self.agents)], "queues": []}
@@ -70,7 +75,12 @@ class FakeAcd:
         return agent
 
     async def command(
-        self, agent_name: str, action: str, target: str | None = None, attended: bool = False
+        self,
+        agent_name: str,
+        action: str,
+        target: str | None = None,
+        attended: bool = False,
+        mode: str | None = None,
     ) -> dict[str, Any]:
         if agent_name not in self.agents:
             raise CommandRefused(404, f"no agent {agent_name!r}")
@@ -197,6 +207,10 @@ PROTECTED = [
     ("POST", "/api/agents/ann/disposition"),
     ("POST", "/api/agents/ann/preview/dial"),
     ("POST", "/api/supervisors/sam/join"),
+    ("GET", "/api/agents/ann/phone"),
+    ("GET", "/api/console"),
+    ("POST", "/api/queues/line/calls/c1/move"),
+    ("GET", "/api/me"),
     ("GET", "/api/nothing-here"),
 ]
 
@@ -214,11 +228,22 @@ async def test_401_asks_for_a_bearer_token(api: Api) -> None:
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("page", ["/agent", "/wallboard"])
+@pytest.mark.parametrize("page", ["/agent", "/wallboard", "/console"])
 async def test_the_pages_are_public(api: Api, page: str) -> None:
     async with api.client.get(page) as response:
         assert response.status == 200
         assert "<html" in await response.text()
+
+
+@pytest.mark.parametrize("page", ["/agent", "/console"])
+async def test_the_desk_and_the_console_run_no_inline_script(api: Api, page: str) -> None:
+    async with api.client.get(page) as response:
+        policy = response.headers["Content-Security-Policy"]
+        html = await response.text()
+    assert "script-src 'self'" in policy and "unsafe" not in policy
+    assert "<script>" not in html and " on" + "click=" not in html  # scripts come as files
+    async with api.client.get("/static/vendor/jssip.min.js") as response:
+        assert response.status == 200  # served by the app, never from a CDN
 
 
 async def test_the_operator_may_do_everything(api: Api) -> None:
@@ -262,12 +287,42 @@ async def test_an_agent_has_their_own_desk_and_nothing_else(api: Api) -> None:
         ("POST", "/api/agents/bob/disposition"),
         ("POST", "/api/agents/bob/preview/dial"),
         ("POST", "/api/supervisors/ann/join"),
+        ("GET", "/api/agents/bob/phone"),
+        ("POST", "/api/agents/bob/phone"),
+        ("GET", "/api/console"),
+        ("GET", "/api/console/events"),
+        ("POST", "/api/queues/line/calls/c1/move"),
     ]:
         status, answer = await api.call(method, path, ANN_TOKEN, {"agent": "bob"})
         assert status == 403, (method, path, status, answer)
         assert "agent credential 'ann'" in answer["error"]
     assert api.acd.commands == [("ann", "hold", None)]
     assert api.acd.agents["bob"].state.value == "logged_out"
+
+
+async def test_the_phone_account_is_the_agents_own(api: Api) -> None:
+    status, answer = await api.call("GET", "/api/agents/ann/phone", ANN_TOKEN)
+    assert status == 200 and answer["password"] == "secret-of-ann"
+    assert answer["uri"].startswith("sip:ann@") and answer["phone"] == "softphone"
+    status, _ = await api.call("GET", "/api/agents/bob/phone", SUE_TOKEN)
+    assert status == 403  # a supervisor reads any agent, but not their SIP password
+    status, answer = await api.call(
+        "POST", "/api/agents/ann/phone", ANN_TOKEN, {"phone": "browser"}
+    )
+    assert status == 409 and "browser phones are off" in answer["error"]  # no wss configured
+
+
+async def test_who_am_i_and_the_console(api: Api) -> None:
+    assert await api.call("GET", "/api/me", SUE_TOKEN) == (
+        200,
+        {"name": "sue", "role": "supervisor", "agent": "sam"},
+    )
+    status, view = await api.call("GET", "/api/console", SUE_TOKEN)
+    assert status == 200 and [a["name"] for a in view["agents"]] == ["ann", "bob", "sam"]
+    status, answer = await api.call(
+        "POST", "/api/queues/line/calls/c1/move", SUE_TOKEN, {"to": "x"}
+    )
+    assert status == 404 and "no caller c1 waiting" in answer["error"]
 
 
 async def test_a_supervisor_reads_all_changes_states_and_joins_as_herself(api: Api) -> None:
