@@ -66,6 +66,7 @@ class PhoneServer:
 
 
 STATIC = Path(__file__).parent / "static"
+PRINCIPAL = web.RequestKey("principal", Principal)  # who the request's token is
 
 
 def page_policy(wss_url: str) -> str:
@@ -209,7 +210,7 @@ def build_api(
                 status=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        request["principal"] = principal
+        request[PRINCIPAL] = principal
         if action is not None:
             target = request.match_info.get("name")
             why = refusal(principal, action, target)
@@ -453,14 +454,14 @@ def build_api(
         if entry is None or entry.queue != request.match_info["queue"]:
             return _error(404, f"no caller {call_id} waiting in {request.match_info['queue']!r}")
         try:
-            result = await acd.move(call_id, target, request["principal"].name)
+            result = await acd.move(call_id, target, request[PRINCIPAL].name)
         except CommandRefused as exc:
             return _error(exc.status, str(exc))
         return web.json_response(result)
 
     async def me(request: web.Request) -> web.Response:
         """Who the token is: {"name", "role", "agent"} (the agent it acts as, if any)."""
-        principal: Principal = request["principal"]
+        principal = request[PRINCIPAL]
         return web.json_response(
             {"name": principal.name, "role": principal.role.value, "agent": principal.own_agent}
         )
