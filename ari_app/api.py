@@ -47,6 +47,8 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Did this agent talk on this call (per the record)? For an agent naming a call to code.
 HandledCall = Callable[[str, str], Awaitable[bool]]
+# An agent's own figures today (calls, AHT, occupancy), for their desk.
+AgentToday = Callable[[str], Awaitable[dict[str, Any]]]
 
 # What an agent may do with their current call (POST /api/agents/{name}/call/{action}).
 # Joining a call ("supervise") is the ACD's too, but only through /api/supervisors/.../join.
@@ -148,6 +150,7 @@ def build_api(
     counters: Counters | None = None,
     recheck_seconds: float = RECHECK_SECONDS,
     phones: PhoneServer | None = None,
+    today: AgentToday | None = None,
 ) -> web.Application:
     """The API's routes behind authentication. ``handled_call`` tells whether an agent
     talked on a call (for agents who name the call they code); without it they cannot.
@@ -434,6 +437,19 @@ def build_api(
             return _error(503, "the wallboard is not available")
         return await stream(request, figures.snapshot)
 
+    async def agent_today(request: web.Request) -> web.Response:
+        """The agent's own figures since midnight: calls, handle time, AHT, occupancy."""
+        name = request.match_info["name"]
+        if today is None:
+            return _error(503, "figures are not available")
+        if name not in acd.agents:
+            return _error(404, f"no agent {name!r}")
+        try:
+            return web.json_response(await today(name))
+        except Exception as exc:  # the database is away: the desk shows no figures for now
+            log.warning("api.today_failed", agent=name, error=str(exc)[:200])
+            return _error(503, "today's figures cannot be read now (database unavailable)")
+
     async def console_now(_request: web.Request) -> web.Response:
         return web.json_response(console_view(acd, figures))
 
@@ -556,6 +572,7 @@ def build_api(
     app.router.add_get("/api/state", guarded(Action.STATE, state))
     app.router.add_get("/api/agents/{name}", guarded(Action.AGENT_READ, one_agent))
     app.router.add_get("/api/agents/{name}/events", guarded(Action.AGENT_READ, agent_events))
+    app.router.add_get("/api/agents/{name}/today", guarded(Action.AGENT_READ, agent_today))
     app.router.add_post(
         "/api/agents/{name}/call/{action}", guarded(Action.CALL_CONTROL, call_action)
     )
@@ -581,6 +598,7 @@ async def start_api(
     handled_call: HandledCall | None = None,
     counters: Counters | None = None,
     phones: PhoneServer | None = None,
+    today: AgentToday | None = None,
 ) -> web.AppRunner:
     # Open event streams must not hold a shutdown up: they are cut after a second.
     runner = web.AppRunner(
@@ -593,6 +611,7 @@ async def start_api(
             handled_call,
             counters=counters,
             phones=phones,
+            today=today,
         ),
         access_log=None,
         shutdown_timeout=1.0,

@@ -40,6 +40,7 @@ from callcenter.ivr.library import FlowLibrary
 from callcenter.ivr.prompts import SoundCatalog
 from callcenter.security.tokens import Authenticator
 from db import migrate
+from db.agent_time_query import agent_today
 from db.api_credential_store import agent_handled_call, credential_lookup
 from db.call_store import CallStore, call_op, event_op, leg_op, system_disposition_op
 from db.engine import async_engine
@@ -419,6 +420,7 @@ class Application:
                 functools.partial(agent_handled_call, self.engine),
                 self.counters(),
                 PhoneServer(self.settings.phone_wss_url, self.settings.sip_host_for_phones),
+                functools.partial(agent_today, self.engine, self.settings.timezone),
             )
         except BaseException:
             await self.ari.close()

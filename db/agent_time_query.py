@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.reports.metrics import (
     NO_PAUSE_REASON,
@@ -187,3 +188,32 @@ def agent_time(
             )
         )
     return out
+
+
+async def agent_today(
+    engine: AsyncEngine, tz: str, agent: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """The agent's own figures since local midnight (the center's zone), for their desk:
+    calls connected, handle time (talk + hold + wrap-up), average handle time per call,
+    occupancy (handle / unpaused logged-in time), as the agent time report counts them."""
+    zone_info = zone(tz)
+    now = now or datetime.now(zone_info)
+    local = now.astimezone(zone_info)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    params = MetricParams(interval=Interval.DAY, tz=tz)
+    async with engine.connect() as connection:
+        rows = await connection.run_sync(
+            lambda sync: agent_time(sync, midnight, now, params, agent=agent, now=now)
+        )
+    calls = sum(r.calls for r in rows)
+    handle = sum(r.handle_seconds for r in rows)
+    working = sum(r.logged_in_seconds - r.paused_seconds for r in rows)
+    return {
+        "agent": agent,
+        "since": midnight.isoformat(),
+        "calls": calls,
+        "handle_seconds": round(handle, 1),
+        "aht_seconds": round(handle / calls, 1) if calls else None,
+        "occupancy": round(handle / working, 3) if working > 0 else None,
+        "logged_in_seconds": round(sum(r.logged_in_seconds for r in rows), 1),
+    }

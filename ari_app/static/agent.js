@@ -103,6 +103,20 @@
     $("call").hidden = false;
   }
 
+  function clock(seconds) {
+    const s = Math.round(seconds);
+    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  async function loadToday() {
+    const response = await fetch(base + "/today", {headers});
+    if (!response.ok) return;  // no figures for now: the desk works without them
+    const t = await response.json();
+    $("today").textContent = "Today: " + t.calls + (t.calls === 1 ? " call" : " calls") +
+      (t.aht_seconds !== null ? " · AHT " + clock(t.aht_seconds) : "") +
+      (t.occupancy !== null ? " · occupancy " + Math.round(t.occupancy * 100) + "%" : "");
+  }
+
   async function loadCodes() {
     const {answer} = await request("/codes");
     const select = $("code");
@@ -166,9 +180,10 @@
   const events = new EventSource(base + "/events?token=" + encodeURIComponent(token));
   events.onmessage = (e) => {
     const message = JSON.parse(e.data);
-    if (message.type === "hello") { show(message.state, message.pause_reason); showCall(message.call); loadCodes(); }
+    if (message.type === "hello") { show(message.state, message.pause_reason); showCall(message.call); loadCodes(); loadToday(); }
     else if (message.type === "state") {
       show(message.state, message.pause_reason);
+      if (message.state === "available" || message.state === "wrap_up") loadToday();
       if (message.state === "wrap_up" || message.event === "CALLEND") { $("coded").textContent = ""; loadCodes(); }
     }
     else if (message.type === "disposition") $("coded").textContent = "coded " + message.code;

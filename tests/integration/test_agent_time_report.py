@@ -35,6 +35,7 @@ at-frank, America/New_York: logged in 2026-03-07 12:00 to 2026-03-09 12:00 and 2
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -54,8 +55,8 @@ from callcenter.reports.metrics import (
     MetricParams,
     parse_interval,
 )
-from db.agent_time_query import agent_time
-from db.engine import sync_engine
+from db.agent_time_query import agent_time, agent_today
+from db.engine import async_engine, sync_engine
 from switchboard.cli.reports import report_app
 from tests.support import query
 
@@ -477,3 +478,37 @@ def test_center_time_zone_is_the_default(records: str, fresh_settings: None) -> 
     get_settings.cache_clear()
     bad = cli(records, *args, zone="Mars/Olympus")
     assert bad.exit_code == 2 and "unknown time zone" in bad.output
+
+
+def test_the_desks_figures_for_today(records: str) -> None:
+    """at-alice's desk at 14:00 UTC (center in UTC): since midnight, logged in 09:00-14:00 =
+    18000 s, paused 3600 (lunch), 1 call handled in 330 s -> AHT 330 s, occupancy 330 /
+    14400 = 0.023. at-erin's in New York at 03:30 EST on the fall-back day: midnight was
+    00:00 EDT (04:00Z), logged in since 00:30 EDT = 4 real hours, no call: no AHT,
+    occupancy 0."""
+    url = records.replace("postgresql://", "postgresql+psycopg://", 1)
+
+    async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+        engine = async_engine(url)
+        try:
+            alice = await agent_today(engine, "UTC", "at-alice", now=utc(1, 14, 0))
+            erin = await agent_today(
+                engine, "America/New_York", "at-erin", now=datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
+            )
+        finally:
+            await engine.dispose()
+        return alice, erin
+
+    alice, erin = asyncio.run(both())
+    assert alice == {
+        "agent": "at-alice",
+        "since": "2004-06-01T00:00:00+00:00",
+        "calls": 1,
+        "handle_seconds": 330.0,
+        "aht_seconds": 330.0,
+        "occupancy": 0.023,
+        "logged_in_seconds": 18000.0,
+    }
+    assert erin["since"] == "2026-11-01T00:00:00-04:00"
+    assert (erin["calls"], erin["aht_seconds"], erin["occupancy"]) == (0, None, 0.0)
+    assert erin["logged_in_seconds"] == 14400.0

@@ -190,6 +190,14 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     browser.save_screenshot(str(ARTIFACTS / "desk-wrap-up.png"))
     browser.find_element("id", "dispose").click()
     wait_until(lambda: text(browser, "coded") == "coded resolved", 10, what="coded")
+    # Their own figures today, refreshed as the wrap-up ends: the call they just took.
+    wait_until(
+        lambda: re.fullmatch(
+            r"Today: 1 call · AHT \d+:\d\d · occupancy \d+%", text(browser, "today")
+        ),
+        10,
+        what="today's figures on the desk",
+    )
     done.result(timeout=30)
 
     (row,) = calls(database_url, caller, 1)
