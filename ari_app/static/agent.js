@@ -154,9 +154,28 @@
   };
   $("dial-lead").onclick = async () => { const answer = await post("/preview/dial"); if (answer.lead) showLead(answer); };
   $("skip-lead").onclick = async () => { await post("/preview/skip"); showLead(null); };
+  // A local date and time from the picker, as an instant with this browser's offset.
+  function withOffset(local) {
+    if (!local) return null;
+    const when = new Date(local);
+    const minutes = -when.getTimezoneOffset();
+    const sign = minutes >= 0 ? "+" : "-";
+    const hh = String(Math.floor(Math.abs(minutes) / 60)).padStart(2, "0");
+    const mm = String(Math.abs(minutes) % 60).padStart(2, "0");
+    return local + (local.length === 16 ? ":00" : "") + sign + hh + ":" + mm;
+  }
+
   $("dispose").onclick = async () => {
-    const answer = await post("/disposition", {code: $("code").value, note: $("note").value || null});
-    if (answer.code) { $("coded").textContent = "coded " + answer.code; $("note").value = ""; }
+    const answer = await post("/disposition", {
+      code: $("code").value,
+      note: $("note").value || null,
+      callback_at: withOffset($("callback-at").value),
+    });
+    if (answer.code) {
+      $("coded").textContent = "coded " + answer.code;
+      $("note").value = "";
+      $("callback-at").value = "";
+    }
   };
   $("login").onclick = () => post("/login");
   $("logout").onclick = () => post("/logout");

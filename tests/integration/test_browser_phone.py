@@ -13,6 +13,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,14 +183,18 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     browser.find_element("id", "hangup").click()  # the agent ends the call from the page
     wait_until(lambda: text(browser, "state") == "wrap up", 10, what="wrap-up on the page")
     wait_until(lambda: text(browser, "phone-status") == "ready", 5, what="the phone idle again")
-    wait_until(lambda: "Resolved" in text(browser, "code"), 10, what="the codes")
+    wait_until(lambda: "Callback" in text(browser, "code"), 10, what="the codes")
     from selenium.webdriver.support.ui import Select
 
-    Select(browser.find_element("id", "code")).select_by_value("resolved")
+    Select(browser.find_element("id", "code")).select_by_value("callback")
+    # The customer asked to be called back on 2 January 2030 at 10:30, the agent's time.
+    browser.execute_script("document.getElementById('callback-at').value = '2030-01-02T10:30';")
+    offset = browser.execute_script("return new Date('2030-01-02T10:30').getTimezoneOffset();")
+    due = datetime(2030, 1, 2, 10, 30, tzinfo=UTC) + timedelta(minutes=offset)
     browser.find_element("id", "note").send_keys("answered in the browser")
     browser.save_screenshot(str(ARTIFACTS / "desk-wrap-up.png"))
     browser.find_element("id", "dispose").click()
-    wait_until(lambda: text(browser, "coded") == "coded resolved", 10, what="coded")
+    wait_until(lambda: text(browser, "coded") == "coded callback", 10, what="coded")
     # Their own figures today, refreshed as the wrap-up ends: the call they just took.
     wait_until(
         lambda: re.fullmatch(
@@ -209,7 +214,14 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
         "'system'",
         row["id"],
     )
-    assert coded == [{"code": "resolved", "set_by": "agent:wes", "note": "answered in the browser"}]
+    assert coded == [{"code": "callback", "set_by": "agent:wes", "note": "answered in the browser"}]
+    promised = query(
+        database_url,
+        "SELECT number, due_at, source FROM callback_requests WHERE call_id = %s",
+        row["id"],
+    )
+    query(database_url, "DELETE FROM callback_requests WHERE call_id = %s", row["id"])
+    assert promised == [{"number": caller, "due_at": due, "source": "disposition"}]
     # Back to the softphone: stored, and the endpoint is plain SIP again (made anew).
     browser.find_element("id", "use-softphone").click()
     wait_until(lambda: "softphone" in text(browser, "phone-status"), 10, what="softphone again")
