@@ -546,12 +546,21 @@ class AcdRuntime:
         deliver: Callable[[Event], None],
         arrived: datetime | None = None,
         caller: str | None = None,
+        only_agent: str | None = None,
     ) -> int:
-        """Put a caller in a queue; returns their position. Raises JoinRefused."""
+        """Put a caller in a queue; returns their position. Raises JoinRefused.
+        ``only_agent``: a callback kept for that agent, offered to nobody else."""
         self.check_join(queue)
         state = self.queues[queue]
         self._sequence += 1
-        waiting = Waiting(call_id, arrived or utcnow(), priority, skills, sequence=self._sequence)
+        waiting = Waiting(
+            call_id,
+            arrived or utcnow(),
+            priority,
+            skills,
+            sequence=self._sequence,
+            only_agent=only_agent,
+        )
         state.waiting.append(waiting)
         position = state.position(call_id) or len(state.waiting)
         self.calls[call_id] = WaitingCall(waiting, queue, deliver, position, caller)

@@ -301,7 +301,8 @@ def build_api(
 
     async def disposition(request: web.Request) -> web.Response:
         """The agent codes a call: {"code": CODE, "call": ID (default: their latest),
-        "note": TEXT, "callback_at": ISO time}. A final code ends their wrap-up."""
+        "note": TEXT, "callback_at": ISO time, "callback_mine": true (the callback is offered
+        to this agent only)}. A final code ends their wrap-up."""
         name = request.match_info["name"]
         body = await _body(request)
         if isinstance(body, web.Response):
@@ -321,9 +322,17 @@ def build_api(
                 return _error(400, f"callback_at is not an ISO time: {when!r}")
             if callback_at.tzinfo is None:
                 return _error(400, "callback_at needs a time zone, e.g. 2026-11-23T10:00:00+01:00")
+        mine = body.get("callback_mine", False)
+        if not isinstance(mine, bool):
+            return _error(400, "callback_mine is true or false")
         try:
             result, ended = await desk.code(
-                name, code=code, call_id=call, note=note, callback_at=callback_at
+                name,
+                code=code,
+                call_id=call,
+                note=note,
+                callback_at=callback_at,
+                callback_mine=mine,
             )
         except DispositionError as exc:
             return _error(404 if str(exc).startswith("no agent") else 422, str(exc))

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ari_app.acd import AcdRuntime, JoinRefused
 from ari_app.callback_call import CallbackRunner
 from ari_app.session import utcnow
+from callcenter.acd.agents import AgentState
 from callcenter.calls.numbers import normalize
 from callcenter.calls.record import CallEventRecord
 from db.call_store import event_op
@@ -149,6 +150,18 @@ class CallbackScheduler:
         key = str(origin)
         if not queue or key in self.acd.calls:
             return False
+        kept_for = request.agent
+        if kept_for is not None:
+            agent = self.acd.agents.get(kept_for)
+            state = self.acd.queues.get(queue)
+            if agent is None:
+                kept_for = None  # the agent is gone: the callback goes to the queue
+            elif (
+                agent.state is AgentState.LOGGED_OUT
+                or state is None
+                or kept_for not in state.members
+            ):
+                return False  # it waits for its agent (logged in, in its queue)
 
         def log_event(kind: str, data: dict[str, Any]) -> None:
             self._event(request, kind, **data)
@@ -167,13 +180,15 @@ class CallbackScheduler:
         )
         runner.caller_supplied = from_caller
         try:
-            position = self.acd.join(key, queue, 0, {}, runner.deliver, arrived=request.due_at)
+            position = self.acd.join(
+                key, queue, 0, {}, runner.deliver, arrived=request.due_at, only_agent=kept_for
+            )
         except JoinRefused as exc:
             log.info("callbacks.queue_refused", request=str(request.id), reason=str(exc))
             return False
         runner.position = position
         self.acd.start_callback(runner)
-        self._event(request, "CALLBACKQUEUED", queue=queue, position=position)
+        self._event(request, "CALLBACKQUEUED", queue=queue, position=position, agent=kept_for)
         return True
 
     def _event(self, request: Any, kind: str, **data: Any) -> None:

@@ -47,6 +47,7 @@ class WrapUpDesk:
         call_id: str | None = None,
         note: str | None = None,
         callback_at: datetime | None = None,
+        callback_mine: bool = False,
     ) -> tuple[SetDisposition, bool]:
         """Set an agent's code on their call (default: their latest); returns it and whether
         it ended their wrap-up. Raises DispositionError with the reason to show."""
@@ -61,6 +62,7 @@ class WrapUpDesk:
                 agent=agent,
                 note=note,
                 callback_at=callback_at,
+                callback_agent=agent if callback_mine else None,
                 now=self.clock(),
                 region=self.region,
             )

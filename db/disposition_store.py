@@ -113,6 +113,7 @@ async def set_disposition(
     operator: str | None = None,
     note: str | None = None,
     callback_at: datetime | None = None,
+    callback_agent: str | None = None,
     now: datetime,
     region: str,
 ) -> SetDisposition:
@@ -183,6 +184,12 @@ async def set_disposition(
             callback_at=callback_at,
             has_lead=call.attempt_id is not None,
         )
+        if callback_agent is not None:
+            kept = [a for a in planned if a.kind == "callback"]
+            if not kept:
+                raise DispositionError(f"code {found.code!r} asks for no callback to keep")
+            for action in kept:
+                action.detail["agent"] = callback_agent
         await apply_actions(connection, planned, call, call.node_id, now)
     return SetDisposition(
         uid, call.id, found.code, found.code_set, found.label, found.final, agent, planned
@@ -311,6 +318,7 @@ async def apply_actions(
                     requested_at=now,
                     due_at=detail["due_at"],
                     status="pending",
+                    agent=detail.get("agent"),
                 )
                 .on_conflict_do_nothing(index_elements=[CallbackRequest.id])
             )

@@ -313,6 +313,10 @@ class CallbackRequest(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
+    # Kept for this agent ("call back myself"): only they are offered it, when logged in.
+    agent: Mapped[str | None] = mapped_column(
+        ForeignKey("agents.name", ondelete="SET NULL"), nullable=True
+    )
 
 
 # --- the ACD: agents, queues, membership ----------------------------------------------------

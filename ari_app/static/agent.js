@@ -170,11 +170,13 @@
       code: $("code").value,
       note: $("note").value || null,
       callback_at: withOffset($("callback-at").value),
+      callback_mine: $("callback-mine").checked,
     });
     if (answer.code) {
       $("coded").textContent = "coded " + answer.code;
       $("note").value = "";
       $("callback-at").value = "";
+      $("callback-mine").checked = false;
     }
   };
   $("login").onclick = () => post("/login");

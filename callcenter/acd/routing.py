@@ -58,6 +58,7 @@ class Waiting:
     skills: Mapping[str, int] = field(default_factory=dict)
     sequence: int = 0  # arrival order among equal timestamps
     callback: bool = False
+    only_agent: str | None = None  # a callback kept for one agent: offered to them only
 
     def sort_key(self) -> tuple[int, datetime, int]:
         return (-self.priority, self.arrived, self.sequence)
@@ -123,6 +124,7 @@ def eligible(
         m
         for m in pool
         if m.agent not in taken
+        and (caller.only_agent is None or m.agent == caller.only_agent)
         and m.agent in agents
         and agents[m.agent].can_take_calls(now)
         and (max_penalty is None or m.penalty <= max_penalty)

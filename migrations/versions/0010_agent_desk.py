@@ -1,6 +1,7 @@
 """the agent desk: which phone an agent takes calls on (a softphone or the desk's browser
 phone, WebRTC; Asterisk's endpoint is made for that kind), and a queue's call script (text
-shown to the agent on connect, with the caller's fields filled in)
+shown to the agent on connect, with the caller's fields filled in), and the agent a
+callback is kept for
 
 Revision ID: 0010
 Revises: 0009
@@ -25,9 +26,22 @@ def upgrade() -> None:
     )
     op.create_check_constraint("phone", "agents", "phone IN ('softphone', 'browser')")
     op.add_column("queues", sa.Column("script", sa.Text(), nullable=True))
+    # A callback the agent keeps for themselves ("call back myself"): only they are offered it.
+    op.add_column(
+        "callback_requests",
+        sa.Column(
+            "agent",
+            sa.String(length=32),
+            sa.ForeignKey(
+                "agents.name", name=op.f("fk_callback_requests_agent_agents"), ondelete="SET NULL"
+            ),
+            nullable=True,
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("callback_requests", "agent")
     op.drop_column("queues", "script")
     op.drop_constraint(op.f("ck_agents_phone"), "agents", type_="check")
     op.drop_column("agents", "phone")

@@ -243,3 +243,66 @@ def test_a_caller_who_waited_too_long_gets_a_system_code(
         ("queue_timeout", "system")
     ]
     assert 1.5 < row["wait_seconds"] < 5
+
+
+def test_a_callback_the_agent_keeps_is_offered_to_them_only(
+    center: Center,  # noqa: F811
+    database_url: str,
+    sets: object,
+) -> None:
+    """kit takes a call and codes it "callback" for herself, due 3 s later. lia comes first
+    in the queue's linear order and is free, yet the callback rings kit: only she is
+    offered it, and the callback's call is hers."""
+    customer = SippAgent("customer", "", center.asterisk.params.sip_port, ring_ms=300)
+    customer.hang_up_after_ms = 2000
+    customer.port = free_tcp_udp_port("127.0.0.1")
+    center.outbound_uri = f"sip:127.0.0.1:{customer.port}"
+    center.agent("kit")
+    center.agent("lia")
+    center.queue("keep", ["lia", "kit"], strategy="linear", wrap_up_seconds=1)
+    center.start("keep")
+    center.phone("kit")
+    center.phone("lia")
+    center.login("kit")
+    caller = "+15558600005"
+    script = CallerScript(caller=caller, hang_up_after_ms=1500)
+    assert asyncio.run(place_calls(center.asterisk.params.sip_port, "5000", script)).ok
+    (row,) = calls(database_url, caller, 1)
+    assert row["agent"] == "kit"
+    customer.start(register=False)
+    try:
+        due = datetime.now(UTC) + timedelta(seconds=3)
+        body = {"code": "callback", "callback_at": due.isoformat(), "callback_mine": True}
+        status, answer = post(center, "/api/agents/kit/disposition", body)
+        assert status == 200, answer
+        kept = query(
+            database_url, "SELECT agent FROM callback_requests WHERE call_id = %s", row["id"]
+        )
+        assert kept == [{"agent": "kit"}]
+        center.login("lia")
+        wait_state(center, "kit", "available")
+        back = wait_until(
+            lambda: query(
+                database_url,
+                "SELECT * FROM calls WHERE direction = 'outbound' AND ended_at IS NOT NULL "
+                "AND dialed_number = %s",
+                caller,
+            ),
+            30,
+            what="the callback's call",
+        )[0]
+        assert back["agent"] == "kit"
+        rung = [
+            e["data"]["agent"]
+            for e in events(database_url, row["id"])
+            if e["type"] == "CALLBACKQUEUED" or e["type"] == "RINGING"
+            if "agent" in e["data"]
+        ]
+        assert "lia" not in rung and "kit" in rung
+        # A code without a callback cannot keep one.
+        status, answer = post(
+            center, "/api/agents/kit/disposition", {"code": "sale", "callback_mine": True}
+        )
+        assert status == 422 and "asks for no callback" in answer["error"]
+    finally:
+        customer.stop()

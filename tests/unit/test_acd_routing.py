@@ -209,3 +209,17 @@ def test_unregistered_and_paused_agents_get_nothing() -> None:
 def test_estimated_wait() -> None:
     assert estimated_wait(3, 2, 120) == 180
     assert estimated_wait(1, 0, 120) is None
+
+
+def test_a_callback_kept_for_an_agent_waits_for_them_and_lets_others_pass() -> None:
+    """09:00 a callback kept for kit (busy) comes due, then a caller at 09:00:05; lia is
+    free and first in the list: she takes the caller, never the kept callback; once kit is
+    free, it is hers."""
+    agents = team("lia", "kit")
+    q = queue(Strategy.LINEAR, "lia", "kit")
+    agents["kit"].offer(at(0), "busy")
+    q.waiting = [caller("kept", 0, callback=True, only_agent="kit"), caller("walk-in", 5)]
+    assert [(o.call_id, o.agents) for o in dispatch([q], agents, at(10))] == [("walk-in", ("lia",))]
+    agents["kit"] = team("kit")["kit"]  # kit is free again
+    agents["lia"].offer(at(20), "walk-in")
+    assert [(o.call_id, o.agents) for o in dispatch([q], agents, at(30))] == [("kept", ("kit",))]
