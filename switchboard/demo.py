@@ -92,6 +92,7 @@ class DemoRun:
     sipp_failures: int = 0
     agent_pages: dict[str, str] = field(default_factory=dict)
     wallboard: str = ""
+    console: str = ""
     coded: int = 0
 
 
@@ -281,6 +282,7 @@ async def _run(settings: Settings, engine: Engine, dialed: str, work: Path) -> D
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host
     base = f"http://{host}:{settings.api_port}"
     run.wallboard = f"{base}/wallboard?token={supervisor}"
+    run.console = f"{base}/console?token={supervisor}"
     run.agent_pages = {
         name: f"{base}/agent?agent={name}&token={token}" for name, token in agent_tokens.items()
     }

@@ -345,5 +345,6 @@ def demo(
     )  # fmt: skip
     console.print("\nWith `switchboard run` going, open:")
     console.print(f"  wallboard            {run.wallboard}", soft_wrap=True, highlight=False)
+    console.print(f"  supervisor console   {run.console}", soft_wrap=True, highlight=False)
     for name, page in run.agent_pages.items():
         console.print(f"  agent page {name:<9} {page}", soft_wrap=True, highlight=False)

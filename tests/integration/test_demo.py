@@ -79,6 +79,7 @@ def test_the_demo_shows_the_call_center_and_its_report_matches_the_calls(
     assert within == 3  # every answer came well within 20 s
     assert sales[7] == "100.0%" and sales[13] == "25.0%"  # SL (answered), abandonment
     assert "/wallboard?token=" in output and "/agent?agent=demo-ann&token=" in output
+    assert "/console?token=" in output
 
     # Again: the same agents and queues are reused, the report covers the new run only.
     again = run_demo(env, tmp_path)
