@@ -11,7 +11,10 @@
   let session = null;
   let muted = false;
 
+  const said = [];  // what the status line said, latest last (for tests and support)
   function status(text, kind) {
+    said.push(text);
+    if (said.length > 50) said.shift();
     $("phone-status").textContent = text;
     $("phone-status").dataset.kind = kind || "";
   }
@@ -114,9 +117,18 @@
     });
     ua.on("connecting", () => status("connecting to " + account.wss_url + "…"));
     ua.on("disconnected", () => status("connection lost: reconnecting…", "error"));
-    ua.on("registered", () => status("ready", "ok"));
+    let retry = 0;
+    let again = null;
+    ua.on("registered", () => { retry = 0; status("ready", "ok"); });
     ua.on("unregistered", () => status("not registered", "error"));
-    ua.on("registrationFailed", (e) => status("registration refused: " + e.cause, "error"));
+    ua.on("registrationFailed", (e) => {
+      // Asterisk may not know the account yet (it restarted and the app has not given it
+      // back): asked again, 3 s then doubling up to a minute apart.
+      const wait = Math.min(60, 3 * 2 ** retry++);
+      status("registration refused: " + e.cause + " (again in " + wait + " s)", "error");
+      clearTimeout(again);
+      again = setTimeout(() => { if (ua && ua.isConnected()) ua.register(); }, wait * 1000);
+    });
     ua.on("newRTCSession", (e) => { if (e.originator === "remote") incoming(e.session); });
     ua.start();
   }
@@ -178,6 +190,7 @@
   // For tests and the curious: the media counters of the current call.
   window.deskPhone = {
     registered: () => ua !== null && ua.isRegistered(),
+    said: () => said.slice(),
     inCall: () => session !== null && session.isEstablished(),
     async stats() {
       const pc = session && session.connection;
