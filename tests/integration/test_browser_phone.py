@@ -101,6 +101,14 @@ def caller_in_background(
     return future
 
 
+def shortcut(browser: Any, key: str) -> None:
+    """Alt+``key`` on the page, as the agent's keyboard sends it."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ActionChains(browser).key_down(Keys.ALT).send_keys(key).key_up(Keys.ALT).perform()
+
+
 def channel_packets(rig: Center) -> dict[str, tuple[int, int]]:
     """Asterisk's RTP counters per live channel: {channel name: (received, sent)}."""
     out = rig.asterisk.cli("pjsip show channelstats")
@@ -146,7 +154,7 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     account = ((800, "4"), (150, "2"), (150, "4"), (150, "1"), (150, "#"))
     done = caller_in_background(center, caller, 9000, account)
     wait_until(lambda: "ringing" in text(browser, "phone-status"), 15, what="the phone rings")
-    browser.find_element("id", "answer").click()
+    shortcut(browser, "a")  # Alt+A answers
     wait_state(center, "wes", "on_call", 10)
     wait_until(lambda: text(browser, "state") == "on call", 10, what="the call on the page")
     assert text(browser, "caller") == caller and text(browser, "queue") == "desk"
@@ -168,10 +176,10 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     assert min(caller_leg) >= 50, legs  # from sipp and to it
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    browser.find_element("id", "hold").click()
+    shortcut(browser, "k")  # Alt+K holds...
     wait_state(center, "wes", "on_hold", 5)
     wait_until(lambda: text(browser, "state") == "on hold", 5, what="hold on the page")
-    browser.find_element("id", "unhold").click()
+    shortcut(browser, "k")  # ... and takes the caller back
     wait_state(center, "wes", "on_call", 5)
     browser.save_screenshot(str(ARTIFACTS / "desk-on-call.png"))
     browser.set_window_size(390, 844)  # a phone's viewport: the call's controls still there
@@ -180,7 +188,7 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     assert browser.find_element("id", "hold").is_displayed()
     browser.set_window_size(1280, 800)
 
-    browser.find_element("id", "hangup").click()  # the agent ends the call from the page
+    shortcut(browser, "h")  # Alt+H: the agent ends the call from the page
     wait_until(lambda: text(browser, "state") == "wrap up", 10, what="wrap-up on the page")
     wait_until(lambda: text(browser, "phone-status") == "ready", 5, what="the phone idle again")
     wait_until(lambda: "Callback" in text(browser, "code"), 10, what="the codes")
