@@ -557,7 +557,9 @@ def build_api(
         return page
 
     async def wallboard_page(_request: web.Request) -> web.FileResponse:
-        return web.FileResponse(Path(__file__).parent / "static" / "wallboard.html")
+        page = web.FileResponse(STATIC / "wallboard.html")
+        page.headers["Content-Security-Policy"] = page_policy("")
+        return page
 
     async def agent_page(_request: web.Request) -> web.FileResponse:
         page = web.FileResponse(STATIC / "agent.html")

@@ -235,8 +235,8 @@ async def test_the_pages_are_public(api: Api, page: str) -> None:
         assert "<html" in await response.text()
 
 
-@pytest.mark.parametrize("page", ["/agent", "/console"])
-async def test_the_desk_and_the_console_run_no_inline_script(api: Api, page: str) -> None:
+@pytest.mark.parametrize("page", ["/agent", "/console", "/wallboard"])
+async def test_the_pages_run_no_inline_script(api: Api, page: str) -> None:
     async with api.client.get(page) as response:
         policy = response.headers["Content-Security-Policy"]
         html = await response.text()
