@@ -67,7 +67,8 @@ class PhoneServer:
     sip_host: str = "127.0.0.1"
 
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent / "static"  # scripts, styles, the SIP library: public files
+PAGES = Path(__file__).parent / "pages"  # the pages, served only with their policy
 PRINCIPAL = web.RequestKey("principal", Principal)  # who the request's token is
 
 
@@ -552,17 +553,17 @@ def build_api(
         return web.json_response(account, headers={"Cache-Control": "no-store"})
 
     async def console_page(_request: web.Request) -> web.FileResponse:
-        page = web.FileResponse(STATIC / "console.html")
+        page = web.FileResponse(PAGES / "console.html")
         page.headers["Content-Security-Policy"] = page_policy((phones or PhoneServer()).wss_url)
         return page
 
     async def wallboard_page(_request: web.Request) -> web.FileResponse:
-        page = web.FileResponse(STATIC / "wallboard.html")
+        page = web.FileResponse(PAGES / "wallboard.html")
         page.headers["Content-Security-Policy"] = page_policy("")
         return page
 
     async def agent_page(_request: web.Request) -> web.FileResponse:
-        page = web.FileResponse(STATIC / "agent.html")
+        page = web.FileResponse(PAGES / "agent.html")
         page.headers["Content-Security-Policy"] = page_policy((phones or PhoneServer()).wss_url)
         return page
 

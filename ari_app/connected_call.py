@@ -56,6 +56,9 @@ class Talk:
     spy_bridge: str | None = None  # where the supervisor and the snoop meet (listen, whisper)
     snoop: str | None = None  # the snoop channel on the agent's leg
     snoops: int = 0
+    # What the console shows for this supervision (agent, (supervisor, mode)): removed at
+    # its end only if still this one (the agent may be on their next call by then).
+    watch: tuple[str, tuple[str, str]] | None = None
 
     def consult_ringing(self, channel_id: str) -> bool:
         return (
@@ -371,8 +374,8 @@ class ConnectedCall(WaitingCall):
             raise CommandRefused(400, str(exc)) from None
         leg = talk.supervisor
         if leg is not None and leg.agent == supervisor and talk.supervisor_up:
-            if mode != talk.supervisor_mode:
-                await self._supervision_mode(talk, mode, joined=False)
+            if mode != talk.supervisor_mode and not await self._supervise_as(talk, mode, False):
+                raise CommandRefused(502, "Asterisk refused the change: the supervisor is let go")
             return {"supervising": supervisor, "mode": mode}
         if leg is not None:
             raise CommandRefused(409, "a supervisor is already on this call")
@@ -395,7 +398,7 @@ class ConnectedCall(WaitingCall):
         now = utcnow()
         if isinstance(event, StasisStart) and not talk.supervisor_up:
             talk.supervisor_up = True
-            await self._supervision_mode(talk, talk.supervisor_mode, joined=True)
+            await self._supervise_as(talk, talk.supervisor_mode, True)
         elif isinstance(event, ChannelDestroyed | StasisEnd):
             if talk.supervisor_up:
                 self._event("SUPERVISORLEAVE", now, supervisor=leg.agent)
@@ -406,6 +409,23 @@ class ConnectedCall(WaitingCall):
             talk.supervisor_up = False
             await self._end_supervision(talk)
         return True
+
+    async def _supervise_as(self, talk: Talk, mode: str, joined: bool) -> bool:
+        """``_supervision_mode``, where Asterisk failing (the supervisor hung up meanwhile,
+        a bridge gone) lets the supervisor go and never touches the caller's talk."""
+        try:
+            await self._supervision_mode(talk, mode, joined=joined)
+            return True
+        except AriError as exc:
+            leg = talk.supervisor
+            self.call.log.warning("supervise.failed", mode=mode, error=str(exc)[:200])
+            if leg is not None:
+                self._event("SUPERVISORLEAVE", utcnow(), supervisor=leg.agent, error=str(exc)[:200])
+                talk.supervisor = None
+                talk.supervisor_up = False
+                await self._drop(leg.channel_id)
+            await self._end_supervision(talk)
+            return False
 
     async def _supervision_mode(self, talk: Talk, mode: str, *, joined: bool) -> None:
         """Put the answered supervisor where ``mode`` wants them: in the conversation's
@@ -432,6 +452,7 @@ class ConnectedCall(WaitingCall):
             talk.snoops += 1
             snoop_id = f"{leg.channel_id}-snoop{talk.snoops}"
             self.registry.attach(snoop_id, self.call)  # before it exists: its StasisStart
+            talk.snoop = snoop_id  # (dropped with the supervision if the next steps fail)
             await ari.post(
                 f"/channels/{talk.agent.channel_id}/snoop",
                 spy=snoop.spy,
@@ -440,10 +461,11 @@ class ConnectedCall(WaitingCall):
                 appArgs="snoop",
                 snoopId=snoop_id,
             )
-            talk.snoop = snoop_id
             await ari.post(f"/bridges/{talk.spy_bridge}/addChannel", channel=snoop_id)
         talk.supervisor_mode = mode
-        self.acd.supervised[talk.agent.agent] = (leg.agent, mode)
+        self._unwatch(talk)
+        talk.watch = (talk.agent.agent, (leg.agent, mode))
+        self.acd.supervised[talk.agent.agent] = talk.watch[1]
         self._event(
             "SUPERVISORJOIN" if joined else "SUPERVISORMODE",
             utcnow(),
@@ -453,6 +475,13 @@ class ConnectedCall(WaitingCall):
             spy=snoop.spy if snoop else None,
             whisper=snoop.whisper if snoop else None,
         )
+
+    def _unwatch(self, talk: Talk) -> None:
+        if talk.watch is not None:
+            agent, shown = talk.watch
+            if self.acd.supervised.get(agent) is shown:
+                del self.acd.supervised[agent]
+            talk.watch = None
 
     async def _drop_snoop(self, talk: Talk) -> None:
         if talk.snoop is None:
@@ -470,7 +499,7 @@ class ConnectedCall(WaitingCall):
     async def _end_supervision(self, talk: Talk) -> None:
         """No supervisor any more (they hung up, or the talk ended): the snoop and the
         supervisor's own bridge go."""
-        self.acd.supervised.pop(talk.agent.agent, None)
+        self._unwatch(talk)
         await self._drop_snoop(talk)
         if talk.spy_bridge is not None:
             with contextlib.suppress(AriNotFound, AriError):

@@ -209,7 +209,9 @@ class WaitingCall(OfferingCall):
         waiting = entry.waiting
         await self._stop_announcing(visit)
         await self._cancel_others(visit, now)
-        self._leave(visit, "overflow", "MOVED", to=target, by=command.agent)
+        # On the call row as an overflow's first queue ("timeout", until the next queue
+        # says how the call left it); the journey counts the visit as passed on.
+        self._leave(visit, "timeout", "MOVED", to=target, by=command.agent)
         if reply is not None and not reply.done():
             reply.set_result({"moved_to": target, "call": self.call_id})
         if await self.serve(target, waiting.priority, dict(waiting.skills), waiting.arrived):

@@ -26,9 +26,10 @@ def _subject_names(hosts: list[str]) -> list[x509.GeneralName]:
 
 
 def ensure_self_signed(cert: Path, key: Path, hosts: list[str]) -> bool:
-    """Write a certificate for ``hosts`` (names or addresses) and its key, unless both
-    files exist already (never overwrites an operator's certificate). True when written."""
-    if cert.exists() and key.exists():
+    """Write a certificate for ``hosts`` (names or addresses) and its key, unless either
+    file exists already (never overwrites an operator's certificate or key). True when
+    written."""
+    if cert.exists() or key.exists():
         return False
     private = ec.generate_private_key(ec.SECP256R1())
     common_name = hosts[0] if hosts else "switchboard"

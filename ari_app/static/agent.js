@@ -109,8 +109,8 @@
   }
 
   async function loadToday() {
-    const response = await fetch(base + "/today", {headers});
-    if (!response.ok) return;  // no figures for now: the desk works without them
+    const response = await fetch(base + "/today", {headers}).catch(() => null);
+    if (!response || !response.ok) return;  // no figures for now: the desk works without them
     const t = await response.json();
     $("today").textContent = "Today: " + t.calls + (t.calls === 1 ? " call" : " calls") +
       (t.aht_seconds !== null ? " · AHT " + clock(t.aht_seconds) : "") +

@@ -34,6 +34,7 @@
   }
 
   let me = null;
+  const chosen = new Map();  // waiting call: the queue picked to move it to (kept on redraws)
   let view = {queues: [], agents: []};
 
   function ago(iso) {
@@ -101,6 +102,8 @@
           option.value = option.textContent = name;
           select.appendChild(option);
         }
+        if (chosen.has(w.call_id)) select.value = chosen.get(w.call_id);
+        select.onchange = () => chosen.set(w.call_id, select.value);
         cell.appendChild(select);
         button(cell, "Move", async () => {
           await call("POST", "/api/queues/" + encodeURIComponent(q.name) + "/calls/" + encodeURIComponent(w.call_id) + "/move", {to: select.value});
@@ -150,7 +153,7 @@
   }, 1000);
 
   async function start() {
-    const {ok, answer} = await call("GET", "/api/me");
+    const {ok, answer} = await call("GET", "/api/me").catch(() => ({ok: false, answer: {}}));
     if (!ok) return;
     me = answer;
     $("who").textContent = me.name + " (" + me.role + ")" + (me.agent ? " · phone " + me.agent : "");

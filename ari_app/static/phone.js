@@ -26,6 +26,7 @@
     $("hangup").disabled = !(ringing || talking);
     $("mute").disabled = !talking;
     $("mute").textContent = muted ? "Unmute" : "Mute";
+    $("use-softphone").disabled = ringing || talking;
     for (const button of $("keypad").children) button.disabled = !talking;
   }
 
@@ -147,14 +148,17 @@
       status(account.wss_url ? "calls ring your softphone" : "calls ring your softphone (browser phones are off)");
       return;
     }
+    if (!account.wss_url) { status("browser phones are off on this server", "error"); return; }
     if (!window.JsSIP) { status("the SIP library did not load", "error"); return; }
     if (await checkMicrophone()) register();
   }
 
   async function choose(kind) {
-    if (ua) { ua.stop(); ua = null; }
+    if (session !== null) { desk.say("finish the call first"); return; }
     const answer = await desk.post("/phone", {phone: kind});
-    if (answer.phone) await load();
+    if (!answer.phone) return;  // refused (said on the page): the phone stays as it was
+    if (ua) { ua.stop(); ua = null; }
+    await load();
   }
 
   for (const key of KEYS) {

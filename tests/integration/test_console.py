@@ -132,3 +132,4 @@ def test_a_supervisor_moves_a_caller_listens_and_pauses_from_the_console(
         row["id"],
     )
     assert moved[0]["data"]["to"] == "desk2" and moved[0]["data"]["by"] == "sue-console"
+    assert "records.write_rejected" not in app.log_text()  # every snapshot of the call stored

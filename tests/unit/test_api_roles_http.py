@@ -244,6 +244,8 @@ async def test_the_pages_run_no_inline_script(api: Api, page: str) -> None:
     assert "<script>" not in html and " on" + "click=" not in html  # scripts come as files
     async with api.client.get("/static/vendor/jssip.min.js") as response:
         assert response.status == 200  # served by the app, never from a CDN
+    async with api.client.get(f"/static{page}.html") as response:
+        assert response.status == 404  # a page only comes with its policy
 
 
 async def test_the_operator_may_do_everything(api: Api) -> None:

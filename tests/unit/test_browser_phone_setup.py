@@ -60,6 +60,8 @@ def test_the_certificate_is_made_once_for_the_hosts(tmp_path: Path) -> None:
     before = cert.read_bytes()
     assert ensure_self_signed(cert, key, ["127.0.0.1"]) is False  # an existing pair is kept
     assert cert.read_bytes() == before
+    key.unlink()  # an operator's certificate whose key lies elsewhere: still never replaced
+    assert ensure_self_signed(cert, key, ["127.0.0.1"]) is False and cert.read_bytes() == before
 
 
 def test_the_wss_address_follows_the_settings() -> None:
