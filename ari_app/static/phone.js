@@ -102,7 +102,7 @@
 
   function register() {
     const socket = new JsSIP.WebSocketInterface(account.wss_url);
-    ua = new JsSIP.UA({
+    const mine = new JsSIP.UA({
       sockets: [socket],
       uri: account.uri,
       authorization_user: account.agent,
@@ -116,22 +116,26 @@
       connection_recovery_min_interval: 2,
       connection_recovery_max_interval: 30,
     });
-    ua.on("connecting", () => status("connecting to " + account.wss_url + "…"));
-    ua.on("disconnected", () => status("connection lost: reconnecting…", "error"));
+    ua = mine;
+    // A phone switched off (ua.stop() when the agent goes back to a softphone) still says
+    // "unregistered" and "disconnected" a moment later: only the current phone's events count.
+    const on = (event, handler) => mine.on(event, (e) => { if (ua === mine) handler(e); });
+    on("connecting", () => status("connecting to " + account.wss_url + "…"));
+    on("disconnected", () => status("connection lost: reconnecting…", "error"));
     let retry = 0;
     let again = null;
-    ua.on("registered", () => { retry = 0; status("ready", "ok"); });
-    ua.on("unregistered", () => status("not registered", "error"));
-    ua.on("registrationFailed", (e) => {
+    on("registered", () => { retry = 0; status("ready", "ok"); });
+    on("unregistered", () => status("not registered", "error"));
+    on("registrationFailed", (e) => {
       // Asterisk may not know the account yet (it restarted and the app has not given it
       // back): asked again, 3 s then doubling up to a minute apart.
       const wait = Math.min(60, 3 * 2 ** retry++);
       status("registration refused: " + e.cause + " (again in " + wait + " s)", "error");
       clearTimeout(again);
-      again = setTimeout(() => { if (ua && ua.isConnected()) ua.register(); }, wait * 1000);
+      again = setTimeout(() => { if (ua === mine && mine.isConnected()) mine.register(); }, wait * 1000);
     });
-    ua.on("newRTCSession", (e) => { if (e.originator === "remote") incoming(e.session); });
-    ua.start();
+    on("newRTCSession", (e) => { if (e.originator === "remote") incoming(e.session); });
+    mine.start();
   }
 
   async function load() {

@@ -232,7 +232,11 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     assert promised == [{"number": caller, "due_at": due, "source": "disposition"}]
     # Back to the softphone: stored, and the endpoint is plain SIP again (made anew).
     browser.find_element("id", "use-softphone").click()
-    wait_until(lambda: "softphone" in text(browser, "phone-status"), 10, what="softphone again")
+    try:
+        wait_until(lambda: "softphone" in text(browser, "phone-status"), 10, what="softphone")
+    except AssertionError:
+        said = (text(browser, "phone-status"), text(browser, "message"), text(browser, "state"))
+        raise AssertionError(f"not back on the softphone: the page says {said}") from None
     assert query(database_url, "SELECT phone FROM agents WHERE name = 'wes'") == [
         {"phone": "softphone"}
     ]
