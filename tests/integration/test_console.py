@@ -97,11 +97,18 @@ def test_a_supervisor_moves_a_caller_listens_and_pauses_from_the_console(
     wait_until(lambda: not cells(browser, "waiting"), 10, what="nobody waiting on the page")
 
     click(browser, "agents", "kai", "Listen")
-    wait_until(
-        lambda: "listen by sup" in " ".join(r for row in cells(browser, "agents") for r in row),
-        15,
-        what="kai shown as listened to",
-    )
+    try:
+        wait_until(
+            lambda: "listen by sup" in " ".join(r for row in cells(browser, "agents") for r in row),
+            15,
+            what="kai shown as listened to",
+        )
+    except AssertionError:
+        said = [line for line in app.log_text().splitlines() if "supervise" in line]
+        raise AssertionError(
+            f"kai not shown as listened to: {browser.find_element('id', 'message').text!r}, "
+            f"{cells(browser, 'agents')}, the app said {said}"
+        ) from None
     later = "+15558600004"  # another caller, left waiting in line
     done_later = call_in_background(center, later, 0)
     wait_until(
