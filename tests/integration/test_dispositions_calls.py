@@ -181,7 +181,12 @@ def test_agent_codes_in_wrap_up_and_the_rules_hold(
         what="the callback held by the do-not-call list",
     )[0]
     assert held["status"] == "pending" and held["due_at"] == expires
-    assert "CALLBACKHELD" in [e["type"] for e in events(database_url, row["id"])]
+    # The event goes through the record writer, a moment after the row's own update.
+    wait_until(
+        lambda: "CALLBACKHELD" in [e["type"] for e in events(database_url, row["id"])],
+        10,
+        what="the CALLBACKHELD event",
+    )
     time.sleep(3)
     assert not query(
         database_url,
