@@ -31,6 +31,7 @@ from ari_app.reconcile import Reconciler
 from ari_app.registry import CallRegistry
 from ari_app.scheduled_callbacks import CallbackScheduler
 from ari_app.session import CallSession, CallSink, Flow, utcnow
+from ari_app.webhook_sender import SenderSettings, WebhookSender
 from ari_app.wrap_up import WrapUpDesk
 from callcenter.calls.caller_id import sip_display_name
 from callcenter.calls.journey import Journey
@@ -39,6 +40,7 @@ from callcenter.config import Settings
 from callcenter.ivr.library import FlowLibrary
 from callcenter.ivr.prompts import SoundCatalog
 from callcenter.security.tokens import Authenticator
+from callcenter.webhooks.retry import Backoff
 from db import migrate
 from db.agent_time_query import agent_today
 from db.api_credential_store import agent_handled_call, credential_lookup
@@ -206,6 +208,16 @@ class Application:
             false_positive_rate=settings.uk_amd_false_positive_rate,
         )
         self.figures = LiveFigures(self.acd, self.dialer, self.engine)
+        self.webhooks = WebhookSender(
+            self.engine,
+            settings.database_url,
+            SenderSettings(
+                timeout=settings.webhook_timeout_seconds,
+                concurrency=settings.webhook_concurrency,
+                backoff=Backoff(settings.webhook_retry_seconds, settings.webhook_retry_cap_seconds),
+                poll=settings.webhook_poll_seconds,
+            ),
+        )
         self.authenticator = Authenticator(settings.api_token, credential_lookup(self.engine))
         self.api: web.AppRunner | None = None
         self._reload_wanted = asyncio.Event()
@@ -436,6 +448,7 @@ class Application:
             asyncio.create_task(self.callbacks.run(), name="scheduled-callbacks"),
             asyncio.create_task(self.dialer.run(), name="dialer"),
             asyncio.create_task(self.figures.run(), name="live-figures"),
+            asyncio.create_task(self.webhooks.run(), name="webhooks"),
         ]
         stopping = asyncio.create_task(stop.wait())
         watcher = None

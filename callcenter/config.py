@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     uk_amd_false_positive_rate: float = Field(0.05, ge=0, le=1)
 
     shutdown_grace_seconds: float = 10.0
+
+    # Webhooks (docs/webhooks.md): how long a receiver may take to answer, how many
+    # deliveries are in flight at once, the first retry's delay (doubling up to the cap) and
+    # how often the outbox is looked at when nothing woke the sender.
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_concurrency: int = Field(8, ge=1, le=100)
+    webhook_retry_seconds: float = Field(1.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(600.0, gt=0)
+    webhook_poll_seconds: float = Field(5.0, gt=0)
     log_format: str = "console"
     log_level: str = "info"
 

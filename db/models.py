@@ -25,7 +25,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from callcenter.acd.phone_endpoints import PHONE_KINDS
@@ -317,6 +317,8 @@ class CallbackRequest(Base):
     agent: Mapped[str | None] = mapped_column(
         ForeignKey("agents.name", ondelete="SET NULL"), nullable=True
     )
+    # When its webhook ``callback.due`` was raised (once, when its time came).
+    due_announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # --- the ACD: agents, queues, membership ----------------------------------------------------
@@ -736,3 +738,93 @@ class ApiCredential(Base):
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- webhooks: subscriptions, the outbox of events and their deliveries ---------------------
+
+WEBHOOK_TOPICS = ("call.ended", "call.coded", "callback.due", "agent.state")
+DELIVERY_STATES = ("pending", "delivered", "dead")
+
+
+class WebhookSubscription(Base):
+    """A receiver of some events (docs/webhooks.md); its secret signs every delivery."""
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (
+        CheckConstraint("url ~ '^https?://'", name="url"),
+        CheckConstraint(
+            "topics <@ ARRAY[{}]::text[] AND cardinality(topics) > 0".format(
+                ", ".join(f"'{t}'" for t in WEBHOOK_TOPICS)
+            ),
+            name="topics",
+        ),
+        CheckConstraint("max_attempts BETWEEN 1 AND 100", name="max_attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    topics: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    secret: Mapped[str] = mapped_column(Text, nullable=False)
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="12")
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class WebhookEvent(Base):
+    """The outbox: an event written in the same transaction as the record it tells of (by
+    the database's triggers), only while someone subscribes to its topic. ``uid`` is the
+    idempotency key every delivery of it carries."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    uid: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), nullable=False, unique=True, server_default=func.gen_random_uuid()
+    )
+    topic: Mapped[str] = mapped_column(String(32), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The row as recorded (the call, the code, the agent's event, the callback).
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: tried until delivered or dead-lettered."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", DELIVERY_STATES), name="status"),
+        Index(
+            "uq_webhook_deliveries_event_subscription", "event_id", "subscription_id", unique=True
+        ),
+        Index(
+            "ix_webhook_deliveries_due", "next_attempt_at", postgresql_where="status = 'pending'"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=False
+    )
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    # A sender holds it until then (another instance, or this one after a crash, may take
+    # it over afterwards: at least once).
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

@@ -53,12 +53,16 @@ def _operator_errors() -> dict[type[Exception], int]:
     from callcenter.calls.dispositions import DispositionError
     from callcenter.outbound.compliance import ComplianceConfigError
     from callcenter.reports.metrics import MetricError
+    from callcenter.webhooks.topics import TopicError
     from db.acd_store import AcdError
     from db.api_credential_store import CredentialError
     from db.call_query import CallQueryError
     from db.campaign_admin import CampaignError
+    from db.webhook_store import WebhookError
 
     return {
+        TopicError: 2,
+        WebhookError: 2,
         AcdError: 1,
         CampaignError: 1,
         ComplianceConfigError: 1,

@@ -23,6 +23,7 @@ from switchboard.cli.common import fail, load_settings
 from switchboard.cli.dispositions import dispositions_app, dnc_app
 from switchboard.cli.reports import report_app
 from switchboard.cli.staffing import staffing, staffing_plan
+from switchboard.cli.webhooks import webhooks_app
 
 if TYPE_CHECKING:
     from callcenter.ivr.prompts import SoundCatalog
@@ -43,6 +44,7 @@ app.add_typer(dnc_app, name="dnc")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(report_app, name="report")
 app.add_typer(api_users_app, name="api-users")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("staffing")(staffing)
 app.command("staffing-plan")(staffing_plan)
 

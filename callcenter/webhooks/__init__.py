@@ -1,0 +1,1 @@
+"""Webhooks: what the center tells the rest of the business (docs/webhooks.md)."""
