@@ -66,13 +66,14 @@ class Center:
         for member in members:
             add_member(self.engine, name, member, 0)
 
-    def start(self, queue: str, flow: str | None = None) -> AppProcess:
-        """The app, with a flow that sends every call to ``queue`` (or ``flow``'s YAML)."""
+    def start(self, queue: str, flow: str | None = None, **env: str) -> AppProcess:
+        """The app, with a flow that sends every call to ``queue`` (or ``flow``'s YAML);
+        ``env``: more settings."""
         flows = self.tmp / "flows"
         flows.mkdir(exist_ok=True)
         (flows / "front.yaml").write_text(flow or FLOW % queue)
         self.app = self.app_factory(
-            SWITCHBOARD_FLOWS_DIR=str(flows), SWITCHBOARD_OUTBOUND_URI=self.outbound_uri
+            SWITCHBOARD_FLOWS_DIR=str(flows), SWITCHBOARD_OUTBOUND_URI=self.outbound_uri, **env
         )
         self.app.start()
         self.app.wait_for("acd.endpoints_pushed")
