@@ -136,7 +136,8 @@ def test_agent_state_and_a_due_callback_reach_the_receiver_signed(
         (state,) = receiver.of("agent.state")
         assert state["data"]["agent"] == "hook1" and state["data"]["state"] == "paused"
         (announced,) = receiver.of("callback.due")
-        assert announced["data"]["number"] == "+15558700001" and announced["data"]["queue"] == "sales"
+        assert announced["data"]["number"] == "+15558700001"
+        assert announced["data"]["queue"] == "sales"
         rows = deliveries(database_url)
         assert [(r["topic"], r["status"], r["attempts"]) for r in rows] == [
             ("agent.state", "delivered", 1),

@@ -58,7 +58,12 @@ def subscribe(database_url: str, receiver: WebhookReceiver, events: str) -> None
     receiver.secret = output.split("secret :")[1].split()[0]
 
 
-def call_and_code(center: Center, agent: str, caller: str, note: str) -> dict[str, Any]:
+def call_and_code(
+    center: Center,  # noqa: F811
+    agent: str,
+    caller: str,
+    note: str,
+) -> dict[str, Any]:
     """A caller talks 2 s to ``agent`` and hangs up; the agent codes it in wrap-up."""
     script = CallerScript(caller=caller, hang_up_after_ms=2000)
     result = asyncio.run(place_calls(center.asterisk.params.sip_port, "5000", script))
@@ -73,7 +78,9 @@ def call_and_code(center: Center, agent: str, caller: str, note: str) -> dict[st
 
 
 def test_a_call_is_told_ended_and_coded_signed(
-    center: Center, database_url: str, hooks: None
+    center: Center,  # noqa: F811
+    database_url: str,
+    hooks: None,
 ) -> None:
     receiver = WebhookReceiver(free_port()).start()
     try:
@@ -107,7 +114,9 @@ def test_a_call_is_told_ended_and_coded_signed(
 
 
 def test_a_receiver_down_for_30_s_gets_every_event_afterwards_once(
-    center: Center, database_url: str, hooks: None
+    center: Center,  # noqa: F811
+    database_url: str,
+    hooks: None,
 ) -> None:
     receiver = WebhookReceiver(free_port())  # not listening yet: connections are refused
     subscribe(database_url, receiver, "call.ended,call.coded")
@@ -157,7 +166,9 @@ def test_a_receiver_down_for_30_s_gets_every_event_afterwards_once(
 
 
 def test_a_slow_receiver_does_not_delay_calls(
-    center: Center, database_url: str, hooks: None
+    center: Center,  # noqa: F811
+    database_url: str,
+    hooks: None,
 ) -> None:
     # Every request held 4 s, two at a time: the outbox backs up for the whole test.
     receiver = WebhookReceiver(free_port(), delay=4.0).start()
