@@ -36,6 +36,7 @@ from ari_app.dialer import Dialer
 from ari_app.live_figures import LiveFigures
 from ari_app.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from ari_app.prometheus import Counters, build_registry, render
+from ari_app.records_api import ReadApi, register
 from ari_app.wrap_up import DatabaseUnavailable, WrapUpDesk
 from callcenter.acd.agents import Agent, AgentStateError
 from callcenter.calls.dispositions import DispositionError
@@ -52,7 +53,15 @@ AgentToday = Callable[[str], Awaitable[dict[str, Any]]]
 
 # What an agent may do with their current call (POST /api/agents/{name}/call/{action}).
 # Joining a call ("supervise") is the ACD's too, but only through /api/supervisors/.../join.
-CALL_ACTIONS = ("hold", "unhold", "transfer", "complete", "cancel")
+CALL_ACTIONS = (
+    "hold",
+    "unhold",
+    "transfer",
+    "complete",
+    "cancel",
+    "pause_recording",
+    "resume_recording",
+)
 # An open event stream's token and permission are checked again at least this often (the
 # agent stream's keep-alive comes with each check).
 RECHECK_SECONDS = 15.0
@@ -152,6 +161,7 @@ def build_api(
     recheck_seconds: float = RECHECK_SECONDS,
     phones: PhoneServer | None = None,
     today: AgentToday | None = None,
+    records: ReadApi | None = None,
 ) -> web.Application:
     """The API's routes behind authentication. ``handled_call`` tells whether an agent
     talked on a call (for agents who name the call they code); without it they cannot.
@@ -262,7 +272,7 @@ def build_api(
 
     async def call_action(request: web.Request) -> web.Response:
         """hold, unhold, transfer {target: "agent:NAME"|"queue:NAME", attended}, complete,
-        cancel: on the agent's current call."""
+        cancel, pause_recording, resume_recording: on the agent's current call."""
         name = request.match_info["name"]
         action = request.match_info["action"]
         if action not in CALL_ACTIONS:
@@ -596,6 +606,8 @@ def build_api(
     app.router.add_get("/api/agents/{name}/phone", guarded(Action.PHONE, phone))
     app.router.add_post("/api/agents/{name}/phone", guarded(Action.PHONE, phone))
     app.router.add_post("/api/agents/{name}/{action}", guarded(Action.AGENT_STATE, agent_action))
+    if records is not None:
+        register(app, records, guarded)
     return app
 
 
@@ -611,6 +623,7 @@ async def start_api(
     counters: Counters | None = None,
     phones: PhoneServer | None = None,
     today: AgentToday | None = None,
+    records: ReadApi | None = None,
 ) -> web.AppRunner:
     # Open event streams must not hold a shutdown up: they are cut after a second.
     runner = web.AppRunner(
@@ -624,6 +637,7 @@ async def start_api(
             counters=counters,
             phones=phones,
             today=today,
+            records=records,
         ),
         access_log=None,
         shutdown_timeout=1.0,

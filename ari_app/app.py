@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -28,6 +28,8 @@ from ari_app.ivr import IvrBackend, run_ivr, watch_flows
 from ari_app.live_figures import LiveFigures
 from ari_app.prometheus import Counters
 from ari_app.reconcile import Reconciler
+from ari_app.recording_keeper import RecordingKeeper
+from ari_app.records_api import ReadApi
 from ari_app.registry import CallRegistry
 from ari_app.scheduled_callbacks import CallbackScheduler
 from ari_app.session import CallSession, CallSink, Flow, utcnow
@@ -112,6 +114,9 @@ class WriterSink(CallSink):
 
     def save_leg(self, row: dict[str, Any]) -> None:
         self.writer.submit(RecordOp("leg", row))
+
+    def save_recording(self, row: dict[str, Any]) -> None:
+        self.writer.submit(RecordOp("recording", {"node_id": self.store.node_id, **row}))
 
 
 async def check_database(settings: Settings) -> None:
@@ -208,6 +213,16 @@ class Application:
             false_positive_rate=settings.uk_amd_false_positive_rate,
         )
         self.figures = LiveFigures(self.acd, self.dialer, self.engine)
+        self.keeper = RecordingKeeper(
+            self.engine,
+            settings.database_url,
+            self.ari,
+            settings.node_id,
+            timedelta(days=settings.recording_retention_days)
+            if settings.recording_retention_days
+            else None,
+            settings.recording_keeper_poll_seconds,
+        )
         self.webhooks = WebhookSender(
             self.engine,
             settings.database_url,
@@ -433,6 +448,7 @@ class Application:
                 self.counters(),
                 PhoneServer(self.settings.phone_wss_url, self.settings.sip_host_for_phones),
                 functools.partial(agent_today, self.engine, self.settings.timezone),
+                ReadApi(self.engine, self.ari, self.settings.node_id),
             )
         except BaseException:
             await self.ari.close()
@@ -449,6 +465,7 @@ class Application:
             asyncio.create_task(self.dialer.run(), name="dialer"),
             asyncio.create_task(self.figures.run(), name="live-figures"),
             asyncio.create_task(self.webhooks.run(), name="webhooks"),
+            asyncio.create_task(self.keeper.run(), name="recording-keeper"),
         ]
         stopping = asyncio.create_task(stop.wait())
         watcher = None

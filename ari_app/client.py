@@ -155,6 +155,27 @@ class AriClient:
     async def get(self, path: str, **params: str | int) -> Any:
         return await self.request("GET", path, params=params or None)
 
+    async def get_bytes(self, path: str) -> bytes:
+        """A binary resource (a stored recording's file), whole."""
+        session = self._require_session()
+        url = f"{self.base_url}/ari{path}"
+        self.requests += 1
+        try:
+            async with session.get(url) as response:
+                data = await response.read()
+                if response.status == 401:
+                    raise AriAuthError("Asterisk refused the ARI user name or password")
+                if response.status >= 400:
+                    message = _error_message(data.decode("utf-8", "replace"))
+                    if response.status == 404:
+                        raise AriNotFound(response.status, "GET", path, message)
+                    raise AriHttpError(response.status, "GET", path, message)
+                return data
+        except aiohttp.ClientConnectionError as exc:
+            raise AriUnavailable(f"nothing answers ARI at {self.base_url}: {exc}") from exc
+        except TimeoutError as exc:
+            raise AriUnavailable(f"ARI at {self.base_url} did not answer in time") from exc
+
     async def post(self, path: str, body: dict[str, Any] | None = None, **params: str | int) -> Any:
         return await self.request("POST", path, params=params or None, body=body)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +16,11 @@ from ari_app.acd import (
     CommandRefused,
     utcnow,
 )
+from ari_app.call_recording import CallRecorder, RecordingRefused
 from ari_app.client import AriError, AriHttpError, AriNotFound
 from ari_app.events import (
     ChannelDestroyed,
+    ChannelDtmfReceived,
     Event,
     StasisEnd,
     StasisStart,
@@ -28,6 +30,7 @@ from ari_app.queue_waiting import WaitingCall
 from ari_app.session import CallEnded
 from callcenter.acd.agents import AgentStateError
 from callcenter.acd.supervision import snoop_for
+from callcenter.calls.recording import FeatureKeys
 from db.record_ops import RecordOp
 
 log = structlog.get_logger(__name__)
@@ -60,6 +63,8 @@ class Talk:
     # What the console shows for this supervision (agent, (supervisor, mode)): removed at
     # its end only if still this one (the agent may be on their next call by then).
     watch: tuple[str, tuple[str, str]] | None = None
+    recorder: CallRecorder | None = None
+    keys: FeatureKeys = field(default_factory=FeatureKeys)  # the agent's *1 / *2
 
     def consult_ringing(self, channel_id: str) -> bool:
         return (
@@ -135,7 +140,7 @@ class ConnectedCall(WaitingCall):
         talk = Talk(visit, agent, bridge, now)
         settings = self.acd.settings.get(visit.queue)
         if settings is not None and settings.record_calls and record.recording is None:
-            await self._record(bridge, now)
+            await self._record(talk, bridge, now)
         try:
             while True:
                 event = await self.call.next_event(timeout=None)
@@ -143,6 +148,11 @@ class ConnectedCall(WaitingCall):
                     continue
                 if isinstance(event, AcdCommand):
                     await self._command(talk, event)
+                elif (
+                    isinstance(event, ChannelDtmfReceived)
+                    and event.channel.id == talk.agent.channel_id
+                ):
+                    await self._agent_key(talk, event.digit)
                 elif isinstance(event, StasisStart) and talk.consult_ringing(event.channel.id):
                     await self._consult_answered(talk)
                 elif isinstance(event, ChannelDestroyed) and talk.consult_ringing(event.channel.id):
@@ -180,24 +190,37 @@ class ConnectedCall(WaitingCall):
                     self._event("SUPERVISORLEAVE", supervisor=talk.supervisor.agent, end=True)
                 await self._drop(talk.supervisor.channel_id)
             await self._end_supervision(talk)
+            if talk.recorder is not None:
+                talk.recorder.finish(utcnow())
             with contextlib.suppress(AriNotFound, AriError):
                 await ari.delete(f"/bridges/{bridge}")
 
-    async def _record(self, bridge: str, now: datetime) -> None:
+    async def _record(self, talk: Talk, bridge: str, now: datetime) -> None:
         """Record the whole conversation, transfers included (the bridge stays the same);
         its name goes on the call. A failure to record never stops the call."""
-        name = f"call-{self.call_id}"
+        recorder = CallRecorder(self.call, talk.visit.queue, talk.agent.agent)
+        if await recorder.start(bridge, now):
+            talk.recorder = recorder
+
+    async def _recording(self, talk: Talk, action: str, by: str) -> dict[str, Any]:
+        if talk.recorder is None:
+            raise CommandRefused(409, "this call is not being recorded")
         try:
-            await self.call.ari.post(
-                f"/bridges/{bridge}/record", name=name, format="wav", ifExists="overwrite"
-            )
-        except AriError as exc:
-            self.call.log.warning("queue.recording_failed", error=str(exc))
-            self._event("RECORDINGFAILED", now, error=str(exc)[:200])
+            if action == "pause_recording":
+                return await talk.recorder.pause(utcnow(), by)
+            return await talk.recorder.resume(utcnow(), by)
+        except RecordingRefused as exc:
+            raise CommandRefused(409, str(exc)) from None
+
+    async def _agent_key(self, talk: Talk, digit: str) -> None:
+        """A key on the agent's phone: *1 pauses the recording, *2 resumes it."""
+        wanted = talk.keys.press(digit)
+        if wanted is None:
             return
-        self.call.record.recording = name
-        self._save()
-        self._event("RECORDING", now, name=name, format="wav")
+        try:
+            await self._recording(talk, f"{wanted}_recording", f"agent:{talk.agent.agent}")
+        except CommandRefused as exc:
+            self.call.log.info("queue.recording_key_refused", key=wanted, error=str(exc))
 
     def _summary(self, talk: Talk, end: datetime) -> dict[str, Any]:
         return {
@@ -342,6 +365,8 @@ class ConnectedCall(WaitingCall):
             return {"held": False}
         if action == "transfer":
             return await self._transfer(talk, command.target or "", command.attended)
+        if action in ("pause_recording", "resume_recording"):
+            return await self._recording(talk, action, f"agent:{talk.agent.agent}")
         if action == "supervise":
             return await self._supervise(talk, command.target or "", command.mode or "barge")
         if action == "complete":

@@ -84,6 +84,9 @@ class CallSink:
     def save_leg(self, row: dict[str, Any]) -> None:
         """A snapshot of another leg of the call (an agent, a supervisor, a callee)."""
 
+    def save_recording(self, row: dict[str, Any]) -> None:
+        """A snapshot of one of the call's recordings (its row in ``recordings``)."""
+
 
 Flow = Callable[["CallSession"], Awaitable[None]]
 

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     webhook_retry_seconds: float = Field(1.0, gt=0)
     webhook_retry_cap_seconds: float = Field(600.0, gt=0)
     webhook_poll_seconds: float = Field(5.0, gt=0)
+
+    # Recordings (docs/recordings.md): deleted by this node's app this many days after they
+    # were made (0: kept until purged); how often the keeper looks when nothing woke it.
+    recording_retention_days: float = Field(0.0, ge=0)
+    recording_keeper_poll_seconds: float = Field(60.0, gt=0)
     log_format: str = "console"
     log_level: str = "info"
 

@@ -73,6 +73,8 @@ class CallFilter:
     number: str | None = None
     direction: str | None = None
     limit: int | None = None
+    offset: int = 0
+    call_id: uuid.UUID | None = None
 
     def check(self) -> None:
         if self.direction is not None and self.direction not in DIRECTIONS:
@@ -161,6 +163,8 @@ def _conditions(f: CallFilter) -> list[ColumnElement[bool]]:
         where.append(or_(*matches))
     if f.direction is not None:
         where.append(Call.direction == f.direction)
+    if f.call_id is not None:
+        where.append(Call.id == f.call_id)
     return where
 
 
@@ -190,6 +194,8 @@ def iter_calls(conn: Connection, f: CallFilter) -> Iterator[dict[str, Any]]:
     )
     if f.limit is not None:
         statement = statement.limit(f.limit)
+    if f.offset:
+        statement = statement.offset(f.offset)
     result = conn.execute(statement, execution_options={"yield_per": 500})
     for row in result:
         yield dict(row._mapping)

@@ -319,6 +319,45 @@ class CallbackRequest(Base):
     )
     # When its webhook ``callback.due`` was raised (once, when its time came).
     due_announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A voicemail's callback: the message the agent hears before the customer is dialed.
+    recording_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("recordings.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+RECORDING_KINDS = ("call", "voicemail")
+
+
+class Recording(Base):
+    """A recording Asterisk stores (``name`` among its stored recordings, on ``node_id``):
+    a queue call's conversation, or a voicemail message. ``gaps`` marks where it was paused
+    (callcenter/calls/recording.py). ``deleted_at``: purge asked; the node's app deletes the
+    file, then this row."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (
+        CheckConstraint(_in("kind", RECORDING_KINDS), name="kind"),
+        Index("ix_recordings_queue_started", "queue", "started_at"),
+        Index("ix_recordings_started", "started_at"),
+        Index("ix_recordings_deleted", "node_id", postgresql_where="deleted_at IS NOT NULL"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    call_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    format: Mapped[str] = mapped_column(String(8), nullable=False, server_default="wav")
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), nullable=False)
+    queue: Mapped[str | None] = mapped_column(String(32))
+    agent: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_seconds: Mapped[float | None] = mapped_column()
+    paused_seconds: Mapped[float] = mapped_column(nullable=False, server_default="0")
+    gaps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, server_default="[]")
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # --- the ACD: agents, queues, membership ----------------------------------------------------
@@ -392,6 +431,9 @@ class Queue(Base):
     # What the agent reads on connect; ${caller_number}, ${caller_name}, ${queue}, ${agent}
     # and what the IVR collected (${acct}, ${customer.name}...) are filled in.
     script: Mapped[str | None] = mapped_column(Text)
+    # At the maximum wait with no overflow queue, the caller leaves a message (voicemail)
+    # that becomes a callback task, instead of hearing goodbye.
+    voicemail: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
 
 
 class QueueMember(Base):

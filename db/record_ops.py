@@ -40,11 +40,13 @@ from db.models import (
     DncEntry,
     Lead,
     QueueVisit,
+    Recording,
 )
 
 Kind = Literal[
     "call",
     "leg",
+    "recording",
     "callback",
     "event",
     "disposition",
@@ -321,6 +323,10 @@ async def _insert_new(
     await connection.execute(insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
 
 
+async def _recordings(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await _upsert(connection, Recording, Recording.id, rows)
+
+
 async def _callbacks(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     await _insert_new(connection, CallbackRequest, CallbackRequest.id, rows)
 
@@ -376,6 +382,7 @@ async def _dnc_entries(connection: AsyncConnection, rows: list[dict[str, Any]]) 
 
 
 _APPLY = {
+    "recording": _recordings,
     "callback": _callbacks,
     "disposition": _dispositions,
     "attempt": _attempts,

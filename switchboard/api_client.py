@@ -17,6 +17,22 @@ class ApiError(RuntimeError):
 def call_api(
     settings: Settings, method: str, path: str, body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    answer: dict[str, Any] = json.loads(_send(settings, method, path, body) or b"{}")
+    return answer
+
+
+def fetch_bytes(settings: Settings, path: str, timeout: float = 60) -> bytes:
+    """A binary resource from the app (a recording's file)."""
+    return _send(settings, "GET", path, None, timeout)
+
+
+def _send(
+    settings: Settings,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    timeout: float = 10,
+) -> bytes:
     if not settings.api_token:
         raise ApiError(
             "SWITCHBOARD_API_TOKEN is not set: the CLI uses the token the app runs with "
@@ -24,13 +40,13 @@ def call_api(
         )
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host
     url = f"http://{host}:{settings.api_port}{path}"
-    data = json.dumps({k: v for k, v in (body or {}).items() if v is not None}).encode()
-    request = urllib.request.Request(url, data=data if method != "GET" else None, method=method)
+    sent = json.dumps({k: v for k, v in (body or {}).items() if v is not None}).encode()
+    request = urllib.request.Request(url, data=sent if method != "GET" else None, method=method)
     request.add_header("Content-Type", "application/json")
     request.add_header("Authorization", f"Bearer {settings.api_token}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            answer: dict[str, Any] = json.loads(response.read() or b"{}")
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer: bytes = response.read()
             return answer
     except urllib.error.HTTPError as exc:
         try:

@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 
 from pbx.ports import free_tcp_udp_port
 from testkit.command import SippCommand
+from testkit.dtmf import write_pcap
 from testkit.greeting import write_greeting
 from testkit.scenario import WAIT_FOR_BYE
 
@@ -36,6 +37,9 @@ class SippAgent:
     # Audio (a tone) sent once the call is answered, for this long: a phone whose user
     # talks. 0: silent (sipp sends no RTP of its own).
     audio_ms: int = 0
+    # Keys (RFC 4733) pressed once the call is answered: (ms after the previous, key); in
+    # place of the audio.
+    keys: tuple[tuple[int, str], ...] = ()
     host: str = "127.0.0.1"
     port: int = field(default=0)
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sb-agent-")))
@@ -54,9 +58,19 @@ class SippAgent:
                 else HANG_UP.replace("@@TALK_MS@@", str(self.hang_up_after_ms))
             )
             audio = ""
-            if self.audio_ms:
+            pcap = None
+            if self.keys and self.keys[0][0] > 0:  # the capture starts with its first key
+                audio = f'  <pause milliseconds="{self.keys[0][0]}"/>\n'
+            if self.keys:
+                offsets, at = [], 0
+                for pause_ms, key in self.keys:
+                    at += pause_ms
+                    offsets.append((at, key))
+                pcap = write_pcap(offsets, self.folder / f"{self.name}-keys.pcap")
+            elif self.audio_ms:
                 pcap = write_greeting(self.folder / f"{self.name}-audio.pcap", self.audio_ms)
-                audio = (
+            if pcap is not None:
+                audio += (
                     f'  <nop><action><exec play_pcap_audio="{escape(str(pcap))}"/></action></nop>'
                 )
             text = (

@@ -41,6 +41,7 @@ class Action(StrEnum):
     SUPERVISE = "supervise"  # POST /api/supervisors/{name}/join
     PHONE = "phone"  # GET|POST /api/agents/{name}/phone: the browser phone's account
     CONSOLE = "console"  # GET /api/console(/events), POST /api/queues/{q}/calls/{id}/move
+    RECORDS = "records"  # GET /api/calls, /api/segments, /api/dispositions, /api/recordings
 
 
 class Scope(StrEnum):
@@ -61,6 +62,8 @@ RULES: dict[Action, dict[Role, Scope]] = {
     Action.PREVIEW: {Role.SUPERVISOR: Scope.OWN, Role.AGENT: Scope.OWN},
     Action.SUPERVISE: {Role.SUPERVISOR: Scope.OWN, Role.AGENT: Scope.NONE},
     Action.CONSOLE: {Role.SUPERVISOR: Scope.ANY, Role.AGENT: Scope.NONE},
+    # Every call's numbers, notes and voices: not an agent's to browse.
+    Action.RECORDS: {Role.SUPERVISOR: Scope.ANY, Role.AGENT: Scope.NONE},
     # Holds the SIP password: only the agent themselves (and operators).
     Action.PHONE: {Role.SUPERVISOR: Scope.OWN, Role.AGENT: Scope.OWN},
 }

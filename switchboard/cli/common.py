@@ -58,11 +58,13 @@ def _operator_errors() -> dict[type[Exception], int]:
     from db.api_credential_store import CredentialError
     from db.call_query import CallQueryError
     from db.campaign_admin import CampaignError
+    from db.recording_store import RecordingError
     from db.webhook_store import WebhookError
 
     return {
         TopicError: 2,
         WebhookError: 2,
+        RecordingError: 2,
         AcdError: 1,
         CampaignError: 1,
         ComplianceConfigError: 1,

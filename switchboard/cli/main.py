@@ -21,6 +21,7 @@ from switchboard.cli.calls import calls_app, export_app
 from switchboard.cli.campaigns import campaign_app
 from switchboard.cli.common import fail, load_settings
 from switchboard.cli.dispositions import dispositions_app, dnc_app
+from switchboard.cli.recordings import recordings_app
 from switchboard.cli.reports import report_app
 from switchboard.cli.staffing import staffing, staffing_plan
 from switchboard.cli.webhooks import webhooks_app
@@ -45,6 +46,7 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(report_app, name="report")
 app.add_typer(api_users_app, name="api-users")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(recordings_app, name="recordings")
 app.command("staffing")(staffing)
 app.command("staffing-plan")(staffing_plan)
 

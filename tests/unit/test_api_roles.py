@@ -38,7 +38,7 @@ SUPERVISOR = Principal("sue", Role.SUPERVISOR, "sam")  # her softphone is agent 
 PRINCIPALS = {"agent": AGENT, "supervisor": SUPERVISOR, "operator": OPERATOR}
 
 # Routes about no agent in particular.
-GLOBAL = (A.STATE, A.WALLBOARD, A.METRICS, A.CONSOLE)
+GLOBAL = (A.STATE, A.WALLBOARD, A.METRICS, A.CONSOLE, A.RECORDS)
 # Routes about one agent: /api/agents/{name}/... and /api/supervisors/{name}/join.
 PER_AGENT = tuple(a for a in Action if a not in GLOBAL)
 
@@ -51,6 +51,7 @@ ALLOWED |= {
     ("supervisor", A.WALLBOARD, "-"),
     ("supervisor", A.METRICS, "-"),
     ("supervisor", A.CONSOLE, "-"),  # the console: every queue and agent, moving callers
+    ("supervisor", A.RECORDS, "-"),  # the read API: calls, segments, codes, recordings
     ("supervisor", A.AGENT_READ, "own"),
     ("supervisor", A.AGENT_READ, "other"),
     ("supervisor", A.AGENT_STATE, "own"),
