@@ -5,14 +5,18 @@ and purged (the file gone from Asterisk's disk, the row from the database)."""
 from __future__ import annotations
 
 import io
+import json
 import time
+import urllib.error
 import urllib.request
 import wave
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from db.api_credential_store import issue_agent_token
 from switchboard.cli.main import app as main_app
 from testkit.agents import SippAgent
 from tests.integration.test_acd_calls import (
@@ -51,6 +55,19 @@ def api_bytes(site: Center, path: str) -> bytes:
     with urllib.request.urlopen(request, timeout=10) as response:
         data: bytes = response.read()
         return data
+
+
+def get(site: Center, path: str, token: str | None = None) -> tuple[int, Any]:
+    assert site.app is not None
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{site.app.env['SWITCHBOARD_API_PORT']}{path}"
+    )
+    request.add_header("Authorization", f"Bearer {token or site.app.env['SWITCHBOARD_API_TOKEN']}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 def seconds_of(wav: bytes) -> float:
@@ -132,6 +149,29 @@ def test_a_recording_paused_from_the_phone_and_the_desk_has_its_gaps(
     target = tmp_path / "got.wav"
     got = cli(center, "recordings", "get", str(row["id"]), "--output", str(target))
     assert target.read_bytes() == data and "paused" in got
+
+    # The read API: the call with its segment, codes and recording; pages; roles.
+    detail = center.api("GET", f"/api/calls/{row['id']}")
+    assert detail["call"]["caller_number"] == caller and detail["call"]["agent"] == "recann"
+    assert [s["agent"] for s in detail["segments"]] == ["recann"]
+    assert detail["segments"][0]["talk_seconds"] == pytest.approx(row["talk_seconds"], abs=0.5)
+    assert [r["id"] for r in detail["recordings"]] == [str(recording["id"])]
+    assert "answered" in [d["code"] for d in detail["dispositions"]]
+    found = center.api("GET", f"/api/calls?number={caller[1:]}&limit=1")
+    assert [c["id"] for c in found["items"]] == [str(row["id"])] and found["next_offset"] is None
+    segments = center.api("GET", f"/api/segments?agent=recann&call={row['id']}")
+    assert len(segments["items"]) == 1
+    codes = center.api("GET", f"/api/dispositions?call={row['id']}")
+    assert [d["set_by"] for d in codes["items"]] == ["system"]
+    status, answer = get(center, "/api/calls?limit=501")
+    assert status == 400 and "limit" in answer["error"], answer
+    status, answer = get(center, "/api/calls?color=red")
+    assert status == 400 and "color" in answer["error"], answer
+    token = issue_agent_token(center.engine, "recann")
+    status, answer = get(center, "/api/calls", token)
+    assert status == 403 and "records" in answer["error"], answer
+    status, answer = get(center, f"/api/recordings/{recording['id']}/file", token)
+    assert status == 403
 
     # Purged: the file from the disk, the row from the database, the name from the call.
     out = cli(center, "recordings", "purge", str(recording["id"]), "--wait", "15")
