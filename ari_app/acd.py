@@ -113,6 +113,7 @@ class QueueSettings:
     record_calls: bool = False
     survey: bool = False
     overflow_queue: str | None = None
+    voicemail: bool = False  # at the maximum wait, with no overflow queue: leave a message
     announce_seconds: float | None = None
     service_level_seconds: float = 20.0
     widening: list[Widening] = field(default_factory=list)
@@ -253,6 +254,7 @@ class AcdRuntime:
                 record_calls=qrow.record_calls,
                 survey=qrow.survey,
                 overflow_queue=qrow.overflow_queue,
+                voicemail=qrow.voicemail,
                 announce_seconds=qrow.announce_seconds,
                 service_level_seconds=qrow.service_level_seconds,
                 widening=[Widening(**w) for w in qrow.widening],

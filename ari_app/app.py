@@ -118,6 +118,9 @@ class WriterSink(CallSink):
     def save_recording(self, row: dict[str, Any]) -> None:
         self.writer.submit(RecordOp("recording", {"node_id": self.store.node_id, **row}))
 
+    def save_callback(self, row: dict[str, Any]) -> None:
+        self.writer.submit(RecordOp("callback", row))
+
 
 async def check_database(settings: Settings) -> None:
     """Fail with the fix named when the database is unreachable or not migrated."""

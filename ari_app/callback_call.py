@@ -22,7 +22,7 @@ from sqlalchemy import update
 
 from ari_app.acd import AcdOffer, AcdRuntime, utcnow
 from ari_app.client import AriClient, AriError, AriNotFound
-from ari_app.events import ChannelDestroyed, Event, StasisEnd, StasisStart
+from ari_app.events import ChannelDestroyed, Event, PlaybackFinished, StasisEnd, StasisStart
 from callcenter.config import get_settings
 from callcenter.security.toll_fraud import callback_refusal
 from db.models import CallbackRequest
@@ -77,6 +77,9 @@ class CallbackRunner:
         self.caller_supplied = True
         self._attempt = 0
         self.done = asyncio.Event()
+        # A voicemail's callback: the message (a stored recording) the agent hears first.
+        self.message: str | None = None
+        self._playing: str | None = None
 
     def deliver(self, event: Event) -> None:
         self._events.put_nowait(event)
@@ -155,6 +158,14 @@ class CallbackRunner:
                 self.acd.withdraw(self.call_id, other.agent)
                 await self._drop(other.channel_id)
             self._ringing.clear()
+            if not await self._play_message():
+                await self._dial_customer()
+        elif (
+            isinstance(event, PlaybackFinished)
+            and self._playing is not None
+            and event.playback.id == self._playing
+        ):
+            self._playing = None
             await self._dial_customer()
         elif isinstance(event, ChannelDestroyed) and event.channel.id in self._ringing:
             leg = self._ringing.pop(event.channel.id)
@@ -187,6 +198,24 @@ class CallbackRunner:
                 await self._drop(self.agent.channel_id)
                 self.acd.call_over(self.agent.agent, self.queue, self.call_id)
             await self._give_up("failed")
+
+    async def _play_message(self) -> bool:
+        """The agent hears the caller's message before the caller is dialed back (True:
+        playing; the dial follows its end)."""
+        if self.message is None or self.agent is None:
+            return False
+        playback = f"vmp-{self.request_id}"
+        try:
+            await self.ari.post(
+                f"/channels/{self.agent.channel_id}/play/{playback}",
+                media=f"recording:{self.message}",
+            )
+        except AriError as exc:
+            self._event("VOICEMAILPLAYFAILED", agent=self.agent.agent, error=str(exc)[:200])
+            return False
+        self._playing = playback
+        self._event("VOICEMAILPLAYED", agent=self.agent.agent, message=self.message)
+        return True
 
     async def _dial_customer(self) -> None:
         assert self.agent is not None

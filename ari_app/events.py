@@ -125,6 +125,40 @@ class PlaybackFinished(PlaybackEvent):
     pass
 
 
+class LiveRecording(_Model):
+    name: str
+    format: str = ""
+    state: str = ""
+    target_uri: str = ""
+    duration: int | None = None
+    cause: str | None = None
+
+
+class RecordingEvent(Event):
+    """A recording on a channel (a voicemail message) started, finished or failed."""
+
+    recording: LiveRecording
+
+    @property
+    def channel_ids(self) -> tuple[str, ...]:
+        target = self.recording.target_uri
+        if target.startswith("channel:"):
+            return (target.removeprefix("channel:"),)
+        return ()
+
+
+class RecordingStarted(RecordingEvent):
+    pass
+
+
+class RecordingFinished(RecordingEvent):
+    pass
+
+
+class RecordingFailed(RecordingEvent):
+    pass
+
+
 class ApplicationReplaced(Event):
     pass
 
@@ -145,6 +179,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ChannelVarset,
         PlaybackStarted,
         PlaybackFinished,
+        RecordingStarted,
+        RecordingFinished,
+        RecordingFailed,
         ApplicationReplaced,
         EndpointStateChange,
     )

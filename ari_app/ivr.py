@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.session import CallSession, utcnow
+from ari_app.voicemail import MessageLimits, take_message
 
 if TYPE_CHECKING:
     from ari_app.acd import AcdRuntime
@@ -212,6 +213,12 @@ class CallServices:
 
     async def request_callback(self, number: str, queue: str | None) -> None:
         self.backend.save_callback(self.call, number, queue)
+
+    async def take_message(
+        self, queue: str, max_seconds: float, silence_seconds: float, min_seconds: float
+    ) -> float | None:
+        limits = MessageLimits(max_seconds, silence_seconds, min_seconds)
+        return await take_message(self.call, queue, limits)
 
 
 NO_FLOW_PROMPTS = ("sound:ss-noservice",)

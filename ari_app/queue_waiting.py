@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from ari_app import voicemail
 from ari_app.acd import (
     AcdCommand,
     AcdOffer,
@@ -178,6 +179,8 @@ class WaitingCall(OfferingCall):
                         self.acd.leave(self.call_id)
                         if await self.serve(settings.overflow_queue, 0, {}):
                             return None
+                    elif settings.voicemail:
+                        await self._voicemail(visit)
                     await self.call.hangup()
                 if (
                     settings.leave_empty
@@ -188,6 +191,16 @@ class WaitingCall(OfferingCall):
                     await self._cancel_others(visit, now)
                     self._leave(visit, "leaveempty", "EXITEMPTY")
                     await self.call.hangup()
+
+    async def _voicemail(self, visit: QueueVisit) -> None:
+        """Nobody answered in time: the caller leaves a message, called back from the
+        queue (their wait ended as a timeout, in this queue's figures)."""
+        self.acd.leave(self.call_id)
+        await self._leave_holding()
+        await self.call.stop_music()
+        await self.call.play(*voicemail.PROMPTS)
+        if await voicemail.take_message(self.call, visit.queue) is not None:
+            await self.call.play(*voicemail.SAVED)
 
     async def _move(self, visit: QueueVisit, command: AcdCommand, now: datetime) -> bool:
         """A supervisor moves the caller to another queue: they leave this one as an

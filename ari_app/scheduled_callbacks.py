@@ -29,7 +29,7 @@ from callcenter.calls.numbers import normalize
 from callcenter.calls.record import CallEventRecord
 from db.call_store import event_op
 from db.disposition_store import dnc_entry
-from db.models import Call, CallbackRequest
+from db.models import Call, CallbackRequest, Recording
 from db.writer import RecordWriter
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-SOURCES = ("ivr", "disposition")
+SOURCES = ("ivr", "disposition", "voicemail")
 RETRY_LATER = timedelta(minutes=1)
 
 
@@ -129,7 +129,14 @@ class CallbackScheduler:
                     ).scalar()
                     != "outbound"
                 )
-                if not self._start(request, now, from_caller):
+                message = None
+                if request.recording_id is not None:
+                    message = (
+                        await connection.execute(
+                            select(Recording.name).where(Recording.id == request.recording_id)
+                        )
+                    ).scalar()
+                if not self._start(request, now, from_caller, message):
                     await connection.execute(
                         update(CallbackRequest)
                         .where(CallbackRequest.id == request.id)
@@ -144,7 +151,9 @@ class CallbackScheduler:
                 started += 1
         return started
 
-    def _start(self, request: Any, now: datetime, from_caller: bool = True) -> bool:
+    def _start(
+        self, request: Any, now: datetime, from_caller: bool = True, message: str | None = None
+    ) -> bool:
         queue = request.queue
         origin = request.call_id or request.id
         key = str(origin)
@@ -179,9 +188,14 @@ class CallbackScheduler:
             0,
         )
         runner.caller_supplied = from_caller
+        runner.message = message
+        # A voicemail's callback keeps the caller's age: in the queue from when they called.
+        arrived = request.due_at or (
+            request.requested_at if request.source == "voicemail" else None
+        )
         try:
             position = self.acd.join(
-                key, queue, 0, {}, runner.deliver, arrived=request.due_at, only_agent=kept_for
+                key, queue, 0, {}, runner.deliver, arrived=arrived, only_agent=kept_for
             )
         except JoinRefused as exc:
             log.info("callbacks.queue_refused", request=str(request.id), reason=str(exc))

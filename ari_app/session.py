@@ -87,6 +87,9 @@ class CallSink:
     def save_recording(self, row: dict[str, Any]) -> None:
         """A snapshot of one of the call's recordings (its row in ``recordings``)."""
 
+    def save_callback(self, row: dict[str, Any]) -> None:
+        """A callback request the call made (its row in ``callback_requests``)."""
+
 
 Flow = Callable[["CallSession"], Awaitable[None]]
 

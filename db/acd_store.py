@@ -160,6 +160,7 @@ QUEUE_FIELDS = {
     "exit_key",
     "callback_key",
     "overflow_queue",
+    "voicemail",
     "announce_seconds",
     "widening",
     "service_level_seconds",

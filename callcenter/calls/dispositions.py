@@ -36,6 +36,8 @@ def system_code(record: CallRecord) -> str:
         return "answering_machine"
     if record.outcome == "refused":
         return "failed"  # refused by Asterisk while the application was not running
+    if record.outcome == "voicemail":
+        return "voicemail"  # a message left (in the IVR, or when the queue's wait ran out)
     exits = {
         "connected": "answered",
         "abandoned": "abandoned",

@@ -240,6 +240,20 @@ class CallbackNode(_Model):
     on_declined: NodeName | None = None
 
 
+class VoicemailNode(_Model):
+    """Take a message for ``queue`` (after a beep; # or hanging up ends it): kept with the
+    call and called back from the queue, the message played to the agent first. Then the
+    caller hears ``done_prompts`` and the call ends."""
+
+    type: Literal["voicemail"]
+    queue: NodeName
+    prompts: Prompts = ["sound:vm-intro"]
+    done_prompts: Prompts = ["sound:vm-msgsaved", "sound:vm-goodbye"]
+    max_seconds: float = Field(120.0, ge=5, le=600)
+    silence_seconds: float = Field(10.0, ge=1, le=60)
+    min_seconds: float = Field(1.0, ge=0, le=30)
+
+
 class HangupNode(_Model):
     type: Literal["hangup"]
     prompts: Prompts = []
@@ -255,11 +269,12 @@ Node = Annotated[
     | GotoNode
     | QueueNode
     | CallbackNode
+    | VoicemailNode
     | HangupNode,
     Field(discriminator="type"),
 ]
 
-TERMINAL_TYPES = ("hangup", "goto", "queue")
+TERMINAL_TYPES = ("hangup", "goto", "queue", "voicemail")
 
 
 # --- calendars ----------------------------------------------------------------------------

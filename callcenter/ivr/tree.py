@@ -17,6 +17,7 @@ from callcenter.ivr.schema import (
     Node,
     PlayNode,
     QueueNode,
+    VoicemailNode,
 )
 from callcenter.ivr.source import FlowSource
 
@@ -38,6 +39,8 @@ def describe(node: Node) -> str:
             return f"{node.queue} priority {node.priority}" + (f" [{skills}]" if skills else "")
         case CallbackNode():
             return f"queue {node.queue}" if node.queue else ""
+        case VoicemailNode():
+            return f"message for queue {node.queue}, up to {node.max_seconds:g} s"
         case ConditionNode():
             return f"{len(node.branches)} branch(es)"
     return ", ".join(getattr(node, "prompts", []))

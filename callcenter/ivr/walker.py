@@ -32,6 +32,7 @@ from callcenter.ivr.schema import (
     PlayNode,
     QueueNode,
     Test,
+    VoicemailNode,
 )
 from callcenter.ivr.source import FlowSource
 
@@ -91,6 +92,13 @@ class IvrServices(Protocol):
         """Hand the caller to the queue; False when the queue cannot take them now."""
 
     async def request_callback(self, number: str, queue: str | None) -> None: ...
+
+    async def take_message(
+        self, queue: str, max_seconds: float, silence_seconds: float, min_seconds: float
+    ) -> float | None:
+        """Record the caller's message for ``queue`` (a beep first); its length in seconds,
+        or None when nothing was kept. Raises CallEnded after keeping the message of a
+        caller who hung up to end it."""
 
 
 @dataclass
@@ -255,6 +263,9 @@ class Walker:
                 return await self._queue(name, node)
             case CallbackNode():
                 return await self._callback(name, node)
+            case VoicemailNode():
+                await self._voicemail(name, node)
+                return None
             case HangupNode():
                 await self._play(node.prompts, interruptible=False)
                 state.exit = "hangup"
@@ -533,6 +544,19 @@ class Walker:
         state.ended_at = None
         self.trace.event("IVR_QUEUE_UNAVAILABLE", node=name, queue=node.queue)
         return self._require(node.on_unavailable, name)
+
+    async def _voicemail(self, name: str, node: VoicemailNode) -> None:
+        assert self.state is not None
+        await self._play(node.prompts, interruptible=False)
+        self.trace.event("IVR_VOICEMAIL", node=name, queue=node.queue)
+        seconds = await self.services.take_message(
+            node.queue, node.max_seconds, node.silence_seconds, node.min_seconds
+        )
+        if seconds is not None:
+            await self._play(node.done_prompts, interruptible=False)
+        self.state.exit = "hangup"
+        self.state.ended_at = self.now()
+        await self.port.hang_up()
 
     async def _callback(self, name: str, node: CallbackNode) -> str:
         attempt = 0

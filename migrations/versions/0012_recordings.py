@@ -93,9 +93,21 @@ def upgrade() -> None:
         "queues",
         sa.Column("voicemail", sa.Boolean(), server_default="false", nullable=False),
     )
+    # The platform's code for a call that ended with a message left (a contact, final for
+    # the call, to be called back).
+    op.execute(
+        """
+        INSERT INTO disposition_codes (code_set, code, label, human_answered, contact, success,
+                                       final, callback, dnc, actions)
+        VALUES ('system', 'voicemail', 'Left a voicemail message', true, true, false, true,
+                true, false, '[]')
+        ON CONFLICT DO NOTHING
+        """
+    )
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM disposition_codes WHERE code_set = 'system' AND code = 'voicemail'")
     op.drop_column("queues", "voicemail")
     op.drop_column("callback_requests", "recording_id")
     op.drop_table("recordings")

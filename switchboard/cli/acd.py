@@ -245,6 +245,9 @@ def queues_add(
         None, help="Ask callers to rate the call (1-5) and if it was resolved, after it."
     ),
     overflow: str | None = typer.Option(None, help="Queue to send callers to on max wait."),
+    voicemail: bool | None = typer.Option(
+        None, help="On max wait with no overflow queue, callers leave a message (a callback)."
+    ),
     announce: float | None = typer.Option(None, help="Announce position every N seconds."),
     script: str | None = ScriptOpt,
     dispositions: str | None = DispositionsOpt,
@@ -271,6 +274,7 @@ def queues_add(
                 record_calls=record,
                 survey=survey,
                 overflow_queue=overflow,
+                voicemail=voicemail,
                 announce_seconds=announce,
                 script=script,
                 disposition_set=dispositions,
@@ -296,6 +300,7 @@ def queues_set(
     record: bool | None = typer.Option(None),
     survey: bool | None = typer.Option(None),
     overflow: str | None = typer.Option(None),
+    voicemail: bool | None = typer.Option(None),
     announce: float | None = typer.Option(None),
     script: str | None = ScriptOpt,
     dispositions: str | None = DispositionsOpt,
@@ -322,6 +327,7 @@ def queues_set(
                 record_calls=record,
                 survey=survey,
                 overflow_queue=overflow,
+                voicemail=voicemail,
                 announce_seconds=announce,
                 script=script,
                 disposition_set=dispositions,

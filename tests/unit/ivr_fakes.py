@@ -83,6 +83,9 @@ class FakeServices:
     queued: list[QueueRequest] = field(default_factory=list)
     callbacks: list[tuple[str, str | None]] = field(default_factory=list)
     asked: list[tuple[str, dict[str, str], str | None]] = field(default_factory=list)
+    # What a caller leaves: seconds of message (None: nothing kept).
+    message_seconds: float | None = 12.0
+    messages: list[tuple[str, float]] = field(default_factory=list)
 
     async def lookup(
         self, node: LookupNode, params: Mapping[str, str], url: str | None
@@ -99,6 +102,12 @@ class FakeServices:
 
     async def request_callback(self, number: str, queue: str | None) -> None:
         self.callbacks.append((number, queue))
+
+    async def take_message(
+        self, queue: str, max_seconds: float, silence_seconds: float, min_seconds: float
+    ) -> float | None:
+        self.messages.append((queue, max_seconds))
+        return self.message_seconds
 
 
 @dataclass

@@ -372,3 +372,54 @@ async def test_the_queue_gets_what_the_caller_gave_but_never_a_sensitive_entry()
         "acct.name": "Ann",
     }  # no PIN, and not the caller's or the dialed number (the call has them)
     assert state.variables["pin"] == "1234"  # the flow itself still has it
+
+
+AFTER_HOURS = flow(
+    """
+flow: late
+dids: ["300"]
+start: hours
+schedules:
+  office:
+    timezone: Europe/London
+    hours: {mon-fri: "08:00-18:00"}
+nodes:
+  hours:
+    type: condition
+    branches:
+      - {if: {closed: office}, goto: message}
+    else: to_queue
+  to_queue: {type: queue, queue: billing, on_unavailable: message}
+  message: {type: voicemail, queue: billing, max_seconds: 90}
+"""
+)
+
+
+async def test_after_hours_the_caller_leaves_a_message_for_the_queue() -> None:
+    # Saturday 2026-12-05 at 10:00 in London: closed.
+    saturday = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    caller = ScriptedCaller()
+    state, trace, services = await walk(AFTER_HOURS, caller, business_now=saturday)
+    assert services.messages == [("billing", 90.0)]
+    assert trace.of("IVR_VOICEMAIL") == [{"node": "message", "queue": "billing"}]
+    assert caller.played[:1] == ["sound:vm-intro"]
+    assert caller.played[-2:] == ["sound:vm-msgsaved", "sound:vm-goodbye"]
+    assert state.exit == "hangup" and services.queued == []
+
+
+async def test_a_message_not_kept_is_not_thanked_for() -> None:
+    saturday = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    caller = ScriptedCaller()
+    services = FakeServices(message_seconds=None)
+    state, _, _ = await walk(AFTER_HOURS, caller, services, business_now=saturday)
+    assert "sound:vm-msgsaved" not in caller.played and state.exit == "hangup"
+
+
+async def test_when_the_queue_cannot_take_the_caller_they_leave_a_message() -> None:
+    # Monday 2026-12-07 at 10:00 in London: open, but the queue refuses (no agents).
+    monday = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    _state, trace, services = await walk(
+        AFTER_HOURS, ScriptedCaller(), FakeServices(accept_queue=False), business_now=monday
+    )
+    assert [q.queue for q in services.queued] == ["billing"]
+    assert services.messages == [("billing", 90.0)] and "IVR_QUEUE_UNAVAILABLE" in trace.kinds()
