@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,8 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from callcenter.calls import queue_log
+from callcenter.calls.numbers import normalize
+from db.erasure import ErasureCounts, forget_personal_data
 from db.models import (
     DIRECTIONS,
     AgentEvent,
@@ -399,16 +401,14 @@ NUMBER_DATA = ("caller", "dialed", "number", "callerid", "caller_number", "calle
 
 @dataclass(frozen=True)
 class PurgeCounts:
-    """What a purge deleted or anonymized: calls, and their legs, events, dispositions."""
+    """What a purge deleted or anonymized: calls, and their legs, events, dispositions, and
+    what else held the callers' personal data (db/erasure.py)."""
 
     calls: int
     legs: int = 0
     events: int = 0
     dispositions: int = 0
-
-
-def _ended_before(cutoff: datetime) -> Any:
-    return select(Call.id).where(Call.ended_at.is_not(None), Call.ended_at < cutoff)
+    personal: ErasureCounts = field(default_factory=ErasureCounts)
 
 
 def _cutoff(older_than: timedelta, now: datetime) -> datetime:
@@ -417,39 +417,89 @@ def _cutoff(older_than: timedelta, now: datetime) -> datetime:
     return now - older_than
 
 
-def purge_candidates(conn: Connection, older_than: timedelta, now: datetime) -> int:
+def purge_selection(
+    older_than: timedelta | None, now: datetime, number: str | None = None, region: str = "US"
+) -> Any:
+    """The ended calls a purge touches: those that ended more than ``older_than`` ago,
+    and/or those from or to ``number`` (any spelling of it in ``region``'s plan)."""
+    conditions: list[ColumnElement[bool]] = [Call.ended_at.is_not(None)]
+    if older_than is None and number is None:
+        raise CallQueryError("say which calls to purge: --older-than, --number, or both")
+    if older_than is not None:
+        conditions.append(Call.ended_at < _cutoff(older_than, now))
+    if number is not None:
+        conditions.append(or_(*number_matches(number, region)))
+    return select(Call.id).where(*conditions)
+
+
+def number_matches(number: str, region: str) -> list[ColumnElement[bool]]:
+    given = number.strip()
+    if not given:
+        raise CallQueryError("--number: give a phone number")
+    e164 = normalize(given, region)
+    spellings = {given} | ({e164} if e164 else set())
+    matches: list[ColumnElement[bool]] = [
+        Call.caller_number.in_(spellings),
+        Call.dialed_number.in_(spellings),
+    ]
+    if e164:
+        matches.append(Call.caller_e164 == e164)
+    return matches
+
+
+def purge_candidates(
+    conn: Connection,
+    older_than: timedelta | None,
+    now: datetime,
+    number: str | None = None,
+    region: str = "US",
+) -> int:
     """How many calls a purge with these settings would touch."""
-    cutoff = _cutoff(older_than, now)
-    counted = conn.execute(
-        select(func.count()).where(Call.ended_at.is_not(None), Call.ended_at < cutoff)
-    ).scalar_one()
-    return int(counted)
+    selection = purge_selection(older_than, now, number, region).subquery()
+    return int(conn.execute(select(func.count()).select_from(selection)).scalar_one())
 
 
-def purge(conn: Connection, older_than: timedelta, anonymize: bool, now: datetime) -> PurgeCounts:
-    """Delete the calls that ended before ``now - older_than`` with their legs, events and
-    dispositions; or, anonymizing, keep them without who called (numbers and name), what
-    they keyed (digits, DTMF and IVR input) and their legs' channel names. Calls still live
-    (no end yet) are never touched. Run it in a transaction."""
-    cutoff = _cutoff(older_than, now)
-    old = _ended_before(cutoff)
+def purge(
+    conn: Connection,
+    older_than: timedelta | None,
+    anonymize: bool,
+    now: datetime,
+    number: str | None = None,
+    region: str = "US",
+) -> PurgeCounts:
+    """Delete the calls that ended before ``now - older_than`` (and/or those from or to
+    ``number``) with their legs, events and dispositions; or, anonymizing, keep them
+    without who called (numbers and name), what they keyed (digits, DTMF and IVR input)
+    and their legs' channel names. Either way everything else that holds the callers'
+    personal data goes too (db/erasure.py: recordings, callback numbers, notes, expired
+    do-not-call entries, leads' personal fields, webhook events). Calls still live (no end
+    yet) are never touched. Run it in a transaction."""
+    ids = list(conn.execute(purge_selection(older_than, now, number, region)).scalars())
+    personal = forget_personal_data(conn, ids, anonymize, now, number, region)
     if anonymize:
         calls = conn.execute(
             update(Call)
             .where(
-                Call.id.in_(old),
+                Call.id.in_(ids),
                 or_(
                     Call.caller_number.is_not(None),
                     Call.caller_name.is_not(None),
                     Call.dialed_number.is_not(None),
                     Call.digits.is_not(None),
+                    Call.caller_e164.is_not(None),
                 ),
             )
-            .values(caller_number=None, caller_name=None, dialed_number=None, digits=None)
+            .values(
+                caller_number=None,
+                caller_name=None,
+                dialed_number=None,
+                digits=None,
+                caller_e164=None,
+            )
         ).rowcount
         legs = conn.execute(
             update(CallLeg)
-            .where(CallLeg.call_id.in_(old), CallLeg.channel_name.is_not(None))
+            .where(CallLeg.call_id.in_(ids), CallLeg.channel_name.is_not(None))
             .values(channel_name=None)
         ).rowcount
         events = conn.execute(
@@ -457,8 +507,7 @@ def purge(conn: Connection, older_than: timedelta, anonymize: bool, now: datetim
                 "UPDATE call_events SET data = CASE WHEN type = ANY(:keyed_events)"
                 " THEN data - CAST(:keyed_data AS text[]) ELSE data END"
                 " - CAST(:number_data AS text[])"
-                " WHERE call_id IN (SELECT id FROM calls"
-                "   WHERE ended_at IS NOT NULL AND ended_at < :cutoff)"
+                " WHERE call_id = ANY(:ids)"
                 " AND ((type = ANY(:keyed_events) AND data ?| CAST(:keyed_data AS text[]))"
                 "   OR data ?| CAST(:number_data AS text[]))"
             ),
@@ -466,14 +515,16 @@ def purge(conn: Connection, older_than: timedelta, anonymize: bool, now: datetim
                 "keyed_events": list(KEYED_EVENTS),
                 "keyed_data": list(KEYED_DATA),
                 "number_data": list(NUMBER_DATA),
-                "cutoff": cutoff,
+                "ids": ids,
             },
         ).rowcount
-        return PurgeCounts(calls=calls, legs=legs, events=events)
-    events = conn.execute(delete(CallEvent).where(CallEvent.call_id.in_(old))).rowcount
-    legs = conn.execute(delete(CallLeg).where(CallLeg.call_id.in_(old))).rowcount
+        return PurgeCounts(calls=calls, legs=legs, events=events, personal=personal)
+    events = conn.execute(delete(CallEvent).where(CallEvent.call_id.in_(ids))).rowcount
+    legs = conn.execute(delete(CallLeg).where(CallLeg.call_id.in_(ids))).rowcount
     dispositions = conn.execute(
-        delete(CallDisposition).where(CallDisposition.call_id.in_(old))
+        delete(CallDisposition).where(CallDisposition.call_id.in_(ids))
     ).rowcount
-    calls = conn.execute(delete(Call).where(Call.id.in_(old))).rowcount
-    return PurgeCounts(calls=calls, legs=legs, events=events, dispositions=dispositions)
+    calls = conn.execute(delete(Call).where(Call.id.in_(ids))).rowcount
+    return PurgeCounts(
+        calls=calls, legs=legs, events=events, dispositions=dispositions, personal=personal
+    )

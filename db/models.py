@@ -307,7 +307,8 @@ class CallbackRequest(Base):
     call_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("calls.id", ondelete="SET NULL"), index=True
     )
-    number: Mapped[str] = mapped_column(Text, nullable=False)
+    # NULL once anonymized (calls purge --anonymize).
+    number: Mapped[str | None] = mapped_column(Text, nullable=True)
     queue: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16), nullable=False)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -89,6 +89,8 @@ def upgrade() -> None:
             nullable=True,
         ),
     )
+    # An anonymized callback request keeps no number.
+    op.alter_column("callback_requests", "number", existing_type=sa.Text(), nullable=True)
     op.add_column(
         "queues",
         sa.Column("voicemail", sa.Boolean(), server_default="false", nullable=False),
@@ -109,5 +111,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DELETE FROM disposition_codes WHERE code_set = 'system' AND code = 'voicemail'")
     op.drop_column("queues", "voicemail")
+    op.execute("DELETE FROM callback_requests WHERE number IS NULL")
+    op.alter_column("callback_requests", "number", existing_type=sa.Text(), nullable=False)
     op.drop_column("callback_requests", "recording_id")
     op.drop_table("recordings")

@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from switchboard.cli.common import database, fail, visible
+from switchboard.cli.common import database, fail, load_settings, visible
 
 if TYPE_CHECKING:
     from db.call_query import CallFilter
@@ -406,53 +406,83 @@ def calls_export(
 
 @calls_app.command("purge")
 def calls_purge(
-    older_than: str = typer.Option(
-        ..., "--older-than", help="Calls that ended this long ago: 90d."
+    older_than: str | None = typer.Option(
+        None, "--older-than", help="Calls that ended this long ago: 90d."
+    ),
+    number: str | None = typer.Option(
+        None, "--number", help="A caller's calls, from or to this number (an erasure request)."
     ),
     anonymize: bool = typer.Option(
         False, "--anonymize", help="Keep the calls, without numbers, names and keyed digits."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Delete (or anonymize) calls that ended before a given age; live calls stay."""
+    """Delete (or anonymize) calls that ended before a given age, or a caller's calls, with
+    everything else that holds their personal data (recordings, callback numbers, notes,
+    expired do-not-call entries, leads' personal fields); live calls stay."""
     from db.call_query import purge, purge_candidates
 
-    try:
-        age = parse_duration(older_than)
-    except ValueError as exc:
-        raise fail(f"--older-than: {exc}", 2) from None
-    if age <= timedelta(0):
-        raise fail("--older-than: must be more than zero", 2)
+    age = None
+    if older_than is not None:
+        try:
+            age = parse_duration(older_than)
+        except ValueError as exc:
+            raise fail(f"--older-than: {exc}", 2) from None
+        if age <= timedelta(0):
+            raise fail("--older-than: must be more than zero", 2)
+    if age is None and number is None:
+        raise fail("say which calls: --older-than 90d, --number NUMBER, or both", 2)
+    region = load_settings().default_region
     now = _now()
-    cutoff = (now - age).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    which = []
+    if age is not None:
+        which.append(
+            "that ended before " + (now - age).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+        )
+    if number is not None:
+        which.append(f"from or to {number}")
+    chosen = " and ".join(which)
     action = "anonymize" if anonymize else "delete"
     with database() as engine:
         if not yes:
             with engine.connect() as conn:
-                candidates = purge_candidates(conn, age, now)
-            if candidates == 0:
-                console.print(f"no calls ended before {cutoff}: nothing to {action}")
+                candidates = purge_candidates(conn, age, now, number, region)
+            if candidates == 0 and number is None:
+                console.print(f"no calls {chosen}: nothing to {action}")
                 return
             try:
                 confirmed = typer.confirm(
-                    f"{action.capitalize()} {candidates} call(s) that ended before {cutoff}?"
+                    f"{action.capitalize()} {candidates} call(s) {chosen}, and the personal "
+                    "data tied to them?"
                 )
             except typer.Abort:
                 confirmed = False
             if not confirmed:
                 raise fail(f"nothing done (confirm, or pass --yes to {action} without asking)")
         with engine.begin() as conn:
-            counts = purge(conn, age, anonymize, now)
+            counts = purge(conn, age, anonymize, now, number, region)
     if anonymize:
         console.print(
-            f"anonymized {counts.calls} call(s) that ended before {cutoff} "
+            f"anonymized {counts.calls} call(s) {chosen} "
             f"({counts.legs} leg(s), {counts.events} event(s) scrubbed)"
         )
     else:
         console.print(
-            f"deleted {counts.calls} call(s) that ended before {cutoff} "
+            f"deleted {counts.calls} call(s) {chosen} "
             f"({counts.legs} leg(s), {counts.events} event(s), "
             f"{counts.dispositions} disposition(s))"
+        )
+    p = counts.personal
+    console.print(
+        f"and: {p.recordings} recording(s) to delete (files by their node's app), "
+        f"{p.callbacks} callback request(s) {'blanked' if anonymize else 'deleted'}, "
+        f"{p.notes} note(s) blanked, {p.dnc_deleted} expired do-not-call entr(ies) deleted, "
+        f"{p.leads} lead(s) blanked, {p.webhook_events} webhook event(s) deleted"
+    )
+    if p.dnc_kept:
+        console.print(
+            f"kept {p.dnc_kept} do-not-call entr(ies) still in force: the law requires "
+            "honouring them until they expire"
         )
 
 

@@ -586,3 +586,108 @@ def test_bad_input_is_one_clear_line(
 def test_a_bad_output_file_is_one_clear_line(records: str, tmp_path: Path) -> None:
     run = switchboard(records, "calls", "export", "-o", str(tmp_path / "missing" / "x.csv"))
     assert run.code == 1 and "cannot write" in run.err and "Traceback" not in run.err
+
+
+def test_purge_a_number_erases_what_is_tied_to_it(records: str) -> None:
+    """An erasure request for +1 555 555 1234: its ended call (C1) is anonymized with
+    everything else holding the person's data; the live call (C4) is left alone; the
+    do-not-call entry still in force is kept (the law), the expired one goes."""
+    url = records
+    number = "+15555551234"
+    callback = uuid.uuid4()
+    query(
+        url,
+        "INSERT INTO callback_requests (id, call_id, number, queue, source, requested_at) "
+        "VALUES (%s, %s, %s, 'sales', 'ivr', %s)",
+        callback,
+        C1,
+        number,
+        at(80),
+    )
+    query(
+        url,
+        "UPDATE call_dispositions SET note = 'card ends 4242' WHERE call_id = %s AND code = 'sale'",
+        C1,
+    )
+    query(
+        url,
+        "INSERT INTO dnc_entries (list_name, number, added_at, expires_at, call_id) VALUES "
+        "('erasure-test', %s, %s, now() + interval '30 days', %s), "
+        "('erasure-old', %s, %s, now() - interval '1 day', NULL)",
+        number,
+        at(90),
+        C1,
+        number,
+        at(90),
+    )
+    campaign = f"erase-{uuid.uuid4().hex[:6]}"
+    query(url, "INSERT INTO queues (name) VALUES (%s)", campaign)
+    query(
+        url,
+        "INSERT INTO campaigns (name, queue, caller_id) VALUES (%s, %s, '+12125550100')",
+        campaign,
+        campaign,
+    )
+    query(
+        url,
+        "INSERT INTO leads (campaign, number, time_zones, name, external_id, data) "
+        "VALUES (%s, %s, '[\"America/New_York\"]', 'Pat Doe', 'crm-77', '{\"plan\": \"gold\"}')",
+        campaign,
+        number,
+    )
+    query(
+        url,
+        "INSERT INTO webhook_events (topic, occurred_at, data) VALUES "
+        "('call.ended', now(), jsonb_build_object('id', %s::text, 'caller_number', %s::text))",
+        str(C1),
+        number,
+    )
+    try:
+        out = ok(url, "calls", "purge", "--number", "(555) 555-1234", "--anonymize", "--yes")
+        assert "anonymized 1 call(s) from or to (555) 555-1234" in out, out
+        assert "1 callback request(s) blanked" in out and "1 note(s) blanked" in out, out
+        assert "1 expired do-not-call entr(ies) deleted" in out and "1 lead(s) blanked" in out
+        assert "1 webhook event(s) deleted" in out
+        assert "kept 1 do-not-call entr(ies) still in force" in out
+        c1 = rows(url, "SELECT caller_number, caller_e164 FROM calls WHERE id = %s", C1)
+        assert c1 == [{"caller_number": None, "caller_e164": None}]
+        c4 = rows(url, "SELECT caller_number FROM calls WHERE id = %s", C4)
+        assert c4 == [{"caller_number": number}]  # live: untouched
+        assert rows(
+            url, "SELECT number, status FROM callback_requests WHERE id = %s", callback
+        ) == [{"number": None, "status": "cancelled"}]
+        assert (
+            rows(
+                url,
+                "SELECT note FROM call_dispositions WHERE note IS NOT NULL AND call_id = %s",
+                C1,
+            )
+            == []
+        )
+        assert rows(
+            url, "SELECT list_name, call_id FROM dnc_entries WHERE number = %s", number
+        ) == [{"list_name": "erasure-test", "call_id": None}]
+        assert rows(
+            url,
+            "SELECT name, external_id, data, state, closed_reason FROM leads WHERE campaign = %s",
+            campaign,
+        ) == [
+            {
+                "name": None,
+                "external_id": None,
+                "data": {},
+                "state": "done",
+                "closed_reason": "erased",
+            }
+        ]
+        assert rows(url, "SELECT 1 FROM webhook_events WHERE data->>'id' = %s", str(C1)) == []
+    finally:
+        query(url, "DELETE FROM dnc_entries WHERE list_name LIKE 'erasure-%%'")
+        query(url, "DELETE FROM callback_requests WHERE id = %s", callback)
+        query(url, "DELETE FROM campaigns WHERE name = %s", campaign)
+        query(url, "DELETE FROM queues WHERE name = %s", campaign)
+
+
+def test_purge_needs_an_age_or_a_number(records: str) -> None:
+    run = switchboard(records, "calls", "purge", "--yes")
+    assert run.code == 2 and "--older-than 90d, --number NUMBER, or both" in run.err

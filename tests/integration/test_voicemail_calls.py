@@ -10,8 +10,10 @@ import wave
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from pbx.ports import free_tcp_udp_port
+from switchboard.cli.main import app as main_app
 from testkit.agents import SippAgent
 from testkit.runner import place_calls
 from testkit.scenario import CallerScript
@@ -182,3 +184,25 @@ def test_a_queue_wait_that_runs_out_ends_in_voicemail(
     assert callback["requested_at"] == row["arrived_at"]
     kinds = [e["type"] for e in events(database_url, row["id"])]
     assert kinds.index("EXITWITHTIMEOUT") < kinds.index("VOICEMAIL")
+
+    # The caller asks to be forgotten: the call, the message (file and row) and the
+    # callback go.
+    result = CliRunner().invoke(
+        main_app,
+        ["calls", "purge", "--number", caller, "--yes"],
+        env={"DATABASE_URL": database_url},
+    )
+    assert result.exit_code == 0, result.output
+    assert "deleted 1 call(s)" in result.output and "1 recording(s)" in result.output
+    wait_until(
+        lambda: not stored(center, message["name"]).exists(), 15, what="the message's file gone"
+    )
+    wait_until(
+        lambda: not query(database_url, "SELECT 1 FROM recordings WHERE id = %s", message["id"]),
+        5,
+        what="the message's row gone",
+    )
+    assert query(database_url, "SELECT 1 FROM calls WHERE id = %s", row["id"]) == []
+    assert (
+        query(database_url, "SELECT 1 FROM callback_requests WHERE id = %s", callback["id"]) == []
+    )
