@@ -240,9 +240,28 @@ def metrics(
         FROM base b
         GROUP BY b.grp, b.bucket
     """
+    # Messages left for a queue (events VOICEMAIL, in the interval they were left; their
+    # calls arrived at most a day earlier): a queue with only messages in an interval
+    # (after hours) has its row too.
+    if grouping is Grouping.QUEUE:
+        messages = f"""
+            SELECT e.data->>'queue' AS grp, {_bucket("e.occurred_at", params)} AS bucket,
+                count(*) AS voicemails
+            FROM calls c JOIN call_events e ON e.call_id = c.id AND e.type = 'VOICEMAIL'
+            WHERE c.campaign IS NULL
+                AND c.arrived_at >= CAST(:start AS timestamptz) - INTERVAL '1 day'
+                AND c.arrived_at < :end
+                AND e.occurred_at >= :start AND e.occurred_at < :end
+                {"AND e.data->>'queue' = :group" if group is not None else ""}
+            GROUP BY 1, 2
+        """
+    else:
+        messages = "SELECT NULL::text AS grp, NULL::timestamptz AS bucket, 0 AS voicemails LIMIT 0"
+    joined = "SELECT * FROM agg FULL JOIN vm USING (grp, bucket)"
     if fill:
         sql = f"""
-            WITH base AS ({base}), agg AS ({aggregates}),
+            WITH base AS ({base}), agg0 AS ({aggregates}), vm AS ({messages}),
+            agg AS ({joined.replace("FROM agg", "FROM agg0")}),
             slots AS ({_series("SELECT DISTINCT grp FROM agg", params)})
             SELECT slots.grp, slots.bucket, agg.* FROM slots
             LEFT JOIN agg ON agg.grp = slots.grp AND agg.bucket = slots.bucket
@@ -250,7 +269,8 @@ def metrics(
         """
     else:
         sql = f"""
-            WITH base AS ({base}), agg AS ({aggregates})
+            WITH base AS ({base}), agg0 AS ({aggregates}), vm AS ({messages}),
+            agg AS ({joined.replace("FROM agg", "FROM agg0")})
             SELECT agg.grp, agg.bucket, agg.* FROM agg ORDER BY agg.grp, agg.bucket
         """
     tz = zone(params.tz)
@@ -267,6 +287,7 @@ def metrics(
             overflowed=int(m["overflowed"] or 0),
             unserved=int(m["unserved"] or 0),
             callbacks=int(m["callbacks"] or 0),
+            voicemails=int(m["voicemails"] or 0),
             transfers=int(m["transfers"] or 0),
             holds=int(m["holds"] or 0),
             answer_wait_seconds=float(m["answer_wait_seconds"] or 0),

@@ -26,7 +26,11 @@ placed in the interval it was offered. Campaign calls are not in these figures.
   inbound call from the same number within the FCR window; calls whose window is still open
   are counted apart (``fcr_open``), neither resolved nor not; anonymous callers skipped;
 - callbacks: visits left for a callback; transfers: answered segments the agent ended with a
-  transfer; holds: times the caller was put on hold.
+  transfer; holds: times the caller was put on hold;
+- voicemails (per queue): messages left for the queue, placed in the interval they were
+  left: those of callers whose wait ran out (their visit also counts as timed out) and
+  those of callers who never queued (after hours, the IVR's voicemail node). Their call
+  backs count as callbacks' call backs do (for the agent who made them).
 """
 
 from __future__ import annotations
@@ -213,6 +217,8 @@ class Counts:
     #: Left unserved without abandoning: timed out, overflowed, exit key, empty queue.
     unserved: int = 0
     callbacks: int = 0
+    #: Messages left for the queue (its voicemail overflow, or the IVR's voicemail node).
+    voicemails: int = 0
     transfers: int = 0
     holds: int = 0
     #: Seconds summed over the answered calls: wait (connected_at - queued_at).
@@ -250,6 +256,7 @@ class MetricRow:
     timed_out: int
     overflowed: int
     callbacks: int
+    voicemails: int
     transfers: int
     holds: int
     handled: int
@@ -297,6 +304,7 @@ METRIC_FIELDS = (
     "timed_out",
     "overflowed",
     "callbacks",
+    "voicemails",
     "transfers",
     "holds",
     "handled",
@@ -327,6 +335,7 @@ def metric_row(group: str, interval_start: datetime, c: Counts, params: MetricPa
         timed_out=c.timed_out,
         overflowed=c.overflowed,
         callbacks=c.callbacks,
+        voicemails=c.voicemails,
         transfers=c.transfers,
         holds=c.holds,
         handled=c.handled,

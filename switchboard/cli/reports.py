@@ -233,6 +233,7 @@ def _metric_table(kind: str, rows: Sequence[MetricRow], params: MetricParams) ->
         "aband. rate",
         "FCR",
         "callbacks",
+        "voicemails",
         "transfers",
         "holds",
     )
@@ -256,6 +257,7 @@ def _metric_table(kind: str, rows: Sequence[MetricRow], params: MetricParams) ->
             _percent(r.abandonment_rate),
             _percent(r.fcr),
             str(r.callbacks),
+            str(r.voicemails),
             str(r.transfers),
             str(r.holds),
         )

@@ -711,7 +711,43 @@ def test_chart(records: str, tmp_path: Path) -> None:
 
 MetricRowFields = (
     "group", "interval_start", "offered", "answered", "answered_within_t", "abandoned",
-    "short_abandons", "timed_out", "overflowed", "callbacks", "transfers", "holds", "handled",
+    "short_abandons", "timed_out", "overflowed", "callbacks", "voicemails", "transfers", "holds",
+    "handled",
     "service_level", "asa", "aht", "avg_talk", "avg_hold", "avg_wrap_up", "abandonment_rate",
     "fcr", "fcr_contacts", "fcr_open",
 )  # fmt: skip
+
+
+def test_voicemails_count_as_their_own_kind(records: str, engine: Engine) -> None:
+    """Queue rq-vm on 2003-03-05 (UTC), by hand:
+    - V1 queued 09:00, its wait ran out at 120 s (max wait), then left a message: a visit
+      timed out (X) and a voicemail;
+    - V2 at 22:00, after hours: the IVR's voicemail node took its message for rq-vm; it
+      never queued: a voicemail, not an offered call;
+    - V3 queued 09:30, answered after 10 s.
+    Offered 2, answered 1 (within 20 s: 1), timed out 1, voicemails 2; service level
+    (offered variant) = A_T / (A + B + X) = 1 / (1 + 0 + 1) = 0.5."""
+    url = records
+    queued_call(url, "V1", "rq-vm", utc(5, 9, 0), number="+33100000021", wait=120,
+                exit_="timeout")  # fmt: skip
+    queued_call(url, "V3", "rq-vm", utc(5, 9, 30), number="+33100000023", wait=10,
+                exit_="connected", agent="rp-ann", span=60)  # fmt: skip
+    insert(url, "calls", id=cid("V2"), node_id=NODE, channel_id="rp-V2", direction="inbound",
+           caller_number="+33100000022", arrived_at=utc(5, 22, 0), ended_at=utc(5, 22, 1),
+           outcome="voicemail")  # fmt: skip
+    for name, at in (("V1", utc(5, 9, 2, 10)), ("V2", utc(5, 22, 0, 40))):
+        insert(url, "call_events", call_id=cid(name), node_id=NODE, occurred_at=at,
+               type="VOICEMAIL", data={"queue": "rq-vm", "seconds": 12.5})  # fmt: skip
+    [row] = queue_metrics(
+        engine, utc(5, 0, 0), utc(6, 0, 0), MetricParams(sl_variant=SlVariant.OFFERED), "rq-vm"
+    )
+    assert (row.offered, row.answered, row.timed_out, row.voicemails) == (2, 1, 1, 2)
+    assert row.service_level == pytest.approx(0.5)
+    # By hour: the after-hours message has its own row, with nothing offered.
+    rows = queue_metrics(
+        engine, utc(5, 0, 0), utc(6, 0, 0), MetricParams(interval=Interval.M60), "rq-vm", fill=False
+    )
+    assert [(r.interval_start.hour, r.offered, r.voicemails) for r in rows] == [
+        (9, 2, 1),
+        (22, 0, 1),
+    ]
