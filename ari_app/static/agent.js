@@ -58,6 +58,9 @@
     const inCall = state === "on_call" || state === "on_hold";
     $("hold").disabled = state !== "on_call";
     $("unhold").disabled = state !== "on_hold";
+    $("rec-pause").disabled = !inCall;
+    $("rec-resume").disabled = !inCall;
+    if (!inCall) $("rec-state").textContent = "";
     $("login").disabled = state !== "logged_out";
     $("logout").disabled = state === "logged_out" || inCall || state === "ringing";
     $("pause").disabled = state === "logged_out" || state === "paused";
@@ -188,6 +191,15 @@
   $("blind").onclick = () => post("/call/transfer", {target: $("target").value});
   $("consult").onclick = () => post("/call/transfer", {target: $("target").value, attended: true});
   $("complete").onclick = () => post("/call/complete");
+  // The recording: paused while something must not be kept (a card number), then resumed.
+  $("rec-pause").onclick = async () => {
+    const answer = await post("/call/pause_recording");
+    if (answer.recording) $("rec-state").textContent = "recording paused";
+  };
+  $("rec-resume").onclick = async () => {
+    const answer = await post("/call/resume_recording");
+    if (answer.recording) $("rec-state").textContent = "recording";
+  };
   $("cancel").onclick = () => post("/call/cancel");
 
   // Alt+K: hold or take back the caller (Alt+A / Alt+H answer and hang up: phone.js).

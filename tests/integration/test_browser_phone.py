@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -137,7 +138,7 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     browser = phone_browser
     center.agent("wes")  # with a softphone, as every new agent
     token = issue_agent_token(center.engine, "wes")
-    center.queue("desk", ["wes"], wrap_up_seconds=60, script=SCRIPT)
+    center.queue("desk", ["wes"], wrap_up_seconds=60, script=SCRIPT, record_calls=True)
     app = center.start("desk", ACCOUNT_FLOW)
     port = app.env["SWITCHBOARD_API_PORT"]
 
@@ -181,6 +182,12 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
     wait_until(lambda: text(browser, "state") == "on hold", 5, what="hold on the page")
     shortcut(browser, "k")  # ... and takes the caller back
     wait_state(center, "wes", "on_call", 5)
+    # The caller reads a card number: the recording is paused from the desk, then resumed.
+    browser.find_element("id", "rec-pause").click()
+    wait_until(lambda: text(browser, "rec-state") == "recording paused", 5, what="paused")
+    time.sleep(1)
+    browser.find_element("id", "rec-resume").click()
+    wait_until(lambda: text(browser, "rec-state") == "recording", 5, what="resumed")
     browser.save_screenshot(str(ARTIFACTS / "desk-on-call.png"))
     browser.set_window_size(390, 844)  # a phone's viewport: the call's controls still there
     browser.save_screenshot(str(ARTIFACTS / "desk-phone-viewport.png"))
@@ -215,6 +222,9 @@ def test_agent_answers_on_the_browser_phone_and_codes_the_call(
 
     (row,) = calls(database_url, caller, 1)
     assert row["agent"] == "wes" and row["hold_count"] == 1
+    (recording,) = query(database_url, "SELECT gaps FROM recordings WHERE call_id = %s", row["id"])
+    (gap,) = recording["gaps"]
+    assert gap["by"] == "agent:wes" and 0.9 < gap["seconds"] < 3, gap
     assert row["arrived_at"] < row["connected_at"] < row["ended_at"]
     coded = query(
         database_url,
