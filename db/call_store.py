@@ -16,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from callcenter.calls.dispositions import SYSTEM_SET, system_code
 from callcenter.calls.numbers import normalize
 from callcenter.calls.record import CallEventRecord, CallRecord
-from db.models import AgentSegment, Call, CallDisposition, CallEvent, CallLeg, Node, QueueVisit
+from db.models import (
+    AgentSegment,
+    Call,
+    CallDisposition,
+    CallEvent,
+    CallLeg,
+    Node,
+    QueueVisit,
+    Recording,
+)
 from db.record_ops import RecordOp, apply_ops
 
 
@@ -119,6 +128,12 @@ class CallStore:
                 .values(ended_at=ended_at, hangup_cause=cause, hangup_cause_text=cause_text)
             )
             await close_journey(connection, call_id, ended_at)
+            # A recording still open when the app went: it ended with the call.
+            await connection.execute(
+                update(Recording)
+                .where(Recording.call_id == call_id, Recording.ended_at.is_(None))
+                .values(ended_at=func.greatest(ended_at, Recording.started_at))
+            )
             await connection.execute(
                 insert(CallEvent).values(
                     uid=uuid.uuid5(call_id, "reconciled"),
