@@ -10,12 +10,11 @@ import contextlib
 import time
 from datetime import timedelta
 
-import psycopg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.client import AriClient, AriError, AriNotFound
-from db.driver import driver_dsn
+from ari_app.notify_wake import wake_on_notify
 from db.recording_store import CHANNEL, doomed, forget, mark_expired
 
 log = structlog.get_logger(__name__)
@@ -41,7 +40,9 @@ class RecordingKeeper:
         self.deleted = 0
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen(), name="recordings-listen")
+        listener = asyncio.create_task(
+            wake_on_notify(self.database_url, CHANNEL, self._wake), name="recordings-listen"
+        )
         last_retention = 0.0
         try:
             while True:
@@ -80,18 +81,3 @@ class RecordingKeeper:
             self.deleted += gone
             log.info("recordings.deleted", count=gone)
         return gone
-
-    async def _listen(self) -> None:
-        url = driver_dsn(self.database_url)
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self._wake.set()
-                    async for _note in conn.notifies():
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("recordings.listen_failed", error=str(exc)[:200])
-                await asyncio.sleep(2)

@@ -325,62 +325,35 @@ class ReadApi:
         answer = CallDetailOut.model_validate(found)
         return web.json_response(text=answer.model_dump_json())
 
-    async def segments(self, request: web.Request) -> web.StreamResponse:
-        query = _query(request, SegmentsQuery)
+    async def _list(
+        self,
+        request: web.Request,
+        query_model: type[Page],
+        page_model: type[BaseModel],
+        reader: Callable[..., list[dict[str, Any]]],
+    ) -> web.StreamResponse:
+        """A filtered page of ``reader``'s rows (its keyword arguments are the query's
+        fields; ``call`` is passed as ``call_id``)."""
+        query = _query(request, query_model)
         if isinstance(query, web.Response):
             return query
-        assert isinstance(query, SegmentsQuery)
+        assert isinstance(query, Page)
+        filters = query.model_dump(exclude={"limit", "offset"})
+        if "call" in filters:
+            filters["call_id"] = filters.pop("call")
         rows = await self._read(
-            functools.partial(
-                list_segments,
-                since=query.since,
-                until=query.until,
-                agent=query.agent,
-                queue=query.queue,
-                call_id=query.call,
-                limit=query.limit + 1,
-                offset=query.offset,
-            )
+            functools.partial(reader, **filters, limit=query.limit + 1, offset=query.offset)
         )
-        return _page(SegmentsPage, rows, query)
+        return _page(page_model, rows, query)
+
+    async def segments(self, request: web.Request) -> web.StreamResponse:
+        return await self._list(request, SegmentsQuery, SegmentsPage, list_segments)
 
     async def dispositions(self, request: web.Request) -> web.StreamResponse:
-        query = _query(request, DispositionsQuery)
-        if isinstance(query, web.Response):
-            return query
-        assert isinstance(query, DispositionsQuery)
-        rows = await self._read(
-            functools.partial(
-                list_dispositions,
-                since=query.since,
-                until=query.until,
-                agent=query.agent,
-                code=query.code,
-                call_id=query.call,
-                limit=query.limit + 1,
-                offset=query.offset,
-            )
-        )
-        return _page(DispositionsPage, rows, query)
+        return await self._list(request, DispositionsQuery, DispositionsPage, list_dispositions)
 
     async def recordings(self, request: web.Request) -> web.StreamResponse:
-        query = _query(request, RecordingsQuery)
-        if isinstance(query, web.Response):
-            return query
-        assert isinstance(query, RecordingsQuery)
-        rows = await self._read(
-            functools.partial(
-                list_recordings,
-                queue=query.queue,
-                kind=query.kind,
-                call_id=query.call,
-                since=query.since,
-                until=query.until,
-                limit=query.limit + 1,
-                offset=query.offset,
-            )
-        )
-        return _page(RecordingsPage, rows, query)
+        return await self._list(request, RecordingsQuery, RecordingsPage, list_recordings)
 
     async def _recording(self, request: web.Request) -> dict[str, Any] | web.Response:
         recording_id = _uuid(request)

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiohttp
-import psycopg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ari_app.notify_wake import wake_on_notify
 from callcenter.webhooks import payloads
 from callcenter.webhooks.retry import Backoff, after_attempt, success
 from callcenter.webhooks.signing import HEADER, sign
-from db.driver import driver_dsn
 from db.webhook_store import Due, announce_due_callbacks, claim_due, next_due_at, settle
 
 log = structlog.get_logger()
@@ -68,7 +67,9 @@ class WebhookSender:
         self.failed = 0
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen(), name="webhooks-listen")
+        listener = asyncio.create_task(
+            wake_on_notify(self.database_url, CHANNEL, self._wake), name="webhooks-listen"
+        )
         in_flight: set[asyncio.Task[None]] = set()
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
         session = aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT})
@@ -167,18 +168,3 @@ class WebhookSender:
             )
         except Exception as exc:  # its lease runs out and it is sent again: at least once
             log.warning("webhooks.settle_failed", delivery=due.id, error=str(exc))
-
-    async def _listen(self) -> None:
-        url = driver_dsn(self.database_url)
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self._wake.set()  # whatever came while we were not listening
-                    async for _note in conn.notifies():
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("webhooks.listen_failed", error=str(exc))
-                await asyncio.sleep(2)
