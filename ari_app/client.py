@@ -131,22 +131,31 @@ class AriClient:
         body: dict[str, Any] | None = None,
     ) -> Any:
         """Call ``/ari<path>`` and return the decoded JSON body (``None`` when empty)."""
+        data = await self._exchange(method, path, params, body)
+        return json.loads(data) if data else None
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str | int] | None,
+        body: dict[str, Any] | None,
+    ) -> bytes:
+        """Call ``/ari<path>``; the body as sent (a 4xx or 5xx raised as its AriError)."""
         session = self._require_session()
         url = f"{self.base_url}/ari{path}"
         self.requests += 1
         try:
             async with session.request(method, url, params=params, json=body) as response:
-                text = await response.text()
+                data = await response.read()
                 if response.status == 401:
                     raise AriAuthError("Asterisk refused the ARI user name or password")
                 if response.status >= 400:
-                    message = _error_message(text)
+                    message = _error_message(data.decode("utf-8", "replace"))
                     if response.status == 404:
                         raise AriNotFound(response.status, method, path, message)
                     raise AriHttpError(response.status, method, path, message)
-                if not text:
-                    return None
-                return json.loads(text)
+                return data
         except aiohttp.ClientConnectionError as exc:
             raise AriUnavailable(f"nothing answers ARI at {self.base_url}: {exc}") from exc
         except TimeoutError as exc:
@@ -157,24 +166,7 @@ class AriClient:
 
     async def get_bytes(self, path: str) -> bytes:
         """A binary resource (a stored recording's file), whole."""
-        session = self._require_session()
-        url = f"{self.base_url}/ari{path}"
-        self.requests += 1
-        try:
-            async with session.get(url) as response:
-                data = await response.read()
-                if response.status == 401:
-                    raise AriAuthError("Asterisk refused the ARI user name or password")
-                if response.status >= 400:
-                    message = _error_message(data.decode("utf-8", "replace"))
-                    if response.status == 404:
-                        raise AriNotFound(response.status, "GET", path, message)
-                    raise AriHttpError(response.status, "GET", path, message)
-                return data
-        except aiohttp.ClientConnectionError as exc:
-            raise AriUnavailable(f"nothing answers ARI at {self.base_url}: {exc}") from exc
-        except TimeoutError as exc:
-            raise AriUnavailable(f"ARI at {self.base_url} did not answer in time") from exc
+        return await self._exchange("GET", path, None, None)
 
     async def post(self, path: str, body: dict[str, Any] | None = None, **params: str | int) -> Any:
         return await self.request("POST", path, params=params or None, body=body)
