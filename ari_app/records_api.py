@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.client import AriClient, AriError, AriNotFound
 from callcenter.security.roles import Action
-from db.call_query import CallFilter, CallQueryError, call_detail, list_calls
+from db.call_query import CallFilter, CallQueryError, list_calls
 from db.recording_store import RecordingError, find_recording, list_recordings
 from db.records_query import list_dispositions, list_segments
 
@@ -310,11 +310,12 @@ class ReadApi:
             found = list_calls(conn, CallFilter(limit=1, call_id=call_id))
             if not found:
                 raise CallQueryError(f"no call {call_id}")
-            detail = call_detail(conn, str(call_id))
+            # Newest first from the list, in the order they were set here.
+            codes = list_dispositions(conn, call_id=call_id, limit=500)
             return {
                 "call": found[0],
                 "segments": list_segments(conn, call_id=call_id, limit=500),
-                "dispositions": [{**d, "call_id": call_id} for d in detail["dispositions"]],
+                "dispositions": codes[::-1],
                 "recordings": list_recordings(conn, call_id=call_id, limit=500),
             }
 
