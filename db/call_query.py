@@ -47,7 +47,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from callcenter.calls import queue_log
-from callcenter.calls.numbers import normalize
+from callcenter.calls.numbers import normalize, spellings
 from db.erasure import ErasureCounts, forget_personal_data
 from db.models import (
     DIRECTIONS,
@@ -433,15 +433,14 @@ def purge_selection(
 
 
 def number_matches(number: str, region: str) -> list[ColumnElement[bool]]:
-    given = number.strip()
-    if not given:
+    forms = spellings(number, region)
+    if not forms:
         raise CallQueryError("--number: give a phone number")
-    e164 = normalize(given, region)
-    spellings = {given} | ({e164} if e164 else set())
     matches: list[ColumnElement[bool]] = [
-        Call.caller_number.in_(spellings),
-        Call.dialed_number.in_(spellings),
+        Call.caller_number.in_(forms),
+        Call.dialed_number.in_(forms),
     ]
+    e164 = normalize(number.strip(), region)
     if e164:
         matches.append(Call.caller_e164 == e164)
     return matches

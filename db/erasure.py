@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, or_, select, update
+from sqlalchemy import Connection, and_, case, delete, or_, select, update
 
-from callcenter.calls.numbers import normalize
+from callcenter.calls.numbers import spellings
 from db.models import (
     Call,
     CallbackRequest,
@@ -50,14 +50,6 @@ class ErasureCounts:
     webhook_events: int = 0
 
 
-def _spellings(number: str | None, region: str) -> set[str]:
-    if number is None:
-        return set()
-    given = number.strip()
-    e164 = normalize(given, region)
-    return {given} | ({e164} if e164 else set())
-
-
 def forget_personal_data(
     conn: Connection,
     call_ids: list[uuid.UUID],
@@ -66,7 +58,7 @@ def forget_personal_data(
     number: str | None = None,
     region: str = "US",
 ) -> ErasureCounts:
-    numbers = _spellings(number, region)
+    numbers = spellings(number, region) if number is not None else set()
     recordings = request_purge(conn, call_ids=call_ids) if call_ids else 0
 
     of_callers: list[Any] = [CallbackRequest.call_id.in_(call_ids)]
@@ -145,6 +137,4 @@ def forget_personal_data(
 
 
 def _cancel_pending() -> Any:
-    from sqlalchemy import case
-
     return case((CallbackRequest.status == "pending", "cancelled"), else_=CallbackRequest.status)
