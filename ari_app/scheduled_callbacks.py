@@ -86,7 +86,14 @@ class CallbackScheduler:
         async with self.engine.begin() as connection:
             due = (
                 await connection.execute(
-                    select(CallbackRequest)
+                    select(
+                        CallbackRequest,
+                        # A voicemail's message, played to the agent before the dial.
+                        select(Recording.name)
+                        .where(Recording.id == CallbackRequest.recording_id)
+                        .scalar_subquery()
+                        .label("message"),
+                    )
                     .where(
                         CallbackRequest.status == "pending",
                         CallbackRequest.source.in_(SOURCES),
@@ -129,14 +136,7 @@ class CallbackScheduler:
                     ).scalar()
                     != "outbound"
                 )
-                message = None
-                if request.recording_id is not None:
-                    message = (
-                        await connection.execute(
-                            select(Recording.name).where(Recording.id == request.recording_id)
-                        )
-                    ).scalar()
-                if not self._start(request, now, from_caller, message):
+                if not self._start(request, now, from_caller, request.message):
                     await connection.execute(
                         update(CallbackRequest)
                         .where(CallbackRequest.id == request.id)
