@@ -39,36 +39,34 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION webhook_call_ended() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One trigger function for every table: TG_ARGV[0] is the topic, TG_ARGV[1] the row's column
+-- that says when it happened. The row is turned into JSON only when someone subscribes.
+CREATE FUNCTION webhook_row() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_row jsonb;
 BEGIN
-    PERFORM webhook_emit('call.ended', NEW.ended_at, to_jsonb(NEW));
-    RETURN NULL;
-END;
-$$;
-
-CREATE FUNCTION webhook_call_coded() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM webhook_emit('call.coded', NEW.set_at, to_jsonb(NEW));
-    RETURN NULL;
-END;
-$$;
-
-CREATE FUNCTION webhook_agent_state() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM webhook_emit('agent.state', NEW.occurred_at, to_jsonb(NEW));
+    IF NOT EXISTS (
+        SELECT 1 FROM webhook_subscriptions WHERE active AND TG_ARGV[0] = ANY (topics)
+    ) THEN
+        RETURN NULL;
+    END IF;
+    v_row := to_jsonb(NEW);
+    PERFORM webhook_emit(TG_ARGV[0], (v_row ->> TG_ARGV[1])::timestamptz, v_row);
     RETURN NULL;
 END;
 $$;
 
 CREATE TRIGGER webhook_call_ended_insert AFTER INSERT ON calls
-    FOR EACH ROW WHEN (NEW.ended_at IS NOT NULL) EXECUTE FUNCTION webhook_call_ended();
+    FOR EACH ROW WHEN (NEW.ended_at IS NOT NULL)
+    EXECUTE FUNCTION webhook_row('call.ended', 'ended_at');
 CREATE TRIGGER webhook_call_ended_update AFTER UPDATE ON calls
     FOR EACH ROW WHEN (OLD.ended_at IS NULL AND NEW.ended_at IS NOT NULL)
-    EXECUTE FUNCTION webhook_call_ended();
+    EXECUTE FUNCTION webhook_row('call.ended', 'ended_at');
 CREATE TRIGGER webhook_call_coded AFTER INSERT ON call_dispositions
-    FOR EACH ROW WHEN (NEW.set_by <> 'system') EXECUTE FUNCTION webhook_call_coded();
+    FOR EACH ROW WHEN (NEW.set_by <> 'system')
+    EXECUTE FUNCTION webhook_row('call.coded', 'set_at');
 CREATE TRIGGER webhook_agent_state AFTER INSERT ON agent_events
-    FOR EACH ROW EXECUTE FUNCTION webhook_agent_state();
+    FOR EACH ROW EXECUTE FUNCTION webhook_row('agent.state', 'occurred_at');
 """
 
 DROP = """
@@ -76,9 +74,7 @@ DROP TRIGGER IF EXISTS webhook_agent_state ON agent_events;
 DROP TRIGGER IF EXISTS webhook_call_coded ON call_dispositions;
 DROP TRIGGER IF EXISTS webhook_call_ended_update ON calls;
 DROP TRIGGER IF EXISTS webhook_call_ended_insert ON calls;
-DROP FUNCTION IF EXISTS webhook_agent_state();
-DROP FUNCTION IF EXISTS webhook_call_coded();
-DROP FUNCTION IF EXISTS webhook_call_ended();
+DROP FUNCTION IF EXISTS webhook_row();
 DROP FUNCTION IF EXISTS webhook_emit(text, timestamptz, jsonb);
 """
 
